@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { info } from "./cli/info";
+
+const usage = `usage: node lib/main.js <command> [options]
+
+commands:
+  ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
+  linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
+  ptq      calibrate and validate a trained classifier at a bit-width
+  demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
+  info     versions, backends and devices on this machine
+
+Run 'node lib/main.js <command> --help' for a command's options.`;
+
+type Command = (argv: string[]) => void | Promise<void>;
+
+const commands: Record<string, Command> = {
+  info: () => info(),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h") {
+    console.log(usage);
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`unknown command '${name}'\n\n${usage}`);
+    return 2;
+  }
+  await cmd(rest);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.SSQL_DEBUG) console.error(err);
+    process.exit(1);
+  },
+);

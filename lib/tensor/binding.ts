@@ -1,0 +1,51 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { env } from "../env";
+import type { NativeOps } from "./native";
+
+export type Device = "cpu" | "cuda";
+
+const root = path.resolve(__dirname, "..", "..");
+export const cpuAddonPath = env.cpuAddon ?? path.join(root, "build", "Release", "ssql_cpu.node");
+export const cudaAddonPath = env.cudaAddon ?? path.join(root, "build-cuda", "Release", "ssql_cuda.node");
+
+let cpu: NativeOps | undefined;
+let cuda: NativeOps | undefined;
+let cudaError: Error | undefined;
+
+function load(file: string): NativeOps {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(file) as NativeOps;
+}
+
+export function cpuOps(): NativeOps {
+  if (!cpu) {
+    if (!fs.existsSync(cpuAddonPath))
+      throw new Error(`the CPU addon is not built (${cpuAddonPath} is missing): run 'npm run build:native'`);
+    cpu = load(cpuAddonPath);
+    if (env.threads) cpu.setNumThreads(env.threads);
+  }
+  return cpu;
+}
+
+/** Loads the CUDA addon on first use; a clear error names what is missing instead of falling back to the CPU. */
+export function cudaOps(): NativeOps {
+  if (cuda) return cuda;
+  if (cudaError) throw cudaError;
+  try {
+    if (!fs.existsSync(cudaAddonPath))
+      throw new Error(`the CUDA addon is not built (${cudaAddonPath} is missing): run 'npm run build:native' on a machine with nvcc, cuDNN and NCCL`);
+    const ops = load(cudaAddonPath) as NativeOps & { cudaAvailable?: () => string | null };
+    const why = ops.cudaAvailable?.();
+    if (why) throw new Error(`CUDA is unavailable: ${why}`);
+    cuda = ops;
+    return ops;
+  } catch (e) {
+    cudaError = e instanceof Error ? e : new Error(String(e));
+    throw cudaError;
+  }
+}
+
+export function opsFor(device: Device): NativeOps {
+  return device === "cpu" ? cpuOps() : cudaOps();
+}

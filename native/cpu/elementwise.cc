@@ -1,0 +1,156 @@
+// Elementwise float32 ops: broadcasting binary ops, scalar ops, unary ops and their backward helpers.
+#include <cmath>
+#include <functional>
+
+#include "../core/binding.h"
+#include "../core/broadcast.h"
+#include "parallel.h"
+
+using namespace ssql;
+
+namespace {
+
+TensorPtr f32Arg(const Args& a, size_t i, const char* name) {
+  auto t = a.tensor(i, name);
+  requireDtype(a.op, name, *t, DType::F32);
+  return t;
+}
+
+template <typename F>
+Napi::Value binary(const Args& a, F f) {
+  auto x = f32Arg(a, 0, "a");
+  auto y = f32Arg(a, 1, "b");
+  BroadcastPlan plan = planBroadcast(a.op, x->shape, y->shape);
+  auto out = empty(DType::F32, plan.out);
+  const float* px = x->f32();
+  const float* py = y->f32();
+  float* po = out->f32();
+  if (plan.kind == BroadcastPlan::Same) {
+    parallelFor(out->numel(), [&](int64_t i) { po[i] = f(px[i], py[i]); });
+  } else {
+    forEachBroadcast(plan, [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(px[ia], py[ib]); });
+  }
+  return wrap(a.env(), out);
+}
+
+template <typename F>
+Napi::Value unary(const Args& a, F f) {
+  auto x = f32Arg(a, 0, "x");
+  auto out = empty(DType::F32, x->shape);
+  const float* px = x->f32();
+  float* po = out->f32();
+  parallelFor(x->numel(), [&](int64_t i) { po[i] = f(px[i]); });
+  return wrap(a.env(), out);
+}
+
+// Same-shape binary op without broadcasting (backward helpers).
+template <typename F>
+Napi::Value zip(const Args& a, F f) {
+  auto x = f32Arg(a, 0, "a");
+  auto y = f32Arg(a, 1, "b");
+  requireSameShape(a.op, *x, *y);
+  auto out = empty(DType::F32, x->shape);
+  const float* px = x->f32();
+  const float* py = y->f32();
+  float* po = out->f32();
+  parallelFor(x->numel(), [&](int64_t i) { po[i] = f(px[i], py[i]); });
+  return wrap(a.env(), out);
+}
+
+}  // namespace
+
+SSQL_OP(add) { return binary(a, [](float x, float y) { return x + y; }); }
+SSQL_OP(sub) { return binary(a, [](float x, float y) { return x - y; }); }
+SSQL_OP(mul) { return binary(a, [](float x, float y) { return x * y; }); }
+SSQL_OP(div) { return binary(a, [](float x, float y) { return x / y; }); }
+SSQL_OP(maximum) { return binary(a, [](float x, float y) { return std::isnan(x) || x > y ? x : y; }); }
+
+SSQL_OP(addScalar) {
+  float s = static_cast<float>(a.number(1, "s"));
+  return unary(a, [s](float x) { return x + s; });
+}
+SSQL_OP(mulScalar) {
+  float s = static_cast<float>(a.number(1, "s"));
+  return unary(a, [s](float x) { return x * s; });
+}
+SSQL_OP(powScalar) {
+  float s = static_cast<float>(a.number(1, "s"));
+  if (s == 2.0f) return unary(a, [](float x) { return x * x; });
+  return unary(a, [s](float x) { return std::pow(x, s); });
+}
+SSQL_OP(clampMin) {
+  float lo = static_cast<float>(a.number(1, "min"));
+  return unary(a, [lo](float x) { return std::isnan(x) ? x : (x < lo ? lo : x); });
+}
+SSQL_OP(neg) { return unary(a, [](float x) { return -x; }); }
+SSQL_OP(exp) { return unary(a, [](float x) { return std::exp(x); }); }
+SSQL_OP(log) { return unary(a, [](float x) { return std::log(x); }); }
+SSQL_OP(sqrt) { return unary(a, [](float x) { return std::sqrt(x); }); }
+SSQL_OP(abs) { return unary(a, [](float x) { return std::fabs(x); }); }
+SSQL_OP(relu) { return unary(a, [](float x) { return x > 0.0f ? x : 0.0f; }); }
+
+// reluBackward(grad, output): grad where the ReLU output is positive.
+SSQL_OP(reluBackward) { return zip(a, [](float g, float y) { return y > 0.0f ? g : 0.0f; }); }
+// clampMinBackward(grad, input, min): grad where the input was not clamped.
+SSQL_OP(clampMinBackward) {
+  auto g = f32Arg(a, 0, "grad");
+  auto x = f32Arg(a, 1, "input");
+  float lo = static_cast<float>(a.number(2, "min"));
+  requireSameShape(a.op, *g, *x);
+  auto out = empty(DType::F32, g->shape);
+  const float* pg = g->f32();
+  const float* px = x->f32();
+  float* po = out->f32();
+  parallelFor(g->numel(), [&](int64_t i) { po[i] = px[i] >= lo ? pg[i] : 0.0f; });
+  return wrap(a.env(), out);
+}
+
+// In place: dst += alpha * src (same shape). Used by gradient accumulation and optimizers.
+SSQL_OP(addScaled_) {
+  auto dst = f32Arg(a, 0, "dst");
+  auto src = f32Arg(a, 1, "src");
+  float alpha = static_cast<float>(a.number(2, "alpha"));
+  requireSameShape(a.op, *dst, *src);
+  float* pd = dst->f32();
+  const float* ps = src->f32();
+  parallelFor(dst->numel(), [&](int64_t i) { pd[i] += alpha * ps[i]; });
+  return a.env().Undefined();
+}
+
+SSQL_OP(mulScalar_) {
+  auto dst = f32Arg(a, 0, "dst");
+  float s = static_cast<float>(a.number(1, "s"));
+  float* pd = dst->f32();
+  parallelFor(dst->numel(), [&](int64_t i) { pd[i] *= s; });
+  return a.env().Undefined();
+}
+
+SSQL_OP(fill_) {
+  auto dst = f32Arg(a, 0, "dst");
+  float v = static_cast<float>(a.number(1, "value"));
+  float* pd = dst->f32();
+  parallelFor(dst->numel(), [&](int64_t i) { pd[i] = v; });
+  return a.env().Undefined();
+}
+
+// expand(x, shape): materialise x broadcast to shape.
+SSQL_OP(expand) {
+  auto x = f32Arg(a, 0, "x");
+  Shape shape = a.ints(1, "shape");
+  BroadcastPlan plan = planBroadcast(a.op, shape, x->shape);
+  if (plan.out != shape) throw RangeError("expand(): cannot expand " + shapeStr(x->shape) + " to " + shapeStr(shape));
+  auto out = empty(DType::F32, shape);
+  const float* px = x->f32();
+  float* po = out->f32();
+  if (plan.kind == BroadcastPlan::Same) {
+    parallelFor(out->numel(), [&](int64_t i) { po[i] = px[i]; });
+  } else {
+    forEachBroadcast(plan, [&](int64_t o, int64_t, int64_t ib) { po[o] = px[ib]; });
+  }
+  return wrap(a.env(), out);
+}
+
+// absBackward(grad, input): grad * sign(input), zero at zero as in PyTorch.
+SSQL_OP(absBackward) {
+  return zip(a, [](float g, float x) { return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f); });
+}

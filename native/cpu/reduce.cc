@@ -1,0 +1,181 @@
+// Reductions over dimensions: sum, mean, and max/min with indices along one dimension.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "../core/binding.h"
+#include "parallel.h"
+
+using namespace ssql;
+
+namespace {
+
+struct ReducePlan {
+  Shape out;             // with keepdim applied
+  int64_t outer, mid, inner;  // collapsed (outer reduced?) layout, see below
+  bool general = false;
+  std::vector<bool> reduced;
+};
+
+std::vector<bool> reducedMask(const char* op, const Shape& s, const std::vector<int64_t>& dims) {
+  std::vector<bool> mask(s.size(), false);
+  if (dims.empty()) mask.assign(s.size(), true);
+  for (int64_t d : dims) {
+    int64_t nd = static_cast<int64_t>(s.size());
+    int64_t k = d < 0 ? d + nd : d;
+    if (k < 0 || k >= nd)
+      throw RangeError(std::string(op) + "(): dimension " + std::to_string(d) + " out of range for shape " + shapeStr(s));
+    if (mask[k]) throw RangeError(std::string(op) + "(): dimension " + std::to_string(d) + " repeated");
+    mask[k] = true;
+  }
+  return mask;
+}
+
+Shape outShape(const Shape& s, const std::vector<bool>& mask, bool keepdim) {
+  Shape o;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!mask[i]) o.push_back(s[i]);
+    else if (keepdim) o.push_back(1);
+  }
+  return o;
+}
+
+// Sum over masked dims, accumulated in double. Fast path when the layout collapses to
+// [reduced A][kept B][reduced C] (covers all, leading, trailing and per-channel NCHW reductions).
+void sumReduce(const float* x, const Shape& s, const std::vector<bool>& mask, double* acc, int64_t outN) {
+  size_t nd = s.size();
+  int64_t A = 1, B = 1, C = 1;
+  int phase = 0;  // 0: leading reduced, 1: kept, 2: trailing reduced, 3: pattern broken
+  for (size_t i = 0; i < nd; ++i) {
+    if (s[i] == 1) continue;
+    bool r = mask[i];
+    if (phase == 0) { if (r) A *= s[i]; else { phase = 1; B *= s[i]; } }
+    else if (phase == 1) { if (r) { phase = 2; C *= s[i]; } else B *= s[i]; }
+    else if (phase == 2) { if (r) C *= s[i]; else { phase = 3; break; } }
+  }
+  for (int64_t o = 0; o < outN; ++o) acc[o] = 0.0;
+  if (phase != 3) {
+#pragma omp parallel for schedule(static) if (A * B * C >= 16384 && B > 1)
+    for (int64_t b = 0; b < B; ++b) {
+      double t = 0.0;
+      for (int64_t a = 0; a < A; ++a) {
+        const float* p = x + (a * B + b) * C;
+        double u = 0.0;
+        for (int64_t c = 0; c < C; ++c) u += p[c];
+        t += u;
+      }
+      acc[b] = t;
+    }
+    return;
+  }
+  // General layout: map every input index to its output index.
+  auto strides = std::vector<int64_t>(nd, 0);
+  int64_t st = 1;
+  for (int64_t i = static_cast<int64_t>(nd) - 1; i >= 0; --i) {
+    if (!mask[i]) { strides[i] = st; st *= s[i]; }
+  }
+  int64_t n = numelOf(s);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rem = i, o = 0;
+    for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
+      int64_t idx = rem % s[d];
+      rem /= s[d];
+      o += idx * strides[d];
+    }
+    acc[o] += x[i];
+  }
+}
+
+Napi::Value sumOrMean(const Args& a, bool mean) {
+  auto x = a.tensor(0, "x");
+  requireDtype(a.op, "x", *x, DType::F32);
+  auto dims = a.ints(1, "dims");
+  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
+  auto mask = reducedMask(a.op, x->shape, dims);
+  auto out = empty(DType::F32, outShape(x->shape, mask, keepdim));
+  int64_t outN = out->numel();
+  std::vector<double> acc(static_cast<size_t>(outN));
+  sumReduce(x->f32(), x->shape, mask, acc.data(), outN);
+  double scale = 1.0;
+  if (mean) {
+    int64_t count = outN ? x->numel() / outN : 0;
+    scale = count ? 1.0 / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
+  }
+  float* po = out->f32();
+  for (int64_t o = 0; o < outN; ++o) po[o] = static_cast<float>(acc[o] * scale);
+  return wrap(a.env(), out);
+}
+
+Napi::Value argExtreme(const Args& a, bool isMax) {
+  auto x = a.tensor(0, "x");
+  requireDtype(a.op, "x", *x, DType::F32);
+  int64_t nd = x->dim();
+  int64_t d = a.integer(1, "dim");
+  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
+  int64_t k = d < 0 ? d + nd : d;
+  if (k < 0 || k >= nd) throw RangeError(std::string(a.op) + "(): dimension " + std::to_string(d) + " out of range for shape " + shapeStr(x->shape));
+  int64_t len = x->shape[k];
+  if (len == 0) throw RangeError(std::string(a.op) + "(): cannot reduce an empty dimension");
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < k; ++i) outer *= x->shape[i];
+  for (int64_t i = k + 1; i < nd; ++i) inner *= x->shape[i];
+  std::vector<bool> mask(nd, false);
+  mask[k] = true;
+  Shape os = outShape(x->shape, mask, keepdim);
+  auto vals = empty(DType::F32, os);
+  auto idxs = empty(DType::I32, os);
+  const float* px = x->f32();
+  float* pv = vals->f32();
+  int32_t* pi = idxs->data<int32_t>();
+  parallelFor(outer * inner, [&](int64_t oi) {
+    int64_t o = oi / inner, in = oi % inner;
+    const float* p = px + o * len * inner + in;
+    float best = p[0];
+    int32_t bi = 0;
+    for (int64_t j = 1; j < len; ++j) {
+      float v = p[j * inner];
+      if (std::isnan(best)) break;  // NaN propagates, as in PyTorch
+      if (std::isnan(v) || (isMax ? v > best : v < best)) { best = v; bi = static_cast<int32_t>(j); }
+    }
+    pv[oi] = best;
+    pi[oi] = bi;
+  });
+  return wrapMany(a.env(), {vals, idxs});
+}
+
+}  // namespace
+
+SSQL_OP(sum) { return sumOrMean(a, false); }
+SSQL_OP(mean) { return sumOrMean(a, true); }
+SSQL_OP(maxDim) { return argExtreme(a, true); }
+SSQL_OP(minDim) { return argExtreme(a, false); }
+
+// Scatter the gradient of a max/min along `dim` back to the input positions given by `indices`.
+SSQL_OP(indexGradBackward) {
+  auto g = a.tensor(0, "grad");
+  auto idx = a.tensor(1, "indices");
+  Shape inShape = a.ints(2, "inputShape");
+  int64_t d = a.integer(3, "dim");
+  requireDtype(a.op, "grad", *g, DType::F32);
+  requireDtype(a.op, "indices", *idx, DType::I32);
+  int64_t nd = static_cast<int64_t>(inShape.size());
+  int64_t k = d < 0 ? d + nd : d;
+  if (k < 0 || k >= nd) throw RangeError("indexGradBackward(): dim out of range");
+  int64_t len = inShape[k], outer = 1, inner = 1;
+  for (int64_t i = 0; i < k; ++i) outer *= inShape[i];
+  for (int64_t i = k + 1; i < nd; ++i) inner *= inShape[i];
+  if (g->numel() != outer * inner || idx->numel() != outer * inner)
+    throw RangeError("indexGradBackward(): grad/indices do not match input shape " + shapeStr(inShape));
+  auto out = empty(DType::F32, inShape);
+  float* po = out->f32();
+  const float* pg = g->f32();
+  const int32_t* pi = idx->data<int32_t>();
+  parallelFor(out->numel(), [&](int64_t i) { po[i] = 0.0f; });
+  for (int64_t oi = 0; oi < outer * inner; ++oi) {
+    int64_t o = oi / inner, in = oi % inner;
+    int32_t j = pi[oi];
+    if (j < 0 || j >= len) throw RangeError("indexGradBackward(): index out of range");
+    po[(o * len + j) * inner + in] = pg[oi];
+  }
+  return wrap(a.env(), out);
+}

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Installs whatever the trainer needs and is missing on a Debian 12 machine; cheap when all is there.
+#   sh scripts/setup.sh            system packages, npm packages, native addon, compiled TypeScript
+#   sh scripts/setup.sh --python   also the Python venv with the PyTorch reference (fixtures, benchmarks)
+#   sh scripts/setup.sh --cuda     also the cuDNN/NCCL/cuBLAS wheels the CUDA addon compiles against
+set -e
+cd "$(dirname "$0")/.."
+
+want_python=0
+want_cuda=0
+for arg in "$@"; do
+  case "$arg" in
+    --python) want_python=1 ;;
+    --cuda) want_python=1; want_cuda=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=""
+for pkg in libdnnl-dev libgloo-dev dataset-fashion-mnist libjpeg62-turbo-dev libpng-dev python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y $missing || { $sudo apt-get update && $sudo apt-get install -y $missing; }
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/ssql_cpu.node ]; then
+  echo "setup: npm ci (builds the CPU addon and the TypeScript)"
+  npm ci
+else
+  npx tsc -p tsconfig.json
+fi
+
+if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "setup: Python venv with the PyTorch CPU reference in .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q "torch==2.13.0+cpu" numpy
+fi
+if [ "$want_cuda" = 1 ] && [ ! -d .venv/lib/python3*/site-packages/nvidia/cudnn ]; then
+  echo "setup: cuDNN, NCCL and cuBLAS wheels in .venv"
+  .venv/bin/pip install -q nvidia-cudnn-cu13 nvidia-nccl-cu13 nvidia-cublas
+fi

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { backward, noGrad } from "../../lib/tensor/autograd";
+import * as E from "../../lib/tensor/ops/elementwise";
+import * as R from "../../lib/tensor/ops/reduce";
+import * as S from "../../lib/tensor/ops/shape";
+import { tidy } from "../../lib/tensor/scope";
+import { liveTensorCount, tensor } from "../../lib/tensor/tensor";
+import { gradCheck, randomTensor } from "../helpers/numeric";
+
+describe("autograd tape", () => {
+  it("computes a hand-checked gradient through broadcasting", () => {
+    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]).keep();
+    const b = tensor([1, 2, 3], [3]).keep();
+    a.requiresGrad = b.requiresGrad = true;
+    const loss = tidy(() => {
+      const l = R.sum(E.mul(E.add(a, b), a));
+      backward(l);
+      return l;
+    });
+    expect(loss.itemSync()).toBe(137);
+    expect(Array.from(a.grad!.toArraySync())).toEqual([3, 6, 9, 9, 12, 15]);
+    expect(Array.from(b.grad!.toArraySync())).toEqual([5, 7, 9]);
+  });
+
+  it("accumulates into .grad over two backward passes", () => {
+    const x = tensor([2, -3], [2]).keep();
+    x.requiresGrad = true;
+    for (let i = 0; i < 2; i++) tidy(() => backward(R.sum(E.mulScalar(x, 3))));
+    expect(Array.from(x.grad!.toArraySync())).toEqual([6, 6]);
+  });
+
+  it("uses one input twice (x * x)", () => {
+    const x = tensor([1.5, -2], [2]).keep();
+    x.requiresGrad = true;
+    tidy(() => backward(R.sum(E.mul(x, x))));
+    expect(Array.from(x.grad!.toArraySync())).toEqual([3, -4]);
+  });
+
+  it("records nothing under noGrad", () => {
+    const x = randomTensor([3]);
+    const y = noGrad(() => E.mulScalar(x, 2));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.gradFn).toBeNull();
+  });
+
+  it("matches finite differences for elementwise, reduction and shape ops", () => {
+    const a = randomTensor([2, 3, 4], 3);
+    const b = randomTensor([3, 1], 5);
+    const c = randomTensor([2, 3, 4], 7);
+    const f = ([x, y, z]: ReturnType<typeof randomTensor>[]) => {
+      const pos = E.addScalar(E.square(z), 0.5);
+      const t = E.div(E.sub(E.mul(x, y), E.relu(z)), pos);
+      const u = E.sqrt(E.addScalar(E.exp(E.mulScalar(t, 0.3)), 1));
+      const v = S.concat([S.permute(u, [2, 0, 1]), S.narrow(S.permute(t, [2, 0, 1]), 1, 1, 1)], 1);
+      const logs = E.log(E.clampMin(E.abs(v), 0.1));
+      const w = E.add(E.add(R.mean(v, [1], true), R.max(v, 2, true).values), R.min(logs, 1, true).values);
+      return R.sum(E.neg(w));
+    };
+    expect(gradCheck(f, [a, b, c], 1e-2)).toBeLessThan(2e-3);
+  });
+
+  it("frees every temporary of a step scope", () => {
+    const x = randomTensor([4, 4]);
+    const before = liveTensorCount();
+    for (let i = 0; i < 5; i++) {
+      tidy(() => {
+        backward(R.sum(E.relu(E.mul(x, x))));
+      });
+      x.grad?.dispose();
+      x.grad = null;
+    }
+    expect(liveTensorCount()).toBe(before);
+  });
+});
