@@ -1,0 +1,57 @@
+import type { NativeTensor as H } from "./core";
+
+export type Pair = readonly [number, number];
+
+/**
+ * Neural-network ops (CPU: native/cpu/ via oneDNN; CUDA: native/cuda/ via cuDNN/cuBLAS).
+ * Layouts follow PyTorch: NCHW activations, [Cout, Cin/groups, kh, kw] filters, [out, in] linear weights.
+ */
+export interface NnOps {
+  conv2d(x: H, w: H, bias: H | null, stride: Pair, padding: Pair, dilation: Pair, groups: number): H;
+  conv2dBackwardData(gy: H, w: H, xShape: readonly number[], stride: Pair, padding: Pair, dilation: Pair, groups: number): H;
+  /** Returns [dW, dBias or null]. */
+  conv2dBackwardWeight(gy: H, x: H, wShape: readonly number[], stride: Pair, padding: Pair, dilation: Pair, groups: number, withBias: boolean): [H, H | null];
+
+  /**
+   * Batch norm over x [N, C] or [N, C, H, W]. Training: batch statistics, and running stats (if given) updated in
+   * place with `momentum` and the unbiased batch variance, as PyTorch. Eval: running stats.
+   * Returns [y, mean, invStd] where mean/invStd are what normalised x (saved for backward).
+   */
+  batchNorm(x: H, weight: H | null, bias: H | null, runningMean: H | null, runningVar: H | null, training: boolean, momentum: number, eps: number): [H, H, H];
+  /** Returns [dx, dWeight or null, dBias or null]; `training` says whether mean/invStd depended on x. */
+  batchNormBackward(gy: H, x: H, weight: H | null, mean: H, invStd: H, training: boolean, withAffine: boolean): [H, H | null, H | null];
+
+  /** 2-D matrix product op(a) @ op(b), op = transpose when the flag is set. */
+  matmul(a: H, b: H, transA: boolean, transB: boolean): H;
+  /** x [N, in] @ w[out, in]^T + bias. */
+  linear(x: H, w: H, bias: H | null): H;
+
+  /** Returns [y, argmax indices (int32, flat index into each input plane)]. */
+  maxPool2d(x: H, kernel: Pair, stride: Pair, padding: Pair): [H, H];
+  maxPool2dBackward(gy: H, indices: H, xShape: readonly number[]): H;
+
+  /** log_softmax over the last dimension of a 2-D tensor. */
+  logSoftmax(x: H): H;
+  logSoftmaxBackward(gy: H, y: H): H;
+  /** Mean cross-entropy of logits [N, C] against int32 targets [N]; returns [loss (shape []), logProbs]. */
+  crossEntropy(logits: H, target: H, labelSmoothing: number): [H, H];
+  crossEntropyBackward(gLoss: H, logProbs: H, target: H, labelSmoothing: number): H;
+  /** Counts of samples whose target is among the top-k logits, for each k; int32 [ks.length]. */
+  topkCorrect(logits: H, target: H, ks: readonly number[]): H;
+
+  /**
+   * Counter-based Philox-4x32-10 random numbers, identical on every backend: element i uses counter
+   * (offset + floor(i / 4)) and lane i % 4, key = seed. Callers advance offset by ceil(numel / 4).
+   */
+  uniform(shape: readonly number[], low: number, high: number, seed: number, offset: number): H;
+  normal(shape: readonly number[], mean: number, std: number, seed: number, offset: number): H;
+
+  /**
+   * In-place SGD as torch.optim.SGD: d = g + wd * p; buf = initBuf ? d : momentum * buf + (1 - dampening) * d;
+   * d = nesterov ? d + momentum * buf : buf (when momentum > 0); p -= lr * d.
+   */
+  sgdStep_(p: H, g: H, buf: H | null, lr: number, momentum: number, weightDecay: number, dampening: number, nesterov: boolean, initBuf: boolean): void;
+
+  /** Backend description for `ssql info` (library versions, ISA, devices). */
+  backendInfo(): Record<string, string | number | boolean>;
+}
