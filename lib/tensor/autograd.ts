@@ -108,6 +108,19 @@ function checkShape(name: string, input: Tensor, g: Tensor): void {
     throw new Error(`autograd: backward of ${name} returned a gradient of shape [${b.join(", ")}] for an input of shape [${a.join(", ")}]`);
 }
 
+type LeafGradHook = (leaf: Tensor) => void;
+let leafGradHook: LeafGradHook | null = null;
+
+/**
+ * Called each time a leaf's `.grad` receives its contribution from a backward pass, in the order gradients
+ * become ready (data-parallel training starts all-reducing gradient buckets from here). Returns the previous hook.
+ */
+export function setLeafGradHook(hook: LeafGradHook | null): LeafGradHook | null {
+  const prev = leafGradHook;
+  leafGradHook = hook;
+  return prev;
+}
+
 function accumulateLeaf(t: Tensor, g: Tensor): void {
   if (t.grad && !t.grad.disposed) {
     t.grad.ops.addScaled_(t.grad.handle, g.handle, 1);
@@ -115,4 +128,5 @@ function accumulateLeaf(t: Tensor, g: Tensor): void {
   } else {
     t.grad = g.keep();
   }
+  leafGradHook?.(t);
 }
