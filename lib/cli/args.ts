@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { parseBitSetting } from "../config/bits";
+import { didYouMean } from "../config/errors";
 import type { ConfigOverride } from "../config/load";
 
 /** A command-specific option, e.g. linear's `--bits fp,8w8f,4w4f`. */
@@ -104,7 +105,7 @@ export function parseCommandArgs(
   const head = optsAt < 0 ? [...argv] : argv.slice(0, optsAt);
   const tail = optsAt < 0 ? [] : argv.slice(optsAt + 1);
   const fail = (msg: string): never => {
-    throw new Error(`${command}: ${msg}\nRun '${command} --help' for the options.`);
+    throw new Error(`${command}: ${msg}\nRun 'node lib/main.js ${command} --help' for the options.`);
   };
 
   // parseArgs has no optional values: a bare --resume (last, or before another option) means "latest".
@@ -120,7 +121,10 @@ export function parseCommandArgs(
   try {
     values = parseArgs({ args: head, options: spec, strict: true, allowPositionals: false }).values as typeof values;
   } catch (e) {
-    return fail((e as Error).message);
+    const msg = (e as Error).message.split("\n")[0]!;
+    const unknown = /^Unknown option '--?([^'=]+)'/.exec(msg);
+    const known = [...COMMON.map((o) => o.name), ...extras.map((o) => o.name), "help", "opts"];
+    return fail(unknown ? `${msg}${didYouMean(unknown[1]!, known).replace(/\(did you mean (.*)\?\)/, "(did you mean --$1?)")}` : msg);
   }
   if (values.help) return { help: usage(command, extras, summary) };
 

@@ -16,7 +16,9 @@ export {
   type BitConfig,
   type Config,
   type DatasetName,
+  type Granularity,
   type LayerBits,
+  type ObserverName,
   type SslType,
 } from "./schema";
 export { validateConfig, validateFor, type CommandName } from "./validate";

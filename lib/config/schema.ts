@@ -49,7 +49,8 @@ export class Leaf<T> {
 const int = (d: number, doc: string) => new Leaf<number>("int", d, doc);
 const float = (d: number, doc: string) => new Leaf<number>("float", d, doc);
 const bool = (d: boolean, doc: string) => new Leaf<boolean>("bool", d, doc);
-const str = (d: string, doc: string) => new Leaf<string>("str", d, doc);
+/** A string; T narrows the TypeScript type where validateConfig checks the value against a list. */
+const str = <T extends string = string>(d: T, doc: string) => new Leaf<T>("str", d, doc);
 const ints = (d: number[], doc: string) => new Leaf<readonly number[]>("ints", d, doc);
 const floats = (d: number[], doc: string) => new Leaf<readonly number[]>("floats", d, doc);
 const strs = (d: string[], doc: string) => new Leaf<readonly string[]>("strs", d, doc);
@@ -95,6 +96,12 @@ export const OBSERVERS = [
 export const GRANULARITIES = ["channelwise", "layerwise"] as const;
 export const MAX_BITS = 16;
 
+export type Arch = (typeof ARCHS)[number];
+export type DatasetName = (typeof DATASETS)[number];
+export type SslType = (typeof SSL_TYPES)[number];
+export type ObserverName = (typeof OBSERVERS)[number];
+export type Granularity = (typeof GRANULARITIES)[number];
+
 const interpolation = "interpolation: bilinear | bicubic | nearest";
 
 function quantSide(side: "W" | "A") {
@@ -108,9 +115,9 @@ function quantSide(side: "W" | "A") {
       `SSQL sampling range [low, high): high excluded, so [${w ? "2, 9" : "4, 9"}] draws ${w ? "2..8" : "4..8"}`,
     ),
     SYMMETRY: bool(w, "symmetric (signed grid, zero-point 0) or asymmetric (unsigned grid with zero-point)"),
-    GRANULARITY: str(w ? "channelwise" : "layerwise", "channelwise (per output channel) | layerwise (per tensor)"),
+    GRANULARITY: str<Granularity>(w ? "channelwise" : "layerwise", "channelwise (per output channel) | layerwise (per tensor)"),
     OBSERVER_METHOD: {
-      NAME: str("MINMAX", `range observer: ${OBSERVERS.join(" | ")}`),
+      NAME: str<ObserverName>("MINMAX", `range observer: ${OBSERVERS.join(" | ")}`),
       ALPHA: float(0.0001, "percentile observer's tail fraction"),
       BINS: int(2049, "KL-histogram observer's bin count"),
     },
@@ -145,7 +152,7 @@ export const SCHEMA = {
   EVALUATION_DOMAIN: none<string>("str", "unused (kept for compatibility)"),
 
   MODEL: {
-    ARCH: str("", `backbone: ${ARCHS.join(" | ")}`),
+    ARCH: str<Arch | "">("", `backbone: ${ARCHS.join(" | ")}`),
     CHECKPOINT: str("", "checkpoint to resume this command from (the original's resume key)"),
     PRETRAINED: str("", "SSL checkpoint to evaluate (linear) or a trained classifier (ptq)"),
     NUM_CLASSES: int(0, "classifier outputs (linear, ptq)"),
@@ -161,7 +168,7 @@ export const SCHEMA = {
     EPOCHS: int(0, "total epochs; also the horizon of the cosine schedule"),
     START_EPOCH: int(0, "first epoch (set when resuming)"),
     PRETRAIN: str("", "unused (kept for compatibility)"),
-    DATASET: str("", `dataset: ${DATASETS.join(" | ")}`),
+    DATASET: str<DatasetName | "">("", `dataset: ${DATASETS.join(" | ")}`),
     LABEL_SMOOTHING: float(0.0, "label smoothing of the classification loss"),
     BATCH_SIZE: int(1, "batch size per process (per GPU); validation uses min(256, 2 * BATCH_SIZE)"),
     NUM_WORKERS: int(0, "data-loading workers (set by -j)"),
@@ -302,7 +309,7 @@ export const SCHEMA = {
   },
 
   SSL: {
-    TYPE: none<string>("str", `method: ${SSL_TYPES.join(" | ")}`),
+    TYPE: none<SslType | "">("str", `method: ${SSL_TYPES.join(" | ")}; null or "" = none`),
     SETTING: {
       DIM: int(128, "projector output width (predictor in/out for SimSiam/BYOL; embedding for MoCo/SimCLR)"),
       HIDDEN_DIM: int(2048, "predictor hidden width (SimSiam family); projector hidden width (BYOL, MoCo, SimCLR)"),
@@ -339,9 +346,6 @@ type ValueOf<S> = S extends Leaf<infer T> ? T : { readonly [K in keyof S]: Value
 /** The loaded, frozen configuration. Keys keep the original's names (`cfg.TRAIN.LR_SCHEDULER.BASE_LR`). */
 export type Config = ValueOf<Schema>;
 
-export type Arch = (typeof ARCHS)[number];
-export type DatasetName = (typeof DATASETS)[number];
-export type SslType = (typeof SSL_TYPES)[number];
 
 /** Every leaf key as a dotted path, with its leaf. */
 export function leafEntries(section: Section = SCHEMA, prefix = ""): [string, Leaf<unknown>][] {

@@ -14,8 +14,9 @@ export function validateConfig(cfg: Config): void {
   const problems: Problem[] = [];
   const bad = (key: string, message: string) => problems.push({ key, message });
 
-  const known = (key: string, value: string | null, allowed: readonly string[], noun: string) => {
-    if (value === null || value === "" || allowed.includes(value)) return;
+  const known = (key: string, v: string | null, allowed: readonly string[], noun: string, optional = true) => {
+    const value = v ?? "";
+    if ((optional && value === "") || allowed.includes(value)) return;
     bad(key, `unknown ${noun} '${value}'${didYouMean(value, allowed)}; allowed: ${allowed.join(", ")}`);
   };
   known("MODEL.ARCH", cfg.MODEL.ARCH, ARCHS, "architecture");
@@ -34,9 +35,8 @@ export function validateConfig(cfg: Config): void {
     } else if (lo < 0 || hi - 1 > MAX_BITS) {
       bad(`${k}.BIT_RANGE`, `[${lo}, ${hi}] draws bits outside 0..${MAX_BITS}`);
     }
-    known(`${k}.GRANULARITY`, q.GRANULARITY, GRANULARITIES, "granularity");
-    known(`${k}.OBSERVER_METHOD.NAME`, q.OBSERVER_METHOD.NAME, OBSERVERS, "observer");
-    if (q.OBSERVER_METHOD.NAME === "") bad(`${k}.OBSERVER_METHOD.NAME`, `empty; allowed: ${OBSERVERS.join(", ")}`);
+    known(`${k}.GRANULARITY`, q.GRANULARITY, GRANULARITIES, "granularity", false);
+    known(`${k}.OBSERVER_METHOD.NAME`, q.OBSERVER_METHOD.NAME, OBSERVERS, "observer", false);
   }
 
   const bc = cfg.QUANT.BIT_CONFIG;
