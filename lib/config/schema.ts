@@ -1,0 +1,389 @@
+/**
+ * The config schema: every key of the original yacs `config.py` with its default, plus the project's own keys
+ * (marked "project key"). The TypeScript type `Config` is derived from this one table, so a key's type, default
+ * and documentation live in one place.
+ *
+ * Typing follows yacs: a value must match its default's type, with these differences, all on purpose:
+ * - an int is accepted where a float is expected (yacs refuses `BASE_LR: 1`);
+ * - a key whose default is None still has a declared type here (yacs accepts anything), so `SEED: abc` is an
+ *   error instead of a crash later;
+ * - tuples (yacs writes `SCALE: (0.08, 1.0)` as a string that it `literal_eval`s) are number arrays.
+ */
+
+export type LeafKind = "int" | "float" | "bool" | "str" | "choice" | "ints" | "floats" | "strs" | "bitConfig";
+
+/** One layer's bits in `QUANT.BIT_CONFIG`: `w` for its weight, `a` for its output activation (0 = float). */
+export interface LayerBits {
+  readonly w?: number;
+  readonly a?: number;
+}
+/** `QUANT.BIT_CONFIG`: a list holding (at most) one mapping from layer name (`conv1`, `fc.3`) to its bits. */
+export type BitConfig = readonly Readonly<Record<string, LayerBits>>[];
+
+export class Leaf<T> {
+  constructor(
+    readonly kind: LeafKind,
+    readonly defaultValue: T,
+    readonly doc: string,
+    readonly nullable = false,
+    readonly choices: readonly string[] = [],
+  ) {}
+
+  /** The type as error messages and help texts name it. */
+  get typeName(): string {
+    const base = {
+      int: "int",
+      float: "float",
+      bool: "bool",
+      str: "string",
+      choice: `one of ${this.choices.join(" | ")}`,
+      ints: "list of int",
+      floats: "list of float",
+      strs: "list of string",
+      bitConfig: 'list of one mapping {layer: {"w": bits, "a": bits}}',
+    }[this.kind];
+    return this.nullable ? `${base} or null` : base;
+  }
+}
+
+const int = (d: number, doc: string) => new Leaf<number>("int", d, doc);
+const float = (d: number, doc: string) => new Leaf<number>("float", d, doc);
+const bool = (d: boolean, doc: string) => new Leaf<boolean>("bool", d, doc);
+/** A string; T narrows the TypeScript type where validateConfig checks the value against a list. */
+const str = <T extends string = string>(d: T, doc: string) => new Leaf<T>("str", d, doc);
+const ints = (d: number[], doc: string) => new Leaf<readonly number[]>("ints", d, doc);
+const floats = (d: number[], doc: string) => new Leaf<readonly number[]>("floats", d, doc);
+const strs = (d: string[], doc: string) => new Leaf<readonly string[]>("strs", d, doc);
+const choice = <C extends string>(choices: readonly C[], d: C, doc: string) =>
+  new Leaf<C>("choice", d, doc, false, choices);
+/** A key whose yacs default is None. */
+const none = <T>(kind: LeafKind, doc: string) => new Leaf<T | null>(kind, null, doc, true);
+
+export const ARCHS = [
+  "cifar_resnet18",
+  "cifar_resnet34",
+  "cifar_resnet50",
+  "cifar_resnet101",
+  "cifar_resnet152",
+  "resnet18",
+  "resnet34",
+  "resnet50",
+  "resnet101",
+] as const;
+export const DATASETS = [
+  "cifar10",
+  "cifar100",
+  "imagenet",
+  "aircraft",
+  "caltech101",
+  "dtd",
+  "flowers",
+  "food101",
+  "pets",
+  "fmnist",
+] as const;
+export const SSL_TYPES = ["SimSiam", "SSQL_SimSiam", "BYOL", "SSQL_BYOL", "MoCo", "SSQL_MoCo", "SimCLR"] as const;
+export const OBSERVERS = [
+  "BASIC",
+  "MINMAX",
+  "MSE",
+  "HISTOGRAM",
+  "PERCENTILE",
+  "KL_HISTOGRAM",
+  "MOMENTUM_MINMAX",
+  "GAUSSIAN",
+] as const;
+export const GRANULARITIES = ["channelwise", "layerwise"] as const;
+export const MAX_BITS = 16;
+
+export type Arch = (typeof ARCHS)[number];
+export type DatasetName = (typeof DATASETS)[number];
+export type SslType = (typeof SSL_TYPES)[number];
+export type ObserverName = (typeof OBSERVERS)[number];
+export type Granularity = (typeof GRANULARITIES)[number];
+
+const interpolation = "interpolation: bilinear | bicubic | nearest";
+
+function quantSide(side: "W" | "A") {
+  const w = side === "W";
+  const what = w ? "weight" : "activation";
+  return {
+    QUANTIZER: none<string>("str", `${what} quantizer module: uniform (the one SSQL uses)`),
+    BIT: int(8, `global ${what} bits; 0 = do not quantize. SSQL overwrites it every step with the sampled bits`),
+    BIT_RANGE: ints(
+      w ? [2, 9] : [4, 9],
+      `SSQL sampling range [low, high): high excluded, so [${w ? "2, 9" : "4, 9"}] draws ${w ? "2..8" : "4..8"}`,
+    ),
+    SYMMETRY: bool(w, "symmetric (signed grid, zero-point 0) or asymmetric (unsigned grid with zero-point)"),
+    GRANULARITY: str<Granularity>(w ? "channelwise" : "layerwise", "channelwise (per output channel) | layerwise (per tensor)"),
+    OBSERVER_METHOD: {
+      NAME: str<ObserverName>("MINMAX", `range observer: ${OBSERVERS.join(" | ")}`),
+      ALPHA: float(0.0001, "percentile observer's tail fraction"),
+      BINS: int(2049, "KL-histogram observer's bin count"),
+    },
+  };
+}
+
+function normalization() {
+  return {
+    MEAN: floats([], "per-channel mean subtracted after ToTensor"),
+    STD: floats([], "per-channel standard deviation divided after ToTensor"),
+  };
+}
+
+function evalResize() {
+  return {
+    ENABLE: bool(false, "resize the evaluation image"),
+    SIZE: ints([-1, -1], "(h, w); a square size resizes the shorter side"),
+    KEEP_RATIO: bool(true, "keep the aspect ratio"),
+    INTERPOLATION: str("bilinear", interpolation),
+  };
+}
+
+export const SCHEMA = {
+  BASE_CONFIG: str("", "yaml file this one extends, relative to this file; merged first, this file wins"),
+  DEVICE: none<string>("str", "cpu | cuda | cuda:N; null = cuda when available, else cpu (set by --device)"),
+  RANK: int(0, "process rank (filled from the RANK environment variable)"),
+  WORLD_SIZE: int(1, "number of processes (filled from WORLD_SIZE)"),
+  LOCAL_RANK: int(0, "rank on this node (filled from LOCAL_RANK)"),
+  SEED: none<number>("int", "random seed; null = not seeded (set by --seed)"),
+  OUTPUT: str("", "output folder for logs and checkpoints (set by --output)"),
+  EVALUATOR: str("", "unused (kept for compatibility)"),
+  EVALUATION_DOMAIN: none<string>("str", "unused (kept for compatibility)"),
+
+  MODEL: {
+    ARCH: str<Arch | "">("", `backbone: ${ARCHS.join(" | ")}`),
+    CHECKPOINT: str("", "checkpoint to resume this command from (the original's resume key)"),
+    PRETRAINED: str("", "SSL checkpoint to evaluate (linear) or a trained classifier (ptq)"),
+    NUM_CLASSES: int(0, "classifier outputs (linear, ptq)"),
+    INPUTSHAPE: ints([-1, -1], "input (h, w) of the network; crops and resizes produce this size"),
+  },
+
+  TRAIN: {
+    USE_DDP: bool(false, "original: initialise torch.distributed; here processes join when WORLD_SIZE > 1"),
+    SYNC_BN: bool(false, "synchronise batch-norm statistics across processes (ssl only)"),
+    LINEAR_EVAL: bool(false, "linear: freeze the backbone (eval mode) and train only fc; false = fine-tune all"),
+    WARMUP_FC: bool(false, "linear: PRETRAINED is a previous linear-eval checkpoint, loaded without key renaming"),
+    RESUME: str("", "unused (resume goes through MODEL.CHECKPOINT or --resume)"),
+    EPOCHS: int(0, "total epochs; also the horizon of the cosine schedule"),
+    START_EPOCH: int(0, "first epoch (set when resuming)"),
+    PRETRAIN: str("", "unused (kept for compatibility)"),
+    DATASET: str<DatasetName | "">("", `dataset: ${DATASETS.join(" | ")}`),
+    LABEL_SMOOTHING: float(0.0, "label smoothing of the classification loss"),
+    BATCH_SIZE: int(1, "batch size per process (per GPU); validation uses min(256, 2 * BATCH_SIZE)"),
+    NUM_WORKERS: int(0, "data-loading workers (set by -j)"),
+    PRINT_FREQ: int(1, "log every N steps (set by -p)"),
+    LR_SCHEDULER: {
+      TYPE: none<string>("str", "cosine | multiStep (linear: anything but cosine steps x0.1 at DECAY_MILESTONES)"),
+      WARMUP_EPOCHS: int(0, "linear warm-up epochs from WARMUP_LR to BASE_LR (the original ignores it; honoured here)"),
+      WARMUP_LR: float(0.0, "learning rate at the start of the warm-up"),
+      BASE_LR: float(0.0, "initial learning rate, used as given (no batch-size scaling)"),
+      FC_LR: float(0.0, "unused (kept for compatibility)"),
+      MIN_LR: float(0.0, "unused by the original's ssl and linear paths"),
+      SPECIFIC_LRS: floats([], "unused (kept for compatibility)"),
+      DECAY_MILESTONES: ints([], "epochs at which a step schedule multiplies the learning rate by 0.1"),
+      DECAY_EPOCH: int(0, "unused (kept for compatibility)"),
+      DECAY_RATE: float(0.1, "unused by the original's linear path, which hard-codes 0.1"),
+    },
+    OPTIMIZER: {
+      NAME: str("", "sgd | lars (linear wraps SGD in LARS); ssl always uses SGD"),
+      EPS: none<number>("float", "unused (timm only)"),
+      BETAS: none<readonly number[]>("floats", "unused (timm only)"),
+      MOMENTUM: float(0.0, "SGD momentum"),
+      WEIGHT_DECAY: float(0.0, "SGD weight decay, applied to every parameter (BN and biases included)"),
+    },
+    LOSS: {
+      CRITERION: {
+        NAME: str("", "CosineSimilarity | CosineSimilarityv2 | CrossEntropy | InfoNCEv2"),
+        LPLOSS: {
+          P: float(2.0, "LpLoss exponent (unused by SSQL)"),
+          REDUCTION: str("none", "LpLoss reduction (unused by SSQL)"),
+        },
+      },
+      REGULARIZER: {
+        NAME: str("", "PACT | Slimming; empty = none"),
+      },
+      LAMBDA: float(0.0, "regularizer weight; has no effect without a regularizer"),
+    },
+    RUNNER: {
+      NAME: str("", "ssl | default (informational here: the command decides)"),
+    },
+    METER: {
+      NAME: str("", "average | ACC"),
+      ACC: {
+        TOPK: ints([], "top-k accuracies to report, e.g. [1, 5]"),
+      },
+      MAP: {},
+      MIOU: {},
+    },
+  },
+
+  AUG: {
+    TRAIN: {
+      RANDOMRESIZEDCROP: {
+        ENABLE: bool(false, "RandomResizedCrop to MODEL.INPUTSHAPE"),
+        SCALE: floats([0.08, 1.0], "area fraction range of the crop"),
+        INTERPOLATION: str("bilinear", interpolation),
+      },
+      RESIZE: evalResize(),
+      HORIZONTAL_FLIP: { PROB: float(0.0, "probability of a horizontal flip") },
+      VERTICAL_FLIP: { PROB: float(0.0, "probability of a vertical flip") },
+      RANDOMCROP: {
+        ENABLE: bool(false, "RandomCrop to MODEL.INPUTSHAPE"),
+        PADDING: int(0, "zero padding before the random crop"),
+      },
+      CENTERCROP: { ENABLE: bool(false, "CenterCrop to MODEL.INPUTSHAPE") },
+      COLOR_JITTER: {
+        PROB: float(0.0, "probability of applying colour jitter"),
+        BRIGHTNESS: float(0.4, "brightness jitter strength"),
+        CONTRAST: float(0.4, "contrast jitter strength"),
+        SATURATION: float(0.2, "saturation jitter strength"),
+        HUE: float(0.1, "hue jitter strength"),
+      },
+      AUTO_AUGMENT: {
+        ENABLE: bool(false, "unused (kept for compatibility)"),
+        POLICY: float(0.0, "unused (kept for compatibility)"),
+      },
+      RANDOMERASE: {
+        PROB: float(0.0, "random-erasing probability"),
+        MODE: str("const", "random-erasing fill: const | rand | pixel"),
+        MAX_COUNT: none<number>("int", "most erased boxes per image"),
+      },
+      MIX: {
+        PROB: float(0.0, "mixup/cutmix probability"),
+        MODE: str("batch", "batch | pair | elem"),
+        SWITCH_MIXUP_CUTMIX_PROB: float(0.0, "probability of cutmix instead of mixup"),
+        MIXUP_ALPHA: float(0.0, "mixup beta-distribution alpha"),
+        CUTMIX_ALPHA: float(0.0, "cutmix beta-distribution alpha"),
+        CUTMIX_MIXMAX: none<readonly number[]>("floats", "cutmix (min, max) box ratio"),
+      },
+      NORMLIZATION: normalization(),
+    },
+    EVALUATION: {
+      RESIZE: evalResize(),
+      CENTERCROP: { ENABLE: bool(false, "CenterCrop to MODEL.INPUTSHAPE after the resize") },
+      NORMLIZATION: normalization(),
+    },
+  },
+
+  QUANT: {
+    TYPE: str("", "quantizer family: ptq (static min/max ranges, what every SSQL config uses) | qat"),
+    BIT_ASSIGNER: {
+      NAME: none<string>("str", "mixed-precision search: HAWQ (unused by SSQL)"),
+      W_BIT_CHOICES: ints([2, 4, 8], "HAWQ weight bit choices"),
+      A_BIT_CHOICES: ints([2, 4, 8, 16], "HAWQ activation bit choices"),
+      HAWQ: {
+        EIGEN_TYPE: str("avg", "max | avg"),
+        SENSITIVITY_CALC_ITER_NUM: int(50, "HAWQ sensitivity iterations"),
+        LIMITATION: {
+          BIT_ASCEND_SORT: bool(false, "HAWQ limitation"),
+          BIT_WIDTH_COEFF: float(1e10, "HAWQ limitation"),
+          BOPS_COEFF: float(1e10, "HAWQ limitation"),
+        },
+      },
+    },
+    BIT_CONFIG: new Leaf<BitConfig>(
+      "bitConfig",
+      [],
+      'per-layer bits overriding W.BIT/A.BIT: [{"conv1": {"w": 8, "a": 8}, "fc.3": {"w": 8, "a": 0}}]',
+    ),
+    FOLD_BN: bool(false, "unused (kept for compatibility)"),
+    W: quantSide("W"),
+    A: quantSide("A"),
+    CALIBRATION: {
+      PATH: str("", "calibration data (ptq); not read by ssl or linear"),
+      TYPE: str("", "calibration data format"),
+      MODULE_PATH: str("", "unused (kept for compatibility)"),
+      SIZE: int(0, "calibration images"),
+      BATCHSIZE: int(1, "calibration batch size"),
+      NUM_WORKERS: int(0, "calibration loader workers (set by -j)"),
+    },
+    FINETUNE: {
+      ENABLE: bool(false, "BRECQ reconstruction (unused by SSQL)"),
+      METHOD: str("", "BRECQ only"),
+      BATCHSIZE: int(32, "BRECQ only"),
+      ITERS_W: int(0, "BRECQ only"),
+      ITERS_A: int(0, "BRECQ only"),
+      BRECQ: { KEEP_GPU: bool(true, "BRECQ only") },
+    },
+  },
+
+  SSL: {
+    TYPE: none<SslType | "">("str", `method: ${SSL_TYPES.join(" | ")}; null or "" = none`),
+    SETTING: {
+      DIM: int(128, "projector output width (predictor in/out for SimSiam/BYOL; embedding for MoCo/SimCLR)"),
+      HIDDEN_DIM: int(2048, "predictor hidden width (SimSiam family); projector hidden width (BYOL, MoCo, SimCLR)"),
+      T: float(0.07, "temperature (MoCo logits, SimCLR NT-Xent)"),
+      MOCO_K: int(65536, "MoCo queue length"),
+      MOMENTUM: float(0.999, "EMA coefficient of the key/target encoder (BYOL, MoCo)"),
+      MLP: bool(true, "MoCo/SimCLR: 2-layer MLP head"),
+      PROJECTOR_HIDDEN: choice(
+        ["head", "release"] as const,
+        "head",
+        "project key. SimSiam-family projector hidden width: head = max(backbone width, DIM) as in the original's " +
+          "current code; release = HIDDEN_DIM as at the paper's release",
+      ),
+    },
+  },
+
+  DATA: {
+    ROOT: str("", "project key. Dataset root folder; empty = look in ./data, then $SSQL_DATA_DIR"),
+    ON_BAD_IMAGE: choice(["error", "skip"] as const, "error", "project key. An unreadable image: error | skip (and count)"),
+    TRAIN_SUBSET: int(0, "project key. Use only the first N training images (0 = all)"),
+    VAL_SUBSET: int(0, "project key. Use only the first N validation images (0 = all)"),
+  },
+
+  LINEAR: {
+    BITS: strs([], 'project key. Bit settings for a linear-eval sweep, e.g. ["fp", "8w8f", "4w4f", "2w4f"]; ' +
+      "empty = the single setting of QUANT.W.BIT / QUANT.A.BIT"),
+  },
+};
+
+export type Schema = typeof SCHEMA;
+export type Section = { readonly [key: string]: Leaf<unknown> | Section };
+
+type ValueOf<S> = S extends Leaf<infer T> ? T : { readonly [K in keyof S]: ValueOf<S[K]> };
+/** The loaded, frozen configuration. Keys keep the original's names (`cfg.TRAIN.LR_SCHEDULER.BASE_LR`). */
+export type Config = ValueOf<Schema>;
+
+
+/** Every leaf key as a dotted path, with its leaf. */
+export function leafEntries(section: Section = SCHEMA, prefix = ""): [string, Leaf<unknown>][] {
+  const out: [string, Leaf<unknown>][] = [];
+  for (const [k, v] of Object.entries(section)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v instanceof Leaf) out.push([key, v]);
+    else out.push(...leafEntries(v, key));
+  }
+  return out;
+}
+
+/** Every section key (`TRAIN`, `TRAIN.LR_SCHEDULER`, ...) as a dotted path. */
+export function sectionKeys(section: Section = SCHEMA, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(section)) {
+    if (v instanceof Leaf) continue;
+    const key = prefix ? `${prefix}.${k}` : k;
+    out.push(key, ...sectionKeys(v, key));
+  }
+  return out;
+}
+
+/** The schema node at a dotted path, or undefined. */
+export function schemaAt(key: string): Leaf<unknown> | Section | undefined {
+  let node: Leaf<unknown> | Section = SCHEMA;
+  for (const part of key.split(".")) {
+    if (node instanceof Leaf || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
+    node = (node as Section)[part]!;
+  }
+  return node;
+}
+
+/** A fresh, mutable copy of the defaults. */
+export function defaultValues(section: Section = SCHEMA): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(section)) {
+    out[k] = v instanceof Leaf ? structuredClone(v.defaultValue) : defaultValues(v);
+  }
+  return out;
+}
