@@ -14,19 +14,15 @@ import {
 } from "../../lib/config";
 import { indentFlowContinuations } from "../../lib/config/yaml-file";
 
-// The original yaml files sit outside the repository (../shared/reference-configs of the checkout); skipped if absent.
-const ROOT = path.resolve(__dirname, "../..");
-const REFERENCE =
-  [process.env.SSQL_REFERENCE_CONFIGS, `${ROOT}/../shared/reference-configs`, `${ROOT}/../../shared/reference-configs`]
-    .filter((p): p is string => !!p)
-    .find((p) => fs.existsSync(path.join(p, "cifar"))) ?? "";
+// Verbatim copies of the original yaml files (test/fixtures/reference-configs), or another copy named by the variable.
+const REFERENCE = process.env.SSQL_REFERENCE_CONFIGS ?? path.resolve(__dirname, "../fixtures/reference-configs");
 const PROJECT = path.resolve(__dirname, "../../configs");
 // Every key each original file sets, as yacs sees it (PyYAML + literal_eval): test/fixtures/config_reference.py.
 const FIXTURE = JSON.parse(
   fs.readFileSync(path.resolve(__dirname, "../fixtures/reference-configs.json"), "utf8"),
 ) as Record<string, Record<string, unknown>>;
 const NAMES = Object.keys(FIXTURE);
-const hasReference = REFERENCE !== "";
+const hasReference = fs.existsSync(path.join(REFERENCE, "cifar"));
 
 function get(cfg: Config, key: string): unknown {
   return key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], cfg);
