@@ -51,7 +51,11 @@ export async function manifestPath(path: string): Promise<string> {
   return s?.isDirectory() ? join(path, "checkpoint.json") : `${path}.json`;
 }
 
-/** Saves `tensors` and `state` as the checkpoint `<name>` (`<name>.json` plus its tensors file). */
+/**
+ * Saves `tensors` and `state` as the checkpoint `<name>` (`<name>.json` plus its tensors file), or
+ * as `<name>/checkpoint.json` when `<name>` is a folder. The tensors are written from views of their
+ * arrays: they must not change until the promise settles (copy them first if training goes on).
+ */
 export async function saveCheckpoint(name: string, tensors: HostTensors, state: CheckpointState): Promise<CheckpointManifest> {
   if (!Number.isSafeInteger(state.epoch) || !Number.isSafeInteger(state.step)) {
     throw new TypeError(`saveCheckpoint: epoch and step must be integers, got ${state.epoch} and ${state.step}`);

@@ -28,6 +28,31 @@ export interface UnpickleOptions {
 }
 
 
+/**
+ * Pure-data constructors that protocol-2 pickles use for values protocol 2 has no opcode for
+ * (bytes via _codecs.encode, sets); allowing them runs no user code.
+ */
+export function pythonDataGlobals(): PickleGlobal[] {
+  const bytes = (args: unknown[]) => {
+    if (args.length === 0) return new Uint8Array(0);
+    const [text, encoding] = args;
+    if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
+      throw new TypeError("_codecs.encode is allowed only as protocol 2's encoding of bytes (a str and 'latin1')");
+    }
+    return new Uint8Array(Buffer.from(text, "latin1"));
+  };
+  const set = (args: unknown[]) => (args.length === 0 ? [] : [...(args[0] as unknown[])]);
+  return [
+    { module: "_codecs", name: "encode", call: bytes },
+    { module: "__builtin__", name: "bytes", call: bytes },
+    { module: "builtins", name: "bytes", call: bytes },
+    { module: "__builtin__", name: "set", call: set },
+    { module: "builtins", name: "set", call: set },
+    { module: "__builtin__", name: "frozenset", call: set },
+    { module: "builtins", name: "frozenset", call: set },
+  ];
+}
+
 export function refusal(module: string, name: string, what = "load"): string {
   return `refusing to ${what} ${module}.${name}: the checkpoint asks to run code`;
 }
@@ -84,6 +109,11 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (stack.length === 0) fail(`pickle stack underflow at byte ${pos}`);
     return stack[stack.length - 1];
   };
+  // Callers must not write stack.push(popMark()): `stack` would be read before popMark reassigns it.
+  const pushMarked = () => {
+    const items = popMark();
+    stack.push(items);
+  };
   const popMark = () => {
     const items = stack;
     const prev = metastack.pop();
@@ -121,8 +151,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (!g) fail(refusal(module, name));
     return g!;
   };
-  const isGlobal = (x: unknown): x is PickleGlobal =>
-    typeof x === "object" && x !== null && [...globals.values()].includes(x as PickleGlobal);
+  const allowed = new Set<unknown>(globals.values());
+  const isGlobal = (x: unknown): x is PickleGlobal => allowed.has(x);
   const call = (fn: unknown, args: unknown) => {
     if (!isGlobal(fn)) fail(`pickle REDUCE on something that is not a callable global at byte ${pos}`);
     const g = fn as PickleGlobal;
@@ -228,7 +258,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack.push(new Uint8Array(take(u64())));
         break;
       case 0x74: // TUPLE
-        stack.push(popMark());
+        pushMarked();
         break;
       case 0x85: // TUPLE1
         stack.push([pop()]);
@@ -247,7 +277,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         break;
       }
       case 0x6c: // LIST
-        stack.push(popMark());
+        pushMarked();
         break;
       case 0x61: {
         // APPEND
@@ -268,7 +298,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         break;
       }
       case 0x91: // FROZENSET
-        stack.push(popMark());
+        pushMarked();
         break;
       case 0x64: {
         // DICT

@@ -124,7 +124,7 @@ export function parseSafetensors(bytes: Uint8Array, file = "<buffer>"): Safetens
 }
 
 function decode(bytes: Uint8Array, st: SafetensorsDType, shape: number[]): HostTensor {
-  const copy = new Uint8Array(bytes).buffer; // an aligned copy (Buffer#slice would share memory)
+  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer; // aligned, owned
   if (st === "F16") return { dtype: "float32", shape, data: halfToFloat32(new Uint16Array(copy)) };
   if (st === "BF16") return { dtype: "float32", shape, data: bfloat16ToFloat32(new Uint16Array(copy)) };
   const dtype = READ_AS[st].dtype;

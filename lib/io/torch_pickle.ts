@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { FileFormatError } from "./errors";
 import { bfloat16ToFloat32, halfToFloat32 } from "./half";
 import { ARRAY_TYPE, type HostArrays, type HostDType, type HostTensor, numelOf } from "./host_tensor";
-import { type PickleGlobal, refusal, unpickle } from "./pickle";
+import { type PickleGlobal, pythonDataGlobals, refusal, unpickle } from "./pickle";
 import { describeFormat, sniffFormat } from "./sniff";
 import { ZipReader } from "./zip";
 
@@ -38,7 +38,8 @@ class TorchStorage {
   elements(): HostArrays[HostDType] {
     if (this.decoded) return this.decoded;
     const info = STORAGE_TYPES[this.typeName];
-    const raw = new Uint8Array(this.bytes.subarray(0, this.numel * info.bytes)); // aligned copy
+    const b = this.bytes;
+    const raw = new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + this.numel * info.bytes) as ArrayBuffer); // aligned, owned
     if (this.bigEndian && info.bytes > 1) {
       for (let i = 0; i < raw.length; i += info.bytes) raw.subarray(i, i + info.bytes).reverse();
     }
@@ -137,6 +138,7 @@ function torchGlobals(file: string, orderedDicts: WeakSet<object>): Map<string, 
   add("torch", "Tensor");
   add("torch.nn.parameter", "Parameter");
   for (const name of Object.keys(STORAGE_TYPES)) add("torch", name);
+  for (const g of pythonDataGlobals()) globals.set(`${g.module}.${g.name}`, g);
   return globals;
 }
 
