@@ -1,5 +1,5 @@
 import { FileFormatError } from "./errors";
-import { setOwn } from "./host_tensor";
+import { isHostTensor, setOwn } from "./host_tensor";
 
 /**
  * A restricted unpickler: it builds plain JavaScript values and executes nothing. A GLOBAL that is
@@ -50,7 +50,7 @@ export function pythonDataGlobals(): PickleGlobal[] {
     { module: "builtins", name: "set", call: set },
     { module: "__builtin__", name: "frozenset", call: set },
     { module: "builtins", name: "frozenset", call: set },
-  ];
+  ].map((g) => Object.freeze(g));
 }
 
 export function refusal(module: string, name: string, what = "load"): string {
@@ -61,6 +61,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const { file, globals } = options;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const memo = new Map<number, unknown>();
+  const allowed = new Set<unknown>(globals.values());
   let stack: unknown[] = [];
   const metastack: unknown[][] = [];
   let pos = 0;
@@ -136,9 +137,9 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     return fail(`unsupported dict key of type ${k === null ? "None" : Array.isArray(k) ? "tuple" : typeof k}`);
   };
   const setItems = (dict: unknown, items: unknown[]) => {
-    if (typeof dict !== "object" || dict === null || Array.isArray(dict) || ArrayBuffer.isView(dict)) {
-      fail(`pickle SETITEM on a non-dict at byte ${pos}`);
-    }
+    const isDict =
+      typeof dict === "object" && dict !== null && Object.getPrototypeOf(dict) === Object.prototype && !allowed.has(dict) && !isHostTensor(dict);
+    if (!isDict) fail(`pickle SETITEM on a non-dict at byte ${pos}`);
     if (items.length % 2) fail("pickle SETITEMS with an odd number of items");
     for (let i = 0; i < items.length; i += 2) setOwn(dict as Record<string, unknown>, dictKey(items[i]), items[i + 1]);
   };
@@ -151,7 +152,6 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (!g) fail(refusal(module, name));
     return g!;
   };
-  const allowed = new Set<unknown>(globals.values());
   const isGlobal = (x: unknown): x is PickleGlobal => allowed.has(x);
   const call = (fn: unknown, args: unknown) => {
     if (!isGlobal(fn)) fail(`pickle REDUCE on something that is not a callable global at byte ${pos}`);

@@ -107,7 +107,7 @@ function rebuildTensor(file: string, args: unknown[]): HostTensor {
 function torchGlobals(file: string, orderedDicts: WeakSet<object>): Map<string, PickleGlobal> {
   const globals = new Map<string, PickleGlobal>();
   const add = (module: string, name: string, call?: (args: unknown[]) => unknown) =>
-    globals.set(`${module}.${name}`, { module, name, call });
+    globals.set(`${module}.${name}`, Object.freeze({ module, name, call }));
 
   add("collections", "OrderedDict", (args) => {
     const d: Record<string, unknown> = {};

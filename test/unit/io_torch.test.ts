@@ -153,7 +153,33 @@ describe("PyTorch checkpoints (torch.save zip format)", () => {
     const stackGlobal = Buffer.from("\x80\x04\x8c\x08builtins\x8c\x04eval\x93.", "latin1");
     expect(() => unpickle(stackGlobal, { file: "p", globals })).toThrow(/refusing to load builtins\.eval/);
     expect(() => unpickle(Buffer.from("ibuiltins\nobject\n.", "latin1"), { file: "p", globals })).toThrow(/refusing to load builtins\.object/);
+    const patchGlobal = Buffer.from("ctorch\nFloatStorage\nX\x04\x00\x00\x00callK\x01s.", "latin1");
+    expect(() => unpickle(patchGlobal, { file: "p", globals })).toThrow(/SETITEM on a non-dict/);
     expect(() => unpickle(Buffer.from("\x80\x02]q\x00(K\x01K\x02", "latin1"), { file: "p", globals })).toThrow(/p: pickle data ends early/);
+  });
+
+  it("rejects a tensor view that reaches past its storage, and a storage shorter than it claims", () => {
+    const str = (v: string) => {
+      const b = Buffer.alloc(5 + Buffer.byteLength(v));
+      b[0] = 0x58; // BINUNICODE
+      b.writeUInt32LE(Buffer.byteLength(v), 1);
+      b.write(v, 5);
+      return b;
+    };
+    const int = (v: number) => Buffer.from([0x4b, v]); // BININT1
+    // _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', numel), 0, (size,), (1,), False, OrderedDict())
+    const pkl = (numel: number, size: number) =>
+      Buffer.concat([
+        Buffer.from("\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((", "latin1"),
+        str("storage"), Buffer.from("ctorch\nFloatStorage\n", "latin1"), str("0"), str("cpu"), int(numel),
+        Buffer.from("tQ", "latin1"), int(0), Buffer.from("(", "latin1"), int(size), Buffer.from("t(", "latin1"), int(1),
+        Buffer.from("t\x89ccollections\nOrderedDict\n)RtR.", "latin1"),
+      ]);
+    const archive = (numel: number, size: number, bytes: number) =>
+      zip64Archive([["archive/data.pkl", pkl(numel, size)], ["archive/data/0", new Uint8Array(bytes)]]);
+    expect((parseTorchCheckpoint(archive(2, 2, 8), "ok.pt") as HostTensor).shape).toEqual([2]);
+    expect(() => parseTorchCheckpoint(archive(2, 5, 8), "v.pt")).toThrow(/v\.pt: tensor: view \(offset 0, size \[5\], stride \[1\]\) reaches element 4 of storage '0' which has 2/);
+    expect(() => parseTorchCheckpoint(archive(4, 2, 8), "s.pt")).toThrow(/s\.pt: storage '0' has 8 bytes but 4 FloatStorage elements need 16/);
   });
 
   it("explains how to convert a legacy (pre-1.6) checkpoint", async () => {
