@@ -44,6 +44,8 @@ export interface LoaderOptions {
  */
 export class DataLoader {
   readonly sampler: DistributedSampler;
+  /** Files skipped as undecodable since this loader was made, omitted batches included. */
+  skippedCount = 0;
   private readonly o: LoaderOptions;
 
   constructor(o: LoaderOptions) {
@@ -96,6 +98,7 @@ export class DataLoader {
   private async make(epoch: number, index: number, indices: Int32Array): Promise<Batch | null> {
     const rng = Rng.fromSeed(this.o.seed, this.o.rank ?? 0, epoch, index);
     const src = await this.o.dataset.load(indices);
+    this.skippedCount += src.skipped.length;
     if (src.src.length === 0) return null;
     let views: Tensor[];
     try {
