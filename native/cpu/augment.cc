@@ -1,5 +1,8 @@
 // augmentBatch: crop + resize (PIL's separable resampling, antialiased when downscaling), flips, color
 // jitter, grayscale, blur and normalization for a whole batch, on the data pool, off the main thread.
+// Lets GCC if-convert float compares and conversions (no code here relies on FP traps), so the loops vectorize.
+#pragma GCC optimize("no-trapping-math")
+
 #include "augment.h"
 
 #include <algorithm>
@@ -74,7 +77,8 @@ void computeCoeffs(Coeffs& c, int inSize, double off, double scale, int outSize,
   c.start.resize(outSize);
   c.count.resize(outSize);
   c.k.assign(static_cast<size_t>(outSize) * c.ksize, 0.0f);
-  std::vector<double> w(c.ksize);
+  thread_local std::vector<double> w;
+  w.resize(c.ksize);
   for (int i = 0; i < outSize; ++i) {
     const double center = off + (i + 0.5) * scale;
     int xmin = std::max(static_cast<int>(center - support + 0.5), 0);

@@ -1,5 +1,8 @@
 // Color and blur steps of the augmentation, on float planes in [0, 1]. The formulas are torchvision's
 // functional-tensor ones for float images (transforms/_functional_tensor.py); the blur is PIL's.
+// Lets GCC if-convert float compares and conversions (no code here relies on FP traps), so the loops vectorize.
+#pragma GCC optimize("no-trapping-math")
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -39,36 +42,42 @@ void adjustSaturation(float* r, float* g, float* b, int64_t n, float f) {
   }
 }
 
+// torchvision's _rgb2hsv, the shift modulo 1, and _hsv2rgb written as the equivalent branch-free
+// v - v s clamp(min(k, 4 - k), 0, 1) per channel, so the loop vectorizes.
 void adjustHue(float* r, float* g, float* b, int64_t n, float f) {
   for (int64_t i = 0; i < n; ++i) {
     const float R = r[i], G = g[i], B = b[i];
     const float maxc = std::max(R, std::max(G, B));
     const float minc = std::min(R, std::min(G, B));
-    const bool eqc = maxc == minc;
+    // Masks as numbers, as torchvision writes them; where maxc == minc, cr = 0 and s and h come out 0.
+    const float eqc = static_cast<float>(maxc == minc);
     const float cr = maxc - minc;
-    const float s = cr / (eqc ? 1.0f : maxc);
-    const float crd = eqc ? 1.0f : cr;
-    const float rc = (maxc - R) / crd, gc = (maxc - G) / crd, bc = (maxc - B) / crd;
-    float h = maxc == R ? bc - gc : maxc == G ? 2.0f + rc - bc : 4.0f + gc - rc;
-    h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-    h = h + f;
-    h = h - std::floor(h);  // Python's % 1.0
-    const float v = maxc;
-    const float h6 = h * 6.0f;
-    const float fi = std::floor(h6);
-    const float fr = h6 - fi;
-    const int sector = static_cast<int>(fi) % 6;
-    const float p = clamp01(v * (1.0f - s));
-    const float q = clamp01(v * (1.0f - s * fr));
-    const float t = clamp01(v * (1.0f - s * (1.0f - fr)));
-    switch (sector) {
-      case 0: r[i] = v; g[i] = t; b[i] = p; break;
-      case 1: r[i] = q; g[i] = v; b[i] = p; break;
-      case 2: r[i] = p; g[i] = v; b[i] = t; break;
-      case 3: r[i] = p; g[i] = q; b[i] = v; break;
-      case 4: r[i] = t; g[i] = p; b[i] = v; break;
-      default: r[i] = v; g[i] = p; b[i] = q; break;
-    }
+    const float s = cr / (maxc + eqc);
+    const float inv = 1.0f / (cr + eqc);
+    const float rc = (maxc - R) * inv, gc = (maxc - G) * inv, bc = (maxc - B) * inv;
+    const float isR = static_cast<float>(maxc == R);
+    const float isG = static_cast<float>(maxc == G) * (1.0f - isR);
+    const float isB = (1.0f - isR) * (1.0f - static_cast<float>(maxc == G));
+    const float h = isR * (bc - gc) + isG * (2.0f + rc - bc) + isB * (4.0f + gc - rc);
+    float x = h / 6.0f + 1.0f;                  // in (5/6, 2): fmod(x, 1) = x - trunc(x)
+    x -= static_cast<float>(static_cast<int>(x));
+    x += f;                                      // in [-0.5, 1.5): Python's % 1.0 = x - floor(x)
+    const float tx = static_cast<float>(static_cast<int>(x));
+    x -= tx > x ? tx - 1.0f : tx;
+    const float h6 = x * 6.0f;
+    const float vs = maxc * s;
+    float k = 5.0f + h6;
+    k = k >= 6.0f ? k - 6.0f : k;
+    float m = std::max(std::min(std::min(k, 4.0f - k), 1.0f), 0.0f);
+    r[i] = maxc - vs * m;
+    k = 3.0f + h6;
+    k = k >= 6.0f ? k - 6.0f : k;
+    m = std::max(std::min(std::min(k, 4.0f - k), 1.0f), 0.0f);
+    g[i] = maxc - vs * m;
+    k = 1.0f + h6;
+    k = k >= 6.0f ? k - 6.0f : k;
+    m = std::max(std::min(std::min(k, 4.0f - k), 1.0f), 0.0f);
+    b[i] = maxc - vs * m;
   }
 }
 
