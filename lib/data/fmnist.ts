@@ -66,3 +66,7 @@ export async function readFashionMnist(dir: string, mode: Mode): Promise<InMemor
   for (const l of labels) if (l >= FMNIST_CLASSES.length) throw new Error(`${lab.file}: label ${l} is outside [0, 10)`);
   return new InMemoryDataset("fmnist", mode, dir, pixels, [n, H, W, 3], labels, FMNIST_CLASSES);
 }
+
+/** Per-channel mean and std of the padded 32x32 training images (all three channels are equal). */
+export const FMNIST_MEAN = [0.219, 0.219, 0.219] as const;
+export const FMNIST_STD = [0.3318, 0.3318, 0.3318] as const;
