@@ -20,6 +20,11 @@ export interface Batch {
   dispose(): void;
 }
 
+/** The original drops the last partial training batch only for MoCo variants ('MoCo' in SSL.TYPE). */
+export function sslDropLast(sslType: string | null | undefined): boolean {
+  return !!sslType && sslType.includes("MoCo");
+}
+
 export interface LoaderOptions {
   readonly dataset: ImageDataset;
   readonly pipeline: Pipeline;
