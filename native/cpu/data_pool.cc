@@ -20,12 +20,13 @@ class Pool {
  public:
   ~Pool() { stop(); }
 
+  // Queued tasks survive a resize: the new workers run them.
   void resize(int threads) {
     std::lock_guard<std::mutex> resizeLock(resizeMu_);
     stop();
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { loop(); });
     size_ = threads;
   }
 
@@ -48,9 +49,6 @@ class Pool {
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
-    // Queued helpers may be dropped: every parallelFor caller finishes its own unclaimed items.
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.clear();
   }
 
   void loop() {
@@ -72,7 +70,7 @@ class Pool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::thread> workers_;
-  std::atomic<int> size_{1};
+  std::atomic<int> size_{0};
   bool stopping_ = false;
 };
 
@@ -124,9 +122,9 @@ void dataParallelFor(int64_t n, const std::function<void(int64_t)>& f) {
   auto job = std::make_shared<Job>();
   job->n = n;
   job->f = &f;
-  int64_t helpers = std::min<int64_t>(pool().size() - 1, n - 1);
-  for (int64_t k = 0; k < helpers; ++k) pool().submit([job] { job->run(); });
-  job->run();
+  // Only pool threads work, so -j bounds the data threads however many batches are in flight.
+  int64_t tasks = std::min<int64_t>(pool().size(), n);
+  for (int64_t k = 0; k < tasks; ++k) pool().submit([job] { job->run(); });
   {
     std::unique_lock<std::mutex> lock(job->mu);
     job->cv.wait(lock, [&] { return job->done.load() == job->n; });

@@ -8,11 +8,11 @@
 
 namespace ssql {
 
-// Total threads that work on one parallelFor, the calling thread included (>= 1).
+// Number of pool threads (>= 1); all data work runs on them.
 void setDataThreads(int threads);
 int dataThreads();
 
-// Runs f(i) for every i in [0, n) on the pool and the calling thread, and returns when all are done.
+// Runs f(i) for every i in [0, n) on the pool and returns when all are done (the caller only waits).
 // The first exception thrown by f is rethrown here after the others have finished.
 void dataParallelFor(int64_t n, const std::function<void(int64_t)>& f);
 

@@ -89,6 +89,24 @@ describe("augmentBatch against the torchvision-formula reference", () => {
     ops.setDataThreads(2);
   });
 
+  it("finishes work in flight when the pool is resized", async () => {
+    const c = fixture.cases[16];
+    const rec = Float64Array.from(c.record, (v) => (v === null ? NaN : v));
+    const params = new Float64Array(256 * AUGMENT_RECORD);
+    for (let i = 0; i < 256; i++) params.set(rec, i * AUGMENT_RECORD);
+    ops.setDataThreads(2);
+    const pending = [0, 1, 2].map(() => ops.augmentBatch([images.rgb], params, 1, c.outSize, c.interpolation, fixture.mean, fixture.std));
+    ops.setDataThreads(1);
+    for (const p of pending) {
+      const [o] = await p;
+      const got = ops.toArray(o) as Float32Array;
+      expect(maxAbs(got.subarray(got.length - c.expected.length), c.expected)).toBeLessThan(2e-5);
+      ops.dispose(o);
+    }
+    expect(() => ops.setDataThreads(0)).toThrow(RangeError);
+    ops.setDataThreads(2);
+  });
+
   it("rejects bad records with errors that name the record", () => {
     const good = Float64Array.from(fixture.cases[0].record, (v) => (v === null ? NaN : v));
     const call = (mut: (p: Float64Array) => void, imgs: unknown = [images.rgb]) => {

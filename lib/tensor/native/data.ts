@@ -47,7 +47,7 @@ export interface DataOps {
   ): Promise<H[]>;
   /** Reads and decodes JPEG/PNG files to uint8 RGB [H, W, 3]; a failed file gives its error message. */
   decodeImages(paths: readonly string[]): Promise<(H | string)[]>;
-  /** Threads of the data pool, the calling worker included (the -j flag). */
+  /** Threads of the data pool, which runs all decoding and augmentation (the -j flag; default min(cores, 4)). */
   setDataThreads(n: number): void;
   getDataThreads(): number;
 }
