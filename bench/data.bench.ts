@@ -8,6 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { augment, setDataThreads } from "../lib/data/augment";
 import { InMemoryDataset } from "../lib/data/dataset";
@@ -31,7 +32,12 @@ function synthetic(size: number, n: number): InMemoryDataset {
   return new InMemoryDataset("synthetic", "train", "memory", px, [n, size, size, 3], new Int32Array(n), ["0"]);
 }
 
-async function ours(size: number, n: number, batch: number, dataset: string, threads: number): Promise<number> {
+interface Result {
+  imagesPerS: number;
+  cpuUsPerImage: number;
+}
+
+async function ours(size: number, n: number, batch: number, dataset: string, threads: number): Promise<Result> {
   const ds = synthetic(size, n);
   const pipeline = sslPipeline({ MODEL: { INPUTSHAPE: [size, size] }, TRAIN: { DATASET: dataset }, AUG: { TRAIN: { NORMLIZATION: { MEAN: [0.485, 0.456, 0.406], STD: [0.229, 0.224, 0.225] } } } });
   setDataThreads(threads);
@@ -45,18 +51,20 @@ async function ours(size: number, n: number, batch: number, dataset: string, thr
   };
   await run(); // warm-up
   let best = Infinity;
+  const cpu0 = process.cpuUsage();
   for (let r = 0; r < ROUNDS; r++) {
     const t = process.hrtime.bigint();
     await run();
     best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
   }
+  const cpu = process.cpuUsage(cpu0);
   ds.dispose();
-  return n / best;
+  return { imagesPerS: n / best, cpuUsPerImage: (cpu.user + cpu.system) / (ROUNDS * n) };
 }
 
-function reference(): Map<string, number> {
+function reference(): Map<string, Result> {
   const python = path.join(__dirname, "..", ".venv", "bin", "python");
-  const out = new Map<string, number>();
+  const out = new Map<string, Result>();
   if (!fs.existsSync(python)) {
     console.log(`(no PyTorch reference: ${python} is missing; run sh scripts/setup.sh --python)`);
     return out;
@@ -67,22 +75,26 @@ function reference(): Map<string, number> {
     return out;
   }
   for (const line of r.stdout.trim().split("\n")) {
-    const j = JSON.parse(line) as { size: number; workers: number; images_per_s: number };
-    out.set(`${j.size}/${j.workers}`, j.images_per_s);
+    const j = JSON.parse(line) as { size: number; workers: number; images_per_s: number; cpu_us_per_image: number };
+    out.set(`${j.size}/${j.workers}`, { imagesPerS: j.images_per_s, cpuUsPerImage: j.cpu_us_per_image });
   }
   return out;
 }
 
 async function main(): Promise<void> {
-  const rows: { size: number; threads: number; ours: number }[] = [];
+  const rows: { size: number; threads: number; ours: Result }[] = [];
   for (const s of SIZES) for (const t of THREADS) rows.push({ size: s.size, threads: t, ours: await ours(s.size, s.images, s.batch, s.dataset, t) });
   const ref = reference();
-  console.log("SSL two-view pipeline, images/s (each image -> two augmented views), best of", ROUNDS, "rounds");
-  console.log("size     threads  ours        torch ref   ratio");
+  // Wall-clock throughput depends on what else the machine runs; CPU time per image does much less.
+  console.log(`SSL two-view pipeline (each image -> two augmented views), best of ${ROUNDS} rounds; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
+  console.log("size     threads  ours img/s  torch img/s  ratio   ours cpu us/img  torch cpu us/img  ratio");
+  const cell = (v: number | undefined, w: number) => (v === undefined ? "-" : v.toFixed(0)).padEnd(w);
+  const ratio = (a: number | undefined, b: number | undefined, w: number) => (a && b ? `${(a / b).toFixed(1)}x` : "-").padEnd(w);
   for (const r of rows) {
     const t = ref.get(`${r.size}/${r.threads}`);
     console.log(
-      `${`${r.size}x${r.size}`.padEnd(9)}${String(r.threads).padEnd(9)}${r.ours.toFixed(0).padEnd(12)}${(t ? t.toFixed(0) : "-").padEnd(12)}${t ? `${(r.ours / t).toFixed(1)}x` : "-"}`,
+      `${`${r.size}x${r.size}`.padEnd(9)}${String(r.threads).padEnd(9)}${cell(r.ours.imagesPerS, 12)}${cell(t?.imagesPerS, 13)}${ratio(r.ours.imagesPerS, t?.imagesPerS, 8)}` +
+        `${cell(r.ours.cpuUsPerImage, 17)}${cell(t?.cpuUsPerImage, 18)}${ratio(t?.cpuUsPerImage, r.ours.cpuUsPerImage, 6)}`,
     );
   }
 }

@@ -5,7 +5,7 @@ RandomResizedCrop (get_params + crop + antialiased interpolate), RandomApply(Col
 p=0.8) in a random order, RandomGrayscale(0.2), for 224 px RandomApply(GaussianBlur(sigma U[0.1, 2]), 0.5) as a
 separable Gaussian conv (kernel 2 ceil(3 sigma) + 1), RandomHorizontalFlip, ToTensor, Normalize, and two views
 per image. `workers` processes with one torch thread each stand for DataLoader(num_workers=workers).
-Prints one JSON line per (size, workers): {"size", "workers", "images_per_s"}.
+Prints one JSON line per (size, workers): {"size", "workers", "images_per_s", "cpu_us_per_image"}.
 Usage: python bench/data_reference.py SIZE:N[,SIZE:N] WORKERS[,WORKERS] ROUNDS
 """
 
@@ -13,6 +13,7 @@ import json
 import math
 import multiprocessing as mp
 import random
+import resource
 import sys
 import time
 
@@ -119,14 +120,20 @@ def main():
         images = [rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8) for _ in range(n)]
         for nw in workers:
             chunks = [(images[i::nw], size) for i in range(nw)]
-            with mp.get_context("fork").Pool(nw) as pool:
-                pool.map(work, [(c[0][:2], size) for c in chunks])  # warm up
-                best = math.inf
-                for _ in range(rounds):
-                    t = time.perf_counter()
-                    pool.map(work, chunks)
-                    best = min(best, time.perf_counter() - t)
-            print(json.dumps({"size": size, "workers": nw, "images_per_s": n / best}), flush=True)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            pool = mp.get_context("fork").Pool(nw)
+            pool.map(work, [(c[0][:2], size) for c in chunks])  # warm up
+            best = math.inf
+            for _ in range(rounds):
+                t = time.perf_counter()
+                pool.map(work, chunks)
+                best = min(best, time.perf_counter() - t)
+            pool.close()
+            pool.join()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            done = rounds * n + 2 * nw
+            print(json.dumps({"size": size, "workers": nw, "images_per_s": n / best, "cpu_us_per_image": 1e6 * cpu / done}), flush=True)
 
 
 if __name__ == "__main__":
