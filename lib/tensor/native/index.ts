@@ -1,10 +1,12 @@
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "./core";
+import type { DataOps } from "./data";
 import type { NnOps } from "./nn";
 
 export type { NativeTensor, DType, AnyTypedArray, TypedArrayOf } from "./core";
 export type { NnOps, Pair } from "./nn";
+export type { DataOps, Interpolation } from "./data";
 
 /** Everything an addon exports: one table, implemented by ssql_cpu.node and ssql_cuda.node alike. */
-export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps {
+export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, DataOps {
   readonly device: "cpu" | "cuda";
 }
