@@ -2,7 +2,9 @@
 // one channel at a time, so the channel's N x H x W values stay in cache across the statistics and normalization
 // passes, and the running-stat update (unbiased variance) and eval mode are exactly PyTorch's.
 #include <cmath>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "../core/binding.h"
 #include "parallel.h"
@@ -32,28 +34,56 @@ TensorPtr channelVector(const Args& a, size_t i, const char* name, int64_t C, bo
   return t;
 }
 
+// Channels are processed in blocks: one channel at a time for 4-D input (its planes stay in cache across the
+// passes), 64 at a time for 2-D input (where a row holds consecutive channels and the loops vectorize across them).
 template <typename F>
-void forChannels(const Planes& p, F&& f) {
-#pragma omp parallel for schedule(static) if (p.N * p.C * p.S >= kParallelGrain && p.C > 1)
-  for (int64_t c = 0; c < p.C; ++c) f(c);
+void forChannelBlocks(const Planes& p, F&& f) {
+  int64_t block = p.S == 1 ? 64 : 1;
+  int64_t blocks = (p.C + block - 1) / block;
+#pragma omp parallel for schedule(static) if (p.N * p.C * p.S >= kParallelGrain && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) f(b * block, std::min(p.C, (b + 1) * block));
 }
 
-double planeSum(const float* x, int64_t S) {
-  double s = 0.0;
+// acc[c - c0] = sum over n and s of f(c, x[n, c, s], z[n, c, s]) for c in [c0, c1); z may be null.
+template <typename F>
+void accumulate(const Planes& p, const float* x, const float* z, int64_t c0, int64_t c1, double* acc, F&& f) {
+  for (int64_t c = c0; c < c1; ++c) acc[c - c0] = 0.0;
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t base = p.at(n, c0);
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += f(c, x[base + c - c0], z ? z[base + c - c0] : 0.0f);
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      double s = 0.0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < S; ++i) s += x[i];
-  return s;
-}
-
-double planeSquaredDeviation(const float* x, int64_t S, double mean) {
-  double s = 0.0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < S; ++i) {
-    double d = x[i] - mean;
-    s += d * d;
+      for (int64_t i = 0; i < p.S; ++i) s += f(c, x[o + i], z ? z[o + i] : 0.0f);
+      acc[c - c0] += s;
+    }
   }
-  return s;
 }
+
+// y[n, c, s] = f(c, x[n, c, s], z[n, c, s]) for c in [c0, c1).
+template <typename F>
+void mapPlanes(const Planes& p, const float* x, const float* z, float* y, int64_t c0, int64_t c1, F&& f) {
+  for (int64_t n = 0; n < p.N; ++n) {
+    int64_t base = p.at(n, c0), len = (c1 - c0) * p.S;
+    if (p.S == 1) {
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) y[base + i] = f(c0 + i, x[base + i], z ? z[base + i] : 0.0f);
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+#pragma omp simd
+      for (int64_t i = 0; i < p.S; ++i) y[o + i] = f(c, x[o + i], z ? z[o + i] : 0.0f);
+    }
+  }
+}
+
+constexpr int64_t kMaxBlock = 64;
 
 }  // namespace
 
@@ -88,34 +118,40 @@ SSQL_OP(batchNorm) {
   float* pm = mean->f32();
   float* pi = invStd->f32();
 
-  forChannels(p, [&](int64_t c) {
-    double mu, inv;
+  std::vector<float> scales(p.C), shifts(p.C);
+  forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
+    double mu[kMaxBlock], var[kMaxBlock];
     if (training) {
-      double s = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) s += planeSum(px + p.at(n, c), p.S);
-      mu = s / static_cast<double>(M);
-      double q = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) q += planeSquaredDeviation(px + p.at(n, c), p.S, mu);
-      double var = q / static_cast<double>(M);
-      inv = 1.0 / std::sqrt(var + eps);
-      if (rm) {
-        rm[c] = static_cast<float>((1.0 - momentum) * rm[c] + momentum * mu);
-        rv[c] = static_cast<float>((1.0 - momentum) * rv[c] + momentum * q / static_cast<double>(M - 1));
+      accumulate(p, px, nullptr, c0, c1, mu, [](int64_t, float v, float) { return static_cast<double>(v); });
+      for (int64_t c = c0; c < c1; ++c) mu[c - c0] /= static_cast<double>(M);
+      accumulate(p, px, nullptr, c0, c1, var, [&](int64_t c, float v, float) {
+        double d = v - mu[c - c0];
+        return d * d;
+      });
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      double m, inv;
+      if (training) {
+        double q = var[c - c0];
+        m = mu[c - c0];
+        inv = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
+        if (rm) {
+          rm[c] = static_cast<float>((1.0 - momentum) * rm[c] + momentum * m);
+          rv[c] = static_cast<float>((1.0 - momentum) * rv[c] + momentum * q / static_cast<double>(M - 1));
+        }
+      } else {
+        m = rm[c];
+        inv = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
       }
-    } else {
-      mu = rm[c];
-      inv = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
+      pm[c] = static_cast<float>(m);
+      pi[c] = static_cast<float>(inv);
+      double scale = pw ? pw[c] * inv : inv;
+      scales[c] = static_cast<float>(scale);
+      shifts[c] = static_cast<float>((pb ? pb[c] : 0.0) - m * scale);
     }
-    pm[c] = static_cast<float>(mu);
-    pi[c] = static_cast<float>(inv);
-    float scale = static_cast<float>(pw ? pw[c] * inv : inv);
-    float shift = static_cast<float>((pb ? pb[c] : 0.0) - mu * scale);
-    for (int64_t n = 0; n < p.N; ++n) {
-      const float* xi = px + p.at(n, c);
-      float* yi = py + p.at(n, c);
-#pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) yi[i] = xi[i] * scale + shift;
-    }
+    const float* sc = scales.data();
+    const float* sh = shifts.data();
+    mapPlanes(p, px, nullptr, py, c0, c1, [sc, sh](int64_t c, float v, float) { return v * sc[c] + sh[c]; });
   });
   return wrapMany(a.env(), {y, mean, invStd});
 }
@@ -146,48 +182,33 @@ SSQL_OP(batchNormBackward) {
   float* pdx = dx->f32();
   double M = static_cast<double>(p.count());
 
-  forChannels(p, [&](int64_t c) {
-    double mu = pm[c], inv = pi[c];
-    double sumG = 0.0, sumGX = 0.0;  // sum(gy), sum(gy * (x - mean))
+  std::vector<float> k(p.C), a0(p.C), a1(p.C);
+  forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
+    double sumG[kMaxBlock], sumGX[kMaxBlock];  // sum(gy), sum(gy * (x - mean))
     if (training || withAffine) {
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* g = pg + p.at(n, c);
-        const float* xi = px + p.at(n, c);
-        double s = 0.0, t = 0.0;
-#pragma omp simd reduction(+ : s, t)
-        for (int64_t i = 0; i < p.S; ++i) {
-          s += g[i];
-          t += g[i] * (xi[i] - mu);
-        }
-        sumG += s;
-        sumGX += t;
+      accumulate(p, pg, nullptr, c0, c1, sumG, [](int64_t, float g, float) { return static_cast<double>(g); });
+      accumulate(p, pg, px, c0, c1, sumGX, [pm](int64_t c, float g, float xv) {
+        return static_cast<double>(g) * (static_cast<double>(xv) - pm[c]);
+      });
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      double inv = pi[c];
+      if (withAffine) {
+        dw->f32()[c] = static_cast<float>(sumGX[c - c0] * inv);
+        db->f32()[c] = static_cast<float>(sumG[c - c0]);
       }
+      k[c] = static_cast<float>((pw ? pw[c] : 1.0) * inv);
+      a0[c] = training && M > 0 ? static_cast<float>(sumG[c - c0] / M) : 0.0f;
+      a1[c] = training && M > 0 ? static_cast<float>(inv * inv * sumGX[c - c0] / M) : 0.0f;
     }
-    if (withAffine) {
-      dw->f32()[c] = static_cast<float>(sumGX * inv);
-      db->f32()[c] = static_cast<float>(sumG);
-    }
-    double w = pw ? pw[c] : 1.0;
-    float k = static_cast<float>(w * inv);
-    if (training && M > 0) {
+    const float *kk = k.data(), *b0 = a0.data(), *b1 = a1.data();
+    if (training) {
       // dx = k * (gy - sumG / M - (x - mean) * inv^2 * sumGX / M)
-      float a0 = static_cast<float>(sumG / M);
-      float a1 = static_cast<float>(inv * inv * sumGX / M);
-      float m = static_cast<float>(mu);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* g = pg + p.at(n, c);
-        const float* xi = px + p.at(n, c);
-        float* d = pdx + p.at(n, c);
-#pragma omp simd
-        for (int64_t i = 0; i < p.S; ++i) d[i] = k * (g[i] - a0 - (xi[i] - m) * a1);
-      }
+      mapPlanes(p, pg, px, pdx, c0, c1, [kk, b0, b1, pm](int64_t c, float g, float xv) {
+        return kk[c] * (g - b0[c] - (xv - pm[c]) * b1[c]);
+      });
     } else {
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* g = pg + p.at(n, c);
-        float* d = pdx + p.at(n, c);
-#pragma omp simd
-        for (int64_t i = 0; i < p.S; ++i) d[i] = k * g[i];
-      }
+      mapPlanes(p, pg, nullptr, pdx, c0, c1, [kk](int64_t c, float g, float) { return kk[c] * g; });
     }
   });
   return wrapMany(a.env(), {dx, dw, db});

@@ -85,3 +85,15 @@ describe("normalize and cosineSimilarity against PyTorch", () => {
     });
   }
 });
+
+describe("normalize and cosineSimilarity gradients", () => {
+  it("match finite differences", () => {
+    const a = randomTensor([3, 5], 71);
+    const b = randomTensor([3, 5], 72);
+    const r = randomTensor([3], 73, false);
+    const f = ([x, y]: typeof a[]) => R.sum(E.mul(cosineSimilarity(x, y), r));
+    expect(gradCheck(f, [a, b], 1e-2)).toBeLessThan(2e-3);
+    const rn = randomTensor([3, 5], 74, false);
+    expect(gradCheck(([x]) => R.sum(E.mul(normalize(x), rn)), [a], 1e-2)).toBeLessThan(2e-3);
+  });
+});

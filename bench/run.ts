@@ -1,0 +1,12 @@
+/** `npm run bench`: every microbenchmark in turn, each against PyTorch measured in the same run. */
+import { benchConv2d } from "./conv2d";
+import { writeResult } from "./common";
+
+const benches: Record<string, () => unknown> = { conv2d: () => benchConv2d() };
+
+const only = process.argv.slice(2);
+for (const [name, run] of Object.entries(benches)) {
+  if (only.length && !only.includes(name)) continue;
+  const result = run();
+  console.log(`results: ${writeResult(name, result)}\n`);
+}
