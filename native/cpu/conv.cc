@@ -1,6 +1,6 @@
 // 2-D convolution forward, backward-data and backward-weight (+bias) through oneDNN, on NCHW tensors.
-// For each problem shape the primitive is created once, in one of two layouts: oneDNN's preferred (blocked)
-// layouts with reorders from and to NCHW, or plain NCHW without reorders. conv_layout.h decides which.
+// For each problem shape the primitive is created once (with its reorders), in one of two layouts: oneDNN's
+// preferred (blocked) layouts with reorders from and to NCHW, or plain NCHW without reorders (conv_layout.h).
 #include <cstring>
 
 #include "../core/binding.h"
@@ -223,7 +223,7 @@ SSQL_OP(conv2d) {
   }
   auto y = empty(DType::F32, q.dstShape());
   if (y->numel() == 0) return wrap(a.env(), y);
-  runForward(q, chooseConvLayout(ConvPass::Forward, q.N, q.C, q.H, q.W, q.O, q.KH, q.SH, q.G), *x, *w, b.get(), *y);
+  runForward(q, chooseConvLayout(ConvPass::Forward, q.C), *x, *w, b.get(), *y);
   return wrap(a.env(), y);
 }
 
@@ -239,7 +239,7 @@ SSQL_OP(conv2dBackwardData) {
     zero(*gx);
     return wrap(a.env(), gx);
   }
-  runBackwardData(q, chooseConvLayout(ConvPass::BackwardData, q.N, q.C, q.H, q.W, q.O, q.KH, q.SH, q.G), *gy, *w, *gx);
+  runBackwardData(q, chooseConvLayout(ConvPass::BackwardData, q.C), *gy, *w, *gx);
   return wrap(a.env(), gx);
 }
 
@@ -256,7 +256,7 @@ SSQL_OP(conv2dBackwardWeight) {
     zero(*gw);
     if (gb) zero(*gb);
   } else {
-    runBackwardWeights(q, chooseConvLayout(ConvPass::BackwardWeights, q.N, q.C, q.H, q.W, q.O, q.KH, q.SH, q.G), *gy, *x,
+    runBackwardWeights(q, chooseConvLayout(ConvPass::BackwardWeights, q.C), *gy, *x,
                        *gw, gb.get());
   }
   return wrapMany(a.env(), {gw, gb});
