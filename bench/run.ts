@@ -1,8 +1,9 @@
 /** `npm run bench`: every microbenchmark in turn, each against PyTorch measured in the same run. */
+import { benchBatchNorm } from "./batch_norm";
 import { benchConv2d } from "./conv2d";
 import { writeResult } from "./common";
 
-const benches: Record<string, () => unknown> = { conv2d: () => benchConv2d() };
+const benches: Record<string, () => unknown> = { conv2d: () => benchConv2d(), batch_norm: () => benchBatchNorm() };
 
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {

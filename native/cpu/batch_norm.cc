@@ -1,13 +1,15 @@
 // Batch norm forward/backward over [N, C] or [N, C, H, W] with PyTorch's semantics. Own kernels rather than oneDNN:
-// one channel at a time, so the channel's N x H x W values stay in cache across the statistics and normalization
-// passes, and the running-stat update (unbiased variance) and eval mode are exactly PyTorch's.
-#include <cmath>
+// two passes each way (statistics in double, then the elementwise map), one channel at a time so that the channel's
+// N x H x W values stay in cache between the passes, and the running-stat update (unbiased variance) and eval mode
+// are exactly PyTorch's.
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "../core/binding.h"
 #include "parallel.h"
+#include "simd.h"
 
 using namespace ssql;
 
@@ -44,41 +46,105 @@ void forChannelBlocks(const Planes& p, F&& f) {
   for (int64_t b = 0; b < blocks; ++b) f(b * block, std::min(p.C, (b + 1) * block));
 }
 
-// acc[c - c0] = sum over n and s of f(c, x[n, c, s], z[n, c, s]) for c in [c0, c1); z may be null.
-template <typename F>
-void accumulate(const Planes& p, const float* x, const float* z, int64_t c0, int64_t c1, double* acc, F&& f) {
-  for (int64_t c = c0; c < c1; ++c) acc[c - c0] = 0.0;
+// sum[c - c0] = sum of x, sumSq[c - c0] = sum of x^2 over one channel block, in double.
+SSQL_VECTORIZED
+void moments(const Planes& p, const float* x, int64_t c0, int64_t c1, double* sum, double* sumSq) {
+  for (int64_t c = c0; c < c1; ++c) sum[c - c0] = sumSq[c - c0] = 0.0;
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
-      int64_t base = p.at(n, c0);
+      const float* row = x + p.at(n, c0);
 #pragma omp simd
-      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += f(c, x[base + c - c0], z ? z[base + c - c0] : 0.0f);
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        double v = row[j];
+        sum[j] += v;
+        sumSq[j] += v * v;
+      }
       continue;
     }
     for (int64_t c = c0; c < c1; ++c) {
-      int64_t o = p.at(n, c);
-      double s = 0.0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < p.S; ++i) s += f(c, x[o + i], z ? z[o + i] : 0.0f);
-      acc[c - c0] += s;
+      const float* plane = x + p.at(n, c);
+      double s = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : s, q)
+      for (int64_t i = 0; i < p.S; ++i) {
+        double v = plane[i];
+        s += v;
+        q += v * v;
+      }
+      sum[c - c0] += s;
+      sumSq[c - c0] += q;
     }
   }
 }
 
-// y[n, c, s] = f(c, x[n, c, s], z[n, c, s]) for c in [c0, c1).
-template <typename F>
-void mapPlanes(const Planes& p, const float* x, const float* z, float* y, int64_t c0, int64_t c1, F&& f) {
+// sumG = sum of gy, sumGX = sum of gy * (x - mean) over one channel block, in double.
+SSQL_VECTORIZED
+void gradMoments(const Planes& p, const float* gy, const float* x, const float* mean, int64_t c0, int64_t c1,
+                 double* sumG, double* sumGX) {
+  for (int64_t c = c0; c < c1; ++c) sumG[c - c0] = sumGX[c - c0] = 0.0;
   for (int64_t n = 0; n < p.N; ++n) {
-    int64_t base = p.at(n, c0), len = (c1 - c0) * p.S;
     if (p.S == 1) {
+      int64_t o = p.at(n, c0);
 #pragma omp simd
-      for (int64_t i = 0; i < len; ++i) y[base + i] = f(c0 + i, x[base + i], z ? z[base + i] : 0.0f);
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        double g = gy[o + j];
+        sumG[j] += g;
+        sumGX[j] += g * (static_cast<double>(x[o + j]) - mean[c0 + j]);
+      }
       continue;
     }
     for (int64_t c = c0; c < c1; ++c) {
       int64_t o = p.at(n, c);
+      double m = mean[c], s = 0.0, t = 0.0;
+#pragma omp simd reduction(+ : s, t)
+      for (int64_t i = 0; i < p.S; ++i) {
+        double g = gy[o + i];
+        s += g;
+        t += g * (static_cast<double>(x[o + i]) - m);
+      }
+      sumG[c - c0] += s;
+      sumGX[c - c0] += t;
+    }
+  }
+}
+
+// y = x * scale[c] + shift[c] over one channel block.
+SSQL_VECTORIZED
+void affine(const Planes& p, const float* x, float* y, int64_t c0, int64_t c1, const float* scale, const float* shift) {
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t o = p.at(n, c0);
 #pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) y[o + i] = f(c, x[o + i], z ? z[o + i] : 0.0f);
+      for (int64_t j = 0; j < c1 - c0; ++j) y[o + j] = x[o + j] * scale[c0 + j] + shift[c0 + j];
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      float a = scale[c], b = shift[c];
+#pragma omp simd
+      for (int64_t i = 0; i < p.S; ++i) y[o + i] = x[o + i] * a + b;
+    }
+  }
+}
+
+// dx = k[c] * (gy - a0[c] - (x - mean[c]) * a1[c]) over one channel block.
+SSQL_VECTORIZED
+void inputGrad(const Planes& p, const float* gy, const float* x, float* dx, int64_t c0, int64_t c1, const float* k,
+               const float* a0, const float* a1, const float* mean) {
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t o = p.at(n, c0);
+#pragma omp simd
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        int64_t c = c0 + j;
+        dx[o + j] = k[c] * (gy[o + j] - a0[c] - (x[o + j] - mean[c]) * a1[c]);
+      }
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      float kc = k[c], b0 = a0[c], b1 = a1[c], m = mean[c];
+#pragma omp simd
+      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gy[o + i] - b0 - (x[o + i] - m) * b1);
     }
   }
 }
@@ -120,20 +186,14 @@ SSQL_OP(batchNorm) {
 
   std::vector<float> scales(p.C), shifts(p.C);
   forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
-    double mu[kMaxBlock], var[kMaxBlock];
-    if (training) {
-      accumulate(p, px, nullptr, c0, c1, mu, [](int64_t, float v, float) { return static_cast<double>(v); });
-      for (int64_t c = c0; c < c1; ++c) mu[c - c0] /= static_cast<double>(M);
-      accumulate(p, px, nullptr, c0, c1, var, [&](int64_t c, float v, float) {
-        double d = v - mu[c - c0];
-        return d * d;
-      });
-    }
+    double sum[kMaxBlock], sumSq[kMaxBlock];
+    if (training) moments(p, px, c0, c1, sum, sumSq);
     for (int64_t c = c0; c < c1; ++c) {
       double m, inv;
       if (training) {
-        double q = var[c - c0];
-        m = mu[c - c0];
+        // One pass in double: E[x^2] - E[x]^2 loses nothing a float result would show.
+        m = sum[c - c0] / static_cast<double>(M);
+        double q = std::max(sumSq[c - c0] - m * sum[c - c0], 0.0);  // sum of squared deviations
         inv = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
         if (rm) {
           rm[c] = static_cast<float>((1.0 - momentum) * rm[c] + momentum * m);
@@ -149,9 +209,7 @@ SSQL_OP(batchNorm) {
       scales[c] = static_cast<float>(scale);
       shifts[c] = static_cast<float>((pb ? pb[c] : 0.0) - m * scale);
     }
-    const float* sc = scales.data();
-    const float* sh = shifts.data();
-    mapPlanes(p, px, nullptr, py, c0, c1, [sc, sh](int64_t c, float v, float) { return v * sc[c] + sh[c]; });
+    affine(p, px, py, c0, c1, scales.data(), shifts.data());
   });
   return wrapMany(a.env(), {y, mean, invStd});
 }
@@ -185,12 +243,7 @@ SSQL_OP(batchNormBackward) {
   std::vector<float> k(p.C), a0(p.C), a1(p.C);
   forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
     double sumG[kMaxBlock], sumGX[kMaxBlock];  // sum(gy), sum(gy * (x - mean))
-    if (training || withAffine) {
-      accumulate(p, pg, nullptr, c0, c1, sumG, [](int64_t, float g, float) { return static_cast<double>(g); });
-      accumulate(p, pg, px, c0, c1, sumGX, [pm](int64_t c, float g, float xv) {
-        return static_cast<double>(g) * (static_cast<double>(xv) - pm[c]);
-      });
-    }
+    if (training || withAffine) gradMoments(p, pg, px, pm, c0, c1, sumG, sumGX);
     for (int64_t c = c0; c < c1; ++c) {
       double inv = pi[c];
       if (withAffine) {
@@ -201,15 +254,8 @@ SSQL_OP(batchNormBackward) {
       a0[c] = training && M > 0 ? static_cast<float>(sumG[c - c0] / M) : 0.0f;
       a1[c] = training && M > 0 ? static_cast<float>(inv * inv * sumGX[c - c0] / M) : 0.0f;
     }
-    const float *kk = k.data(), *b0 = a0.data(), *b1 = a1.data();
-    if (training) {
-      // dx = k * (gy - sumG / M - (x - mean) * inv^2 * sumGX / M)
-      mapPlanes(p, pg, px, pdx, c0, c1, [kk, b0, b1, pm](int64_t c, float g, float xv) {
-        return kk[c] * (g - b0[c] - (xv - pm[c]) * b1[c]);
-      });
-    } else {
-      mapPlanes(p, pg, nullptr, pdx, c0, c1, [kk](int64_t c, float g, float) { return kk[c] * g; });
-    }
+    // In eval mode a0 = a1 = 0 and gy stands in for x, so that dx = k * gy even where x is not finite.
+    inputGrad(p, pg, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
   });
   return wrapMany(a.env(), {dx, dw, db});
 }
