@@ -2,9 +2,29 @@
 #include <cmath>
 
 #include "../core/binding.h"
-#include "parallel.h"
+#include "simd.h"
 
 using namespace ssql;
+
+namespace {
+
+SSQL_VECTORIZED
+void sgdKernel(float* p, const float* g, float* buf, int64_t begin, int64_t end, float lr, float momentum, float wd,
+               float keep, bool nesterov, bool initBuf) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    float d = g[i];
+    if (wd != 0.0f) d += wd * p[i];
+    if (buf) {
+      float b = initBuf ? d : momentum * buf[i] + keep * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    p[i] -= lr * d;
+  }
+}
+
+}  // namespace
 
 SSQL_OP(sgdStep_) {
   auto p = a.tensor(0, "p");
@@ -33,15 +53,8 @@ SSQL_OP(sgdStep_) {
   const float* pg = g->f32();
   float* pb = momentum > 0.0f ? buf->f32() : nullptr;
   float keep = 1.0f - dampening;
-  parallelFor(p->numel(), [&](int64_t i) {
-    float d = pg[i];
-    if (wd != 0.0f) d += wd * pp[i];
-    if (pb) {
-      float b = initBuf ? d : momentum * pb[i] + keep * d;
-      pb[i] = b;
-      d = nesterov ? d + momentum * b : b;
-    }
-    pp[i] -= lr * d;
+  parallelRanges(p->numel(), [&](int64_t begin, int64_t end) {
+    sgdKernel(pp, pg, pb, begin, end, lr, momentum, wd, keep, nesterov, initBuf);
   });
   return a.env().Undefined();
 }

@@ -7,3 +7,27 @@
 #else
 #define SSQL_VECTORIZED
 #endif
+
+#include <omp.h>
+
+#include <cstdint>
+
+#include "parallel.h"
+
+namespace ssql {
+
+// Splits [0, n) into one contiguous range per thread, so that each thread runs one vectorized kernel call.
+template <typename F>
+inline void parallelRanges(int64_t n, F&& f) {
+  if (n < kParallelGrain) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel
+  {
+    int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    f(n * t / T, n * (t + 1) / T);
+  }
+}
+
+}  // namespace ssql
