@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { resetBatchNorm, resetLinearOrConv } from "../../lib/nn/init";
 import { SGD } from "../../lib/optim/sgd";
-import { backward } from "../../lib/tensor/autograd";
+import { backward, noGrad } from "../../lib/tensor/autograd";
 import { conv2d } from "../../lib/tensor/ops/conv";
 import { add, relu } from "../../lib/tensor/ops/elementwise";
 import { linear } from "../../lib/tensor/ops/linear";
@@ -58,5 +58,17 @@ describe("a small training step with the nn ops", () => {
     expect(liveTensorCount()).toBe(live);
     expect(cpuOps().memoryStats().bytes).toBe(bytes);
     expect(last).toBeLessThan(first - 0.5);
+  });
+});
+
+describe("ops outside a step scope", () => {
+  it("free what their backward would have needed when no gradient is recorded", () => {
+    const x = tensor(Float32Array.from({ length: 2 * 3 * 4 * 4 }, (_, i) => Math.sin(i)), [2, 3, 4, 4]).keep();
+    const t = tensor(Int32Array.from([0, 2]), [2]).keep();
+    const logits = flatten(x).keep();
+    const before = liveTensorCount();
+    const outs = noGrad(() => [batchNorm(x, null, null, null, null, true), maxPool2d(x, 2), crossEntropy(logits, t)]);
+    expect(liveTensorCount()).toBe(before + outs.length);
+    for (const o of outs) o.dispose();
   });
 });

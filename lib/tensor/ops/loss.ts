@@ -1,5 +1,6 @@
 import { record } from "../autograd";
 import { Tensor } from "../tensor";
+import { releaseUnlessRecorded } from "./saved";
 
 /** F.log_softmax over the last dimension of a 2-D tensor. */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
@@ -18,7 +19,8 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const [loss, lp] = logits.ops.crossEntropy(logits.handle, target.handle, ls);
   const out = logits.wrap(loss);
   const logProbs = logits.wrap(lp);
-  return record("crossEntropy", out, [logits], (g) => [g.wrap(g.ops.crossEntropyBackward(g.handle, logProbs.handle, target.handle, ls))]);
+  record("crossEntropy", out, [logits], (g) => [g.wrap(g.ops.crossEntropyBackward(g.handle, logProbs.handle, target.handle, ls))]);
+  return releaseUnlessRecorded(out, logProbs);
 }
 
 /** For each k in ks, how many samples have their target among the k largest logits (int32 [ks.length]). */

@@ -2,6 +2,7 @@ import { record } from "../autograd";
 import { Tensor } from "../tensor";
 import { clampMin, div, mul } from "./elementwise";
 import { sum } from "./reduce";
+import { releaseUnlessRecorded } from "./saved";
 
 /**
  * F.batch_norm over [N, C] or [N, C, H, W]. Training (or no running stats): batch statistics, and the running
@@ -31,7 +32,7 @@ export function batchNorm(
   const out = x.wrap(y);
   const mean = x.wrap(m);
   const invStd = x.wrap(s);
-  return record("batchNorm", out, [x, weight, bias], (g) => {
+  record("batchNorm", out, [x, weight, bias], (g) => {
     const withAffine = !!(weight?.requiresGrad || bias?.requiresGrad);
     const [dx, dw, db] = g.ops.batchNormBackward(g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine);
     const gx = g.wrap(dx);
@@ -42,6 +43,7 @@ export function batchNorm(
     if (gb && !bias?.requiresGrad) gb.dispose();
     return [x.requiresGrad ? gx : null, weight?.requiresGrad ? gw : null, bias?.requiresGrad ? gb : null];
   });
+  return releaseUnlessRecorded(out, mean, invStd);
 }
 
 const FLT_MIN = 1.1754943508222875e-38;
