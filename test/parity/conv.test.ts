@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { backward } from "../../lib/tensor/autograd";
 import { conv2d } from "../../lib/tensor/ops/conv";
+import * as E from "../../lib/tensor/ops/elementwise";
+import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
-import * as R from "../../lib/tensor/ops/reduce";
-import * as E from "../../lib/tensor/ops/elementwise";
 
 function check(c: FixtureCase): void {
   const x = tensorOf(c, "x", true);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { backward } from "../../lib/tensor/autograd";
+import * as E from "../../lib/tensor/ops/elementwise";
 import { crossEntropy, logSoftmax, topkCorrect } from "../../lib/tensor/ops/loss";
+import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
 import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
-import * as E from "../../lib/tensor/ops/elementwise";
-import * as R from "../../lib/tensor/ops/reduce";
 
 function check(c: FixtureCase): void {
   const x = tensorOf(c, "x", true);
