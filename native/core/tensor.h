@@ -99,8 +99,13 @@ struct Tensor {
 using TensorPtr = std::shared_ptr<Tensor>;
 
 inline TensorPtr makeTensor(Allocator* a, DType dt, const Shape& shape) {
-  for (int64_t d : shape)
+  int64_t n = 1;
+  for (int64_t d : shape) {
     if (d < 0) throw RangeError("negative dimension in shape " + shapeStr(shape));
+    // Reject sizes whose element or byte count would overflow (they would wrap to a small allocation).
+    if (d && n > (int64_t(1) << 56) / d) throw RangeError("shape " + shapeStr(shape) + " is too large");
+    n *= d;
+  }
   auto t = std::make_shared<Tensor>();
   t->dtype = dt;
   t->shape = shape;

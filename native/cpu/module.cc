@@ -5,24 +5,13 @@
 #include <cstring>
 
 #include "../core/binding.h"
+#include "caching_allocator.h"
 
 namespace ssql {
 
-namespace {
-struct AlignedAllocator : Allocator {
-  void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) & ~size_t(63);
-    void* p = std::aligned_alloc(64, rounded);
-    if (!p) throw std::bad_alloc();
-    return p;
-  }
-  void deallocate(void* p, size_t) override { std::free(p); }
-};
-}  // namespace
-
 Backend& backend() {
-  static AlignedAllocator alloc;
-  static Backend b{kCPU, &alloc};
+  static auto* alloc = new CachingAllocator;  // never destroyed: tensors may still be freed during shutdown
+  static Backend b{kCPU, alloc};
   return b;
 }
 

@@ -1,0 +1,83 @@
+import { cpuOps } from "../lib/tensor/binding";
+import type { NativeTensor } from "../lib/tensor/native";
+import { type Timing, runPython, table, time, writeResult } from "./common";
+
+/** CIFAR ResNet-18's convolutions at batch 32 (3x3 convs with padding 1, 1x1 downsamples without). */
+const N = 32;
+const layers = [
+  { name: "conv1", C: 3, O: 64, H: 32, k: 3, stride: 1 },
+  { name: "layer1", C: 64, O: 64, H: 32, k: 3, stride: 1 },
+  { name: "layer2.0.conv1", C: 64, O: 128, H: 32, k: 3, stride: 2 },
+  { name: "layer2.conv", C: 128, O: 128, H: 16, k: 3, stride: 1 },
+  { name: "layer2.0.downsample", C: 64, O: 128, H: 32, k: 1, stride: 2 },
+  { name: "layer3.0.conv1", C: 128, O: 256, H: 16, k: 3, stride: 2 },
+  { name: "layer3.conv", C: 256, O: 256, H: 8, k: 3, stride: 1 },
+  { name: "layer3.0.downsample", C: 128, O: 256, H: 16, k: 1, stride: 2 },
+  { name: "layer4.0.conv1", C: 256, O: 512, H: 8, k: 3, stride: 2 },
+  { name: "layer4.conv", C: 512, O: 512, H: 4, k: 3, stride: 1 },
+  { name: "layer4.0.downsample", C: 256, O: 512, H: 8, k: 1, stride: 2 },
+];
+const passes = ["forward", "backwardData", "backwardWeight"] as const;
+type Pass = (typeof passes)[number];
+
+export function benchConv2d(reps = 10, warmup = 2): unknown {
+  const o = cpuOps();
+  const threads = o.getNumThreads();
+  const rand = (shape: number[], seed: number) => o.normal(shape, 0, 1, seed, 0);
+  const free = (h: NativeTensor | null) => h && o.dispose(h);
+
+  // The machine's GEMM rate, measured once through dnnl_sgemm (our matmul op) on a large square problem.
+  const S = 2048;
+  const a = rand([S, S], 1);
+  const b = rand([S, S], 2);
+  const gemm = time(() => free(o.matmul(a, b, false, false)), 5, 1);
+  const sgemmGflops = (2 * S ** 3) / (gemm.minMs * 1e6);
+  free(a);
+  free(b);
+
+  const problems = layers.map((l) => ({ ...l, N, W: l.H, padding: l.k === 3 ? 1 : 0 }));
+  const ours = problems.map((p, i) => {
+    const st: [number, number] = [p.stride, p.stride];
+    const pad: [number, number] = [p.padding, p.padding];
+    const x = rand([N, p.C, p.H, p.W], 10 + i);
+    const w = rand([p.O, p.C, p.k, p.k], 100 + i);
+    const y = o.conv2d(x, w, null, st, pad, [1, 1], 1);
+    const gy = rand(o.shape(y), 1000 + i);
+    free(y);
+    const r: Record<Pass, Timing> = {
+      forward: time(() => free(o.conv2d(x, w, null, st, pad, [1, 1], 1)), reps, warmup),
+      backwardData: time(() => free(o.conv2dBackwardData(gy, w, [N, p.C, p.H, p.W], st, pad, [1, 1], 1)), reps, warmup),
+      backwardWeight: time(() => o.conv2dBackwardWeight(gy, x, [p.O, p.C, p.k, p.k], st, pad, [1, 1], 1, false).forEach(free), reps, warmup),
+    };
+    [x, w, gy].forEach(free);
+    return r;
+  });
+
+  const torch = runPython<{ torch: string; threads: number; results: Record<Pass, Timing>[] }>("torch_conv2d.py", {
+    threads,
+    reps,
+    warmup,
+    problems,
+  });
+
+  const rows: (string | number)[][] = [["layer", "pass", "ours ms", "torch ms", "ours/torch", "GFLOP/s", "of sgemm"]];
+  const totals = { ours: 0, torch: 0 };
+  const results = problems.map((p, i) => {
+    const oh = Math.floor((p.H + 2 * p.padding - p.k) / p.stride) + 1;
+    const gflop = (2 * N * p.O * oh * oh * p.C * p.k * p.k) / 1e9;
+    const perPass = passes.map((pass) => {
+      const mine = ours[i][pass].medianMs;
+      const ref = torch.results[i][pass].medianMs;
+      totals.ours += mine;
+      totals.torch += ref;
+      const rate = gflop / (mine / 1e3);
+      rows.push([`${p.name} ${p.C}->${p.O} k${p.k} s${p.stride} ${p.H}x${p.W}`, pass, mine, ref, mine / ref, rate, `${((100 * rate) / sgemmGflops).toFixed(0)}%`]);
+      return { pass, ours: ours[i][pass], torch: torch.results[i][pass], gflop, fractionOfSgemm: rate / sgemmGflops };
+    });
+    return { ...p, passes: perPass };
+  });
+  rows.push(["total", "", totals.ours, totals.torch, totals.ours / totals.torch, "", ""]);
+  console.log(`conv2d, batch ${N}, ${threads} threads; sgemm ${S}^3: ${sgemmGflops.toFixed(0)} GFLOP/s; PyTorch ${torch.torch} with ${torch.threads} threads`);
+  console.log(table(rows));
+  return { threads, sgemmGflops, torch: torch.torch, totals, results };
+}

@@ -1,0 +1,261 @@
+// Batch norm forward/backward over [N, C] or [N, C, H, W] with PyTorch's semantics. Own kernels rather than oneDNN:
+// two passes each way (statistics in double, then the elementwise map), one channel at a time so that the channel's
+// N x H x W values stay in cache between the passes, and the running-stat update (unbiased variance) and eval mode
+// are exactly PyTorch's.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../core/binding.h"
+#include "parallel.h"
+#include "simd.h"
+
+using namespace ssql;
+
+namespace {
+
+// x viewed as [N, C, S] with S = H * W (1 for 2-D input).
+struct Planes {
+  int64_t N, C, S;
+  int64_t count() const { return N * S; }
+  int64_t at(int64_t n, int64_t c) const { return (n * C + c) * S; }
+};
+
+Planes planesOf(const char* op, const Tensor& x) {
+  if (x.dim() != 2 && x.dim() != 4)
+    throw RangeError(std::string(op) + "(): input must be [N, C] or [N, C, H, W], got " + shapeStr(x.shape));
+  return {x.shape[0], x.shape[1], x.dim() == 4 ? x.shape[2] * x.shape[3] : 1};
+}
+
+TensorPtr channelVector(const Args& a, size_t i, const char* name, int64_t C, bool optional) {
+  auto t = optional ? a.optTensor(i, name) : a.tensor(i, name);
+  if (!t) return t;
+  requireDtype(a.op, name, *t, DType::F32);
+  requireShape(a.op, name, *t, {C});
+  return t;
+}
+
+// Channels are processed in blocks: one channel at a time for 4-D input (its planes stay in cache across the
+// passes), 64 at a time for 2-D input (where a row holds consecutive channels and the loops vectorize across them).
+template <typename F>
+void forChannelBlocks(const Planes& p, F&& f) {
+  int64_t block = p.S == 1 ? 64 : 1;
+  int64_t blocks = (p.C + block - 1) / block;
+#pragma omp parallel for schedule(static) if (p.N * p.C * p.S >= kParallelGrain && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) f(b * block, std::min(p.C, (b + 1) * block));
+}
+
+// sum[c - c0] = sum of x, sumSq[c - c0] = sum of x^2 over one channel block, in double.
+SSQL_VECTORIZED
+void moments(const Planes& p, const float* x, int64_t c0, int64_t c1, double* sum, double* sumSq) {
+  for (int64_t c = c0; c < c1; ++c) sum[c - c0] = sumSq[c - c0] = 0.0;
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      const float* row = x + p.at(n, c0);
+#pragma omp simd
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        double v = row[j];
+        sum[j] += v;
+        sumSq[j] += v * v;
+      }
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* plane = x + p.at(n, c);
+      double s = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : s, q)
+      for (int64_t i = 0; i < p.S; ++i) {
+        double v = plane[i];
+        s += v;
+        q += v * v;
+      }
+      sum[c - c0] += s;
+      sumSq[c - c0] += q;
+    }
+  }
+}
+
+// sumG = sum of gy, sumGX = sum of gy * (x - mean) over one channel block, in double.
+SSQL_VECTORIZED
+void gradMoments(const Planes& p, const float* gy, const float* x, const float* mean, int64_t c0, int64_t c1,
+                 double* sumG, double* sumGX) {
+  for (int64_t c = c0; c < c1; ++c) sumG[c - c0] = sumGX[c - c0] = 0.0;
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t o = p.at(n, c0);
+#pragma omp simd
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        double g = gy[o + j];
+        sumG[j] += g;
+        sumGX[j] += g * (static_cast<double>(x[o + j]) - mean[c0 + j]);
+      }
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      double m = mean[c], s = 0.0, t = 0.0;
+#pragma omp simd reduction(+ : s, t)
+      for (int64_t i = 0; i < p.S; ++i) {
+        double g = gy[o + i];
+        s += g;
+        t += g * (static_cast<double>(x[o + i]) - m);
+      }
+      sumG[c - c0] += s;
+      sumGX[c - c0] += t;
+    }
+  }
+}
+
+// y = x * scale[c] + shift[c] over one channel block.
+SSQL_VECTORIZED
+void affine(const Planes& p, const float* x, float* y, int64_t c0, int64_t c1, const float* scale, const float* shift) {
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t o = p.at(n, c0);
+#pragma omp simd
+      for (int64_t j = 0; j < c1 - c0; ++j) y[o + j] = x[o + j] * scale[c0 + j] + shift[c0 + j];
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      float a = scale[c], b = shift[c];
+#pragma omp simd
+      for (int64_t i = 0; i < p.S; ++i) y[o + i] = x[o + i] * a + b;
+    }
+  }
+}
+
+// dx = k[c] * (gy - a0[c] - (x - mean[c]) * a1[c]) over one channel block.
+SSQL_VECTORIZED
+void inputGrad(const Planes& p, const float* gy, const float* x, float* dx, int64_t c0, int64_t c1, const float* k,
+               const float* a0, const float* a1, const float* mean) {
+  for (int64_t n = 0; n < p.N; ++n) {
+    if (p.S == 1) {
+      int64_t o = p.at(n, c0);
+#pragma omp simd
+      for (int64_t j = 0; j < c1 - c0; ++j) {
+        int64_t c = c0 + j;
+        dx[o + j] = k[c] * (gy[o + j] - a0[c] - (x[o + j] - mean[c]) * a1[c]);
+      }
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t o = p.at(n, c);
+      float kc = k[c], b0 = a0[c], b1 = a1[c], m = mean[c];
+#pragma omp simd
+      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gy[o + i] - b0 - (x[o + i] - m) * b1);
+    }
+  }
+}
+
+constexpr int64_t kMaxBlock = 64;
+
+}  // namespace
+
+SSQL_OP(batchNorm) {
+  auto x = a.tensor(0, "x");
+  requireDtype(a.op, "x", *x, DType::F32);
+  Planes p = planesOf(a.op, *x);
+  auto weight = channelVector(a, 1, "weight", p.C, true);
+  auto bias = channelVector(a, 2, "bias", p.C, true);
+  auto runMean = channelVector(a, 3, "runningMean", p.C, true);
+  auto runVar = channelVector(a, 4, "runningVar", p.C, true);
+  bool training = a.boolean(5, "training");
+  double momentum = a.number(6, "momentum");
+  double eps = a.number(7, "eps");
+  if (!runMean != !runVar) throw TypeError("batchNorm(): runningMean and runningVar must be given together");
+  if (!(eps >= 0.0)) throw RangeError("batchNorm(): eps must be >= 0");
+  if (!(momentum >= 0.0 && momentum <= 1.0)) throw RangeError("batchNorm(): momentum must be in [0, 1]");
+  if (!training && !runMean) throw RangeError("batchNorm(): eval mode needs runningMean and runningVar");
+  int64_t M = p.count();
+  if (training && M <= 1)
+    throw RangeError("batchNorm(): expected more than 1 value per channel when training, got input " + shapeStr(x->shape));
+
+  auto y = empty(DType::F32, x->shape);
+  auto mean = empty(DType::F32, {p.C});
+  auto invStd = empty(DType::F32, {p.C});
+  const float* px = x->f32();
+  float* py = y->f32();
+  const float* pw = weight ? weight->f32() : nullptr;
+  const float* pb = bias ? bias->f32() : nullptr;
+  float* rm = runMean ? runMean->f32() : nullptr;
+  float* rv = runVar ? runVar->f32() : nullptr;
+  float* pm = mean->f32();
+  float* pi = invStd->f32();
+
+  std::vector<float> scales(p.C), shifts(p.C);
+  forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
+    double sum[kMaxBlock], sumSq[kMaxBlock];
+    if (training) moments(p, px, c0, c1, sum, sumSq);
+    for (int64_t c = c0; c < c1; ++c) {
+      double m, inv;
+      if (training) {
+        // One pass in double: E[x^2] - E[x]^2 loses nothing a float result would show.
+        m = sum[c - c0] / static_cast<double>(M);
+        double q = std::max(sumSq[c - c0] - m * sum[c - c0], 0.0);  // sum of squared deviations
+        inv = 1.0 / std::sqrt(q / static_cast<double>(M) + eps);
+        if (rm) {
+          rm[c] = static_cast<float>((1.0 - momentum) * rm[c] + momentum * m);
+          rv[c] = static_cast<float>((1.0 - momentum) * rv[c] + momentum * q / static_cast<double>(M - 1));
+        }
+      } else {
+        m = rm[c];
+        inv = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
+      }
+      pm[c] = static_cast<float>(m);
+      pi[c] = static_cast<float>(inv);
+      double scale = pw ? pw[c] * inv : inv;
+      scales[c] = static_cast<float>(scale);
+      shifts[c] = static_cast<float>((pb ? pb[c] : 0.0) - m * scale);
+    }
+    affine(p, px, py, c0, c1, scales.data(), shifts.data());
+  });
+  return wrapMany(a.env(), {y, mean, invStd});
+}
+
+// dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
+// w * invStd * gy; dWeight = sum(gy * xhat), dBias = sum(gy).
+SSQL_OP(batchNormBackward) {
+  auto gy = a.tensor(0, "gy");
+  auto x = a.tensor(1, "x");
+  requireDtype(a.op, "gy", *gy, DType::F32);
+  requireDtype(a.op, "x", *x, DType::F32);
+  Planes p = planesOf(a.op, *x);
+  requireSameShape(a.op, *gy, *x);
+  auto weight = channelVector(a, 2, "weight", p.C, true);
+  auto mean = channelVector(a, 3, "mean", p.C, false);
+  auto invStd = channelVector(a, 4, "invStd", p.C, false);
+  bool training = a.boolean(5, "training");
+  bool withAffine = a.boolean(6, "withAffine");
+
+  auto dx = empty(DType::F32, x->shape);
+  auto dw = withAffine ? empty(DType::F32, {p.C}) : nullptr;
+  auto db = withAffine ? empty(DType::F32, {p.C}) : nullptr;
+  const float* pg = gy->f32();
+  const float* px = x->f32();
+  const float* pw = weight ? weight->f32() : nullptr;
+  const float* pm = mean->f32();
+  const float* pi = invStd->f32();
+  float* pdx = dx->f32();
+  double M = static_cast<double>(p.count());
+
+  std::vector<float> k(p.C), a0(p.C), a1(p.C);
+  forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
+    double sumG[kMaxBlock], sumGX[kMaxBlock];  // sum(gy), sum(gy * (x - mean))
+    if (training || withAffine) gradMoments(p, pg, px, pm, c0, c1, sumG, sumGX);
+    for (int64_t c = c0; c < c1; ++c) {
+      double inv = pi[c];
+      if (withAffine) {
+        dw->f32()[c] = static_cast<float>(sumGX[c - c0] * inv);
+        db->f32()[c] = static_cast<float>(sumG[c - c0]);
+      }
+      k[c] = static_cast<float>((pw ? pw[c] : 1.0) * inv);
+      a0[c] = training && M > 0 ? static_cast<float>(sumG[c - c0] / M) : 0.0f;
+      a1[c] = training && M > 0 ? static_cast<float>(inv * inv * sumGX[c - c0] / M) : 0.0f;
+    }
+    // In eval mode a0 = a1 = 0 and gy stands in for x, so that dx = k * gy even where x is not finite.
+    inputGrad(p, pg, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
+  });
+  return wrapMany(a.env(), {dx, dw, db});
+}

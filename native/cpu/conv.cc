@@ -1,0 +1,263 @@
+// 2-D convolution forward, backward-data and backward-weight (+bias) through oneDNN, on NCHW tensors.
+// For each problem shape the primitive is created once (with its reorders), in one of two layouts: oneDNN's
+// preferred (blocked) layouts with reorders from and to NCHW, or plain NCHW without reorders (conv_layout.h).
+#include <cstring>
+
+#include "../core/binding.h"
+#include "conv_layout.h"
+#include "onednn.h"
+
+using namespace ssql;
+using namespace ssql::onednn;
+
+namespace {
+
+struct Geometry {
+  int64_t N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW;
+
+  memory::dims src() const { return {N, C, H, W}; }
+  memory::dims dst() const { return {N, O, OH, OW}; }
+  memory::dims wei() const { return G == 1 ? memory::dims{O, C, KH, KW} : memory::dims{G, O / G, C / G, KH, KW}; }
+  Shape weiShape() const { return {O, C / G, KH, KW}; }
+  Shape dstShape() const { return {N, O, OH, OW}; }
+  tag weiTag() const { return G == 1 ? tag::oihw : tag::goihw; }
+  memory::dims strides() const { return {SH, SW}; }
+  memory::dims dilates() const { return {DH - 1, DW - 1}; }  // oneDNN counts the gaps, PyTorch the step
+  memory::dims pads() const { return {PH, PW}; }
+  int64_t flops() const { return 2 * N * O * OH * OW * (C / G) * KH * KW; }
+
+  std::string key(const char* op, ConvLayout l, bool bias) const {
+    return cacheKey(op, {N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, static_cast<int64_t>(l), bias});
+  }
+};
+
+std::pair<int64_t, int64_t> pairArg(const Args& a, size_t i, const char* name, int64_t min) {
+  auto v = a.ints(i, name);
+  if (v.size() != 2) throw TypeError(a.where(i, name) + " must be a pair [h, w]");
+  if (v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20))
+    throw RangeError(a.where(i, name) + " must hold values >= " + std::to_string(min));
+  return {v[0], v[1]};
+}
+
+// Parses stride, padding, dilation and groups at argument `first` onwards and checks them against x and w shapes.
+Geometry geometry(const Args& a, const Shape& x, const Shape& w, size_t first) {
+  if (x.size() != 4) throw RangeError(std::string(a.op) + "(): input must be [N, C, H, W], got " + shapeStr(x));
+  if (w.size() != 4) throw RangeError(std::string(a.op) + "(): weight must be [Cout, Cin/groups, kh, kw], got " + shapeStr(w));
+  auto [sh, sw] = pairArg(a, first, "stride", 1);
+  auto [ph, pw] = pairArg(a, first + 1, "padding", 0);
+  auto [dh, dw] = pairArg(a, first + 2, "dilation", 1);
+  int64_t g = a.integer(first + 3, "groups");
+  if (g < 1) throw RangeError(a.where(first + 3, "groups") + " must be >= 1");
+  Geometry q{x[0], x[1], x[2], x[3], w[0], w[2], w[3], sh, sw, ph, pw, dh, dw, g, 0, 0};
+  for (int64_t d : x)
+    if (d < 0) throw RangeError(std::string(a.op) + "(): negative dimension in input shape " + shapeStr(x));
+  if (q.C % g || q.O % g || q.O == 0 || q.C == 0)
+    throw RangeError(std::string(a.op) + "(): channels in " + std::to_string(q.C) + " and out " + std::to_string(q.O) +
+                     " must be positive multiples of groups " + std::to_string(g));
+  if (w[1] != q.C / g)
+    throw RangeError(std::string(a.op) + "(): weight " + shapeStr(w) + " expects " + std::to_string(w[1] * g) +
+                     " input channels, input " + shapeStr(x) + " has " + std::to_string(q.C));
+  if (q.KH < 1 || q.KW < 1) throw RangeError(std::string(a.op) + "(): kernel size must be positive, got " + shapeStr(w));
+  int64_t extH = dh * (q.KH - 1) + 1, extW = dw * (q.KW - 1) + 1;
+  if (q.H + 2 * ph < extH || q.W + 2 * pw < extW)
+    throw RangeError(std::string(a.op) + "(): kernel " + shapeStr(w) + " (dilated) is larger than the padded input " +
+                     shapeStr(x));
+  q.OH = (q.H + 2 * ph - extH) / sh + 1;
+  q.OW = (q.W + 2 * pw - extW) / sw + 1;
+  return q;
+}
+
+// Padding on the far side as oneDNN wants it: whatever makes the output size come out as PyTorch's floor formula.
+memory::dims padsRight(const Geometry& q) {
+  return {(q.OH - 1) * q.SH + q.DH * (q.KH - 1) + 1 - q.H - q.PH, (q.OW - 1) * q.SW + q.DW * (q.KW - 1) + 1 - q.W - q.PW};
+}
+
+struct Descs {
+  memory::desc src, wei, dst;
+};
+
+Descs descsFor(const Geometry& q, ConvLayout l) {
+  if (l == ConvLayout::Plain)
+    return {plainDesc(q.src(), tag::nchw), plainDesc(q.wei(), q.weiTag()), plainDesc(q.dst(), tag::nchw)};
+  return {anyDesc(q.src()), anyDesc(q.wei()), anyDesc(q.dst())};
+}
+
+memory::desc biasDesc(const Geometry& q, bool bias) { return bias ? plainDesc({q.O}, tag::a) : memory::desc(); }
+
+dnnl::convolution_forward::primitive_desc forwardPd(const Geometry& q, ConvLayout l, bool bias) {
+  Descs d = descsFor(q, l);
+#if DNNL_VERSION_MAJOR >= 3
+  return dnnl::convolution_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training,
+                                                   dnnl::algorithm::convolution_direct, d.src, d.wei, biasDesc(q, bias),
+                                                   d.dst, q.strides(), q.dilates(), q.pads(), padsRight(q));
+#else
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.src,
+                                       d.wei, biasDesc(q, bias), d.dst, q.strides(), q.dilates(), q.pads(), padsRight(q));
+  return dnnl::convolution_forward::primitive_desc(desc, engine());
+#endif
+}
+
+struct ForwardPlan {
+  dnnl::convolution_forward prim;
+  Operand src, wei, dst;
+};
+
+struct BackwardDataPlan {
+  dnnl::convolution_backward_data prim;
+  Operand diffDst, wei, diffSrc;
+};
+
+struct BackwardWeightsPlan {
+  dnnl::convolution_backward_weights prim;
+  Operand src, diffDst, diffWei;
+};
+
+PlanCache<ForwardPlan> forwardPlans;
+PlanCache<BackwardDataPlan> backwardDataPlans;
+PlanCache<BackwardWeightsPlan> backwardWeightsPlans;
+
+ForwardPlan makeForward(const Geometry& q, ConvLayout l, bool bias) {
+  auto pd = forwardPd(q, l, bias);
+  return {dnnl::convolution_forward(pd), Operand(plainDesc(q.src(), tag::nchw), pd.src_desc(), false),
+          Operand(plainDesc(q.wei(), q.weiTag()), pd.weights_desc(), false),
+          Operand(plainDesc(q.dst(), tag::nchw), pd.dst_desc(), true)};
+}
+
+BackwardDataPlan makeBackwardData(const Geometry& q, ConvLayout l) {
+  auto hint = forwardPd(q, l, false);
+  Descs d = descsFor(q, l);
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::convolution_backward_data::primitive_desc pd(engine(), dnnl::algorithm::convolution_direct, d.src, d.wei, d.dst,
+                                                     q.strides(), q.dilates(), q.pads(), padsRight(q), hint);
+#else
+  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.wei, d.dst, q.strides(),
+                                             q.dilates(), q.pads(), padsRight(q));
+  dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), hint);
+#endif
+  return {dnnl::convolution_backward_data(pd), Operand(plainDesc(q.dst(), tag::nchw), pd.diff_dst_desc(), false),
+          Operand(plainDesc(q.wei(), q.weiTag()), pd.weights_desc(), false),
+          Operand(plainDesc(q.src(), tag::nchw), pd.diff_src_desc(), true)};
+}
+
+BackwardWeightsPlan makeBackwardWeights(const Geometry& q, ConvLayout l, bool bias) {
+  auto hint = forwardPd(q, l, bias);
+  Descs d = descsFor(q, l);
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::convolution_backward_weights::primitive_desc pd(engine(), dnnl::algorithm::convolution_direct, d.src, d.wei,
+                                                        biasDesc(q, bias), d.dst, q.strides(), q.dilates(), q.pads(),
+                                                        padsRight(q), hint);
+#else
+  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.wei, biasDesc(q, bias),
+                                                d.dst, q.strides(), q.dilates(), q.pads(), padsRight(q));
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), hint);
+#endif
+  return {dnnl::convolution_backward_weights(pd), Operand(plainDesc(q.src(), tag::nchw), pd.src_desc(), false),
+          Operand(plainDesc(q.dst(), tag::nchw), pd.diff_dst_desc(), false),
+          Operand(plainDesc(q.wei(), q.weiTag()), pd.diff_weights_desc(), true)};
+}
+
+void runForward(const Geometry& q, ConvLayout l, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+  auto plan = forwardPlans.get(q.key("fwd", l, b != nullptr), [&] { return makeForward(q, l, b != nullptr); });
+  Bound src = bindInput(plan->src, x.storage->data);
+  Bound wei = bindInput(plan->wei, w.storage->data);
+  Bound dst = bindOutput(plan->dst, y.storage->data);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.innerMem}, {DNNL_ARG_WEIGHTS, wei.innerMem}, {DNNL_ARG_DST, dst.innerMem}};
+  if (b) args[DNNL_ARG_BIAS] = memory(plainDesc({q.O}, tag::a), engine(), b->storage->data);
+  plan->prim.execute(stream(), args);
+  finishOutput(plan->dst, dst);
+  stream().wait();
+}
+
+void runBackwardData(const Geometry& q, ConvLayout l, const Tensor& gy, const Tensor& w, Tensor& gx) {
+  auto plan = backwardDataPlans.get(q.key("bwd_data", l, false), [&] { return makeBackwardData(q, l); });
+  Bound diffDst = bindInput(plan->diffDst, gy.storage->data);
+  Bound wei = bindInput(plan->wei, w.storage->data);
+  Bound diffSrc = bindOutput(plan->diffSrc, gx.storage->data);
+  plan->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, diffDst.innerMem}, {DNNL_ARG_WEIGHTS, wei.innerMem},
+                                {DNNL_ARG_DIFF_SRC, diffSrc.innerMem}});
+  finishOutput(plan->diffSrc, diffSrc);
+  stream().wait();
+}
+
+void runBackwardWeights(const Geometry& q, ConvLayout l, const Tensor& gy, const Tensor& x, Tensor& gw, Tensor* gb) {
+  auto plan = backwardWeightsPlans.get(q.key("bwd_weights", l, gb != nullptr),
+                                       [&] { return makeBackwardWeights(q, l, gb != nullptr); });
+  Bound src = bindInput(plan->src, x.storage->data);
+  Bound diffDst = bindInput(plan->diffDst, gy.storage->data);
+  Bound diffWei = bindOutput(plan->diffWei, gw.storage->data);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.innerMem}, {DNNL_ARG_DIFF_DST, diffDst.innerMem},
+                                       {DNNL_ARG_DIFF_WEIGHTS, diffWei.innerMem}};
+  if (gb) args[DNNL_ARG_DIFF_BIAS] = memory(plainDesc({q.O}, tag::a), engine(), gb->storage->data);
+  plan->prim.execute(stream(), args);
+  finishOutput(plan->diffWei, diffWei);
+  stream().wait();
+}
+
+void zero(Tensor& t) {
+  if (t.bytes()) std::memset(t.storage->data, 0, t.bytes());
+}
+
+TensorPtr f32(const Args& a, size_t i, const char* name) {
+  auto t = a.tensor(i, name);
+  requireDtype(a.op, name, *t, DType::F32);
+  return t;
+}
+
+Shape shapeArg(const Args& a, size_t i, const char* name) {
+  Shape s = a.ints(i, name);
+  for (int64_t d : s)
+    if (d < 0) throw RangeError(a.where(i, name) + " has a negative dimension");
+  return s;
+}
+
+}  // namespace
+
+SSQL_OP(conv2d) {
+  auto x = f32(a, 0, "x");
+  auto w = f32(a, 1, "w");
+  auto b = a.optTensor(2, "bias");
+  Geometry q = geometry(a, x->shape, w->shape, 3);
+  if (b) {
+    requireDtype(a.op, "bias", *b, DType::F32);
+    requireShape(a.op, "bias", *b, {q.O});
+  }
+  auto y = empty(DType::F32, q.dstShape());
+  if (y->numel() == 0) return wrap(a.env(), y);
+  runForward(q, chooseConvLayout(ConvPass::Forward, q.C), *x, *w, b.get(), *y);
+  return wrap(a.env(), y);
+}
+
+SSQL_OP(conv2dBackwardData) {
+  auto gy = f32(a, 0, "gy");
+  auto w = f32(a, 1, "w");
+  Shape xs = shapeArg(a, 2, "xShape");
+  Geometry q = geometry(a, xs, w->shape, 3);
+  requireShape(a.op, "gy", *gy, q.dstShape());
+  auto gx = empty(DType::F32, xs);
+  if (gx->numel() == 0) return wrap(a.env(), gx);
+  if (gy->numel() == 0) {
+    zero(*gx);
+    return wrap(a.env(), gx);
+  }
+  runBackwardData(q, chooseConvLayout(ConvPass::BackwardData, q.C), *gy, *w, *gx);
+  return wrap(a.env(), gx);
+}
+
+SSQL_OP(conv2dBackwardWeight) {
+  auto gy = f32(a, 0, "gy");
+  auto x = f32(a, 1, "x");
+  Shape ws = shapeArg(a, 2, "wShape");
+  Geometry q = geometry(a, x->shape, ws, 3);
+  bool withBias = a.boolean(7, "withBias");
+  requireShape(a.op, "gy", *gy, q.dstShape());
+  auto gw = empty(DType::F32, ws);
+  auto gb = withBias ? empty(DType::F32, {q.O}) : nullptr;
+  if (gy->numel() == 0) {
+    zero(*gw);
+    if (gb) zero(*gb);
+  } else {
+    runBackwardWeights(q, chooseConvLayout(ConvPass::BackwardWeights, q.C), *gy, *x,
+                       *gw, gb.get());
+  }
+  return wrapMany(a.env(), {gw, gb});
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { backward } from "../../lib/tensor/autograd";
+import { conv2d } from "../../lib/tensor/ops/conv";
+import * as E from "../../lib/tensor/ops/elementwise";
+import * as R from "../../lib/tensor/ops/reduce";
+import { tidy } from "../../lib/tensor/scope";
+import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
+import { gradCheck, randomTensor } from "../helpers/numeric";
+
+function check(c: FixtureCase): void {
+  const x = tensorOf(c, "x", true);
+  const w = tensorOf(c, "w", true);
+  const b = optTensorOf(c, "b", true);
+  const gy = tensorOf(c, "gy");
+  const { stride, padding, dilation, groups } = c.params;
+  tidy(() => {
+    const y = conv2d(x, w, b, { stride, padding, dilation, groups });
+    expectClose(`${c.name} y`, y, arrayOf(c, "y"));
+    backward(y, gy);
+  });
+  expectClose(`${c.name} gx`, x.grad, arrayOf(c, "gx"));
+  expectClose(`${c.name} gw`, w.grad, arrayOf(c, "gw"));
+  if (b) expectClose(`${c.name} gb`, b.grad, arrayOf(c, "gb"));
+  for (const t of [x, w, b, gy, x.grad, w.grad, b?.grad]) t?.dispose();
+}
+
+describe("conv2d against PyTorch", () => {
+  for (const c of loadFixture("conv2d")) it(c.name, () => check(c));
+
+  const large = loadLargeFixture("conv2d");
+  it.skipIf(!large)("ResNet-18 layer shapes (large fixtures)", () => {
+    for (const c of large ?? []) check(c);
+  });
+});
+
+describe("conv2d gradients", () => {
+  it("match finite differences (stride 2, padding 1, groups 2, dilation 2, bias)", () => {
+    const x = randomTensor([1, 4, 6, 5], 11);
+    const w = randomTensor([4, 2, 3, 3], 12);
+    const b = randomTensor([4], 13);
+    const f = ([xi, wi, bi]: typeof x[]) => R.sum(E.square(conv2d(xi, wi, bi, { stride: 2, padding: 1, dilation: [2, 1], groups: 2 })));
+    expect(gradCheck(f, [x, w, b], 1e-2)).toBeLessThan(2e-3);
+  });
+
+  it("computes only the bias gradient when the weight is frozen", () => {
+    const x = randomTensor([2, 3, 5, 5], 21, false);
+    const w = randomTensor([4, 3, 3, 3], 22, false);
+    const b = randomTensor([4], 23);
+    tidy(() => backward(R.sum(conv2d(x, w, b, { padding: 1 }))));
+    expect(Array.from(b.grad!.toArraySync())).toEqual([50, 50, 50, 50]);
+  });
+});
