@@ -46,7 +46,7 @@ export class ProcessGroup {
       size: opts.size,
       storeHost: store.host,
       storePort: store.port,
-      prefix: `pg/${opts.name ?? "default"}/`,
+      prefix: `pg/${opts.name ?? "default"}`,
       timeoutMs,
       // Peers reach this rank at the address it reaches the store from, unless an interface is named.
       hostname: isLoopback(store.host) ? "127.0.0.1" : local?.replace(/^::ffff:/, ""),

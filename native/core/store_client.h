@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,7 +41,7 @@ class StoreClient {
       if (fd_ >= 0) break;
       if (std::chrono::steady_clock::now() >= deadline)
         throw std::runtime_error("could not reach the rendezvous store at " + where_ + " within " +
-                                 std::to_string(connectTimeout.count() / 1000.0) + " s: " + last);
+                                 seconds(connectTimeout) + " s: " + last);
       std::this_thread::sleep_for(Ms(100));
     }
     int one = 1;
@@ -73,6 +74,11 @@ class StoreClient {
   std::string where_;
 
   static std::vector<char> bytes(const std::string& s) { return std::vector<char>(s.begin(), s.end()); }
+  static std::string seconds(Ms t) {
+    std::ostringstream o;
+    o << t.count() / 1000.0;
+    return o.str();
+  }
 
   static int tryConnect(const std::string& host, int port, std::string& why) {
     addrinfo hints{};
@@ -171,8 +177,8 @@ class StoreClient {
     std::string detail;
     for (const auto& o : out) detail += (detail.empty() ? "" : ", ") + std::string(o.begin(), o.end());
     if (status == kTimeout)
-      throw std::runtime_error("rendezvous store at " + where_ + ": timed out after " +
-                               std::to_string(timeout.count() / 1000.0) + " s waiting for keys: " + detail);
+      throw std::runtime_error("rendezvous store at " + where_ + ": timed out after " + seconds(timeout) +
+                               " s waiting for keys: " + detail);
     throw std::runtime_error("rendezvous store at " + where_ + ": " + detail);
   }
 };
