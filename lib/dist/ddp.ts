@@ -133,6 +133,11 @@ export class DistributedDataParallel {
     return out;
   }
 
+  /** Buckets whose averaging has started in the current backward (diagnostics: they overlap the backward). */
+  get bucketsInFlight(): number {
+    return this.sync?.reductions.length ?? 0;
+  }
+
   /** DDP's broadcast_buffers: rank 0's buffers overwrite the others'. Call before each forward. */
   async broadcastBuffers(): Promise<void> {
     if (!this.opts.broadcastBuffers || this.group.size === 1 || this.buffers.length === 0) return;

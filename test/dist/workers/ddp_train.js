@@ -29,6 +29,7 @@ async function main() {
   // Rows [0, globalBatch/2) of every global batch take the branch parameter.
   const branchRows = Math.max(0, Math.min(local, globalBatch / 2 - r * local));
   const gradSeen = {};
+  let bucketsStartedInBackward = 0;
   for (let step = 0; step < steps; step++) {
     const xs = randomArray(globalBatch * D, 1000 + step).subarray(r * local * D, (r + 1) * local * D);
     const ys = randomArray(globalBatch, 2000 + step).subarray(r * local, (r + 1) * local);
@@ -37,6 +38,7 @@ async function main() {
       const loss = model.loss(tensor(Float32Array.from(xs), [local, D]), tensor(Float32Array.from(ys), [local]), branchRows);
       ddp.backward(loss);
     });
+    bucketsStartedInBackward = ddp.bucketsInFlight;
     await ddp.finishGradientSync();
     for (const name of model.names) {
       const p = model.params[name];
@@ -55,6 +57,7 @@ async function main() {
     buckets: ddp.buckets.map((b) => b.map((i) => model.names[i])),
     params: Object.fromEntries(model.names.map((n) => [n, Array.from(model.params[n].toArraySync())])),
     gradSeen,
+    bucketsStartedInBackward,
     localBuffers,
     buffers: Object.fromEntries(Object.entries(model.buffers).map(([k, t]) => [k, Array.from(t.toArraySync())])),
   };
