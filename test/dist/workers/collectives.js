@@ -5,6 +5,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
 const { tensor } = require("../../../lib/tensor/tensor.js");
+const { allReduceCounts, allReduceMean } = require("../../../lib/dist/metrics.js");
 
 async function main() {
   const { world, group } = await initProcessGroup();
@@ -59,6 +60,10 @@ async function main() {
   const many = Array.from({ length: 20 }, (_, k) => f([k + r]));
   await Promise.all(many.map((t) => group.allReduceAsync_(t, "sum")));
   out.many = many.map((t) => read(t)[0]);
+
+  // Validation metrics: exact integer counts beyond float32's 2^24, and float means.
+  out.counts = await allReduceCounts(group, [20_000_001 + r, r]);
+  out.means = await allReduceMean(group, [r, 1.5]);
 
   await group.barrier();
   // Bad input is an error, not a crash.
