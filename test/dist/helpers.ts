@@ -8,24 +8,45 @@ import { spawnWorkers, type LaunchOptions, type LaunchResult } from "../../lib/d
 export const root = path.resolve(__dirname, "..", "..");
 export const workers = path.join(__dirname, "workers");
 
-function newestMtime(dir: string, ext: string): number {
-  let newest = 0;
+function staleSources(dir: string): string[] {
+  const stale: string[] = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p, ext));
-    else if (e.name.endsWith(ext) && !e.name.endsWith(".d.ts")) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    if (e.isDirectory()) stale.push(...staleSources(p));
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) {
+      const js = p.replace(/\.ts$/, ".js");
+      if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(p).mtimeMs) stale.push(p);
+    }
   }
-  return newest;
+  return stale;
 }
 
 /**
- * The worker processes run the compiled lib/**\/*.js with plain node; recompile when a source is newer, so a
- * test never runs stale code.
+ * The worker processes run the compiled lib/**\/*.js with plain node: recompile when a source is newer than its
+ * output, so a test never runs stale code. A lock keeps test files running in parallel from compiling at once.
  */
 export function ensureCompiled(): void {
   const lib = path.join(root, "lib");
-  if (newestMtime(lib, ".ts") > newestMtime(lib, ".js") || !fs.existsSync(path.join(lib, "dist", "launch.js")))
-    execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "tsconfig.json")], { stdio: "inherit" });
+  const lock = path.join(root, ".cache", "tsc.lock");
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (!staleSources(lib).length) return;
+    try {
+      fs.mkdirSync(lock);
+    } catch {
+      if (Date.now() > deadline) throw new Error(`ensureCompiled(): ${lock} is held too long; remove it if no tsc runs`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      continue;
+    }
+    try {
+      if (staleSources(lib).length)
+        execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "tsconfig.json")], { stdio: "inherit" });
+    } finally {
+      fs.rmdirSync(lock);
+    }
+    return;
+  }
 }
 
 export function tempDir(name: string): string {
