@@ -219,7 +219,8 @@ export class DistributedDataParallel {
       while (sync.nextBucket < this.buckets.length) this.launch(sync.nextBucket++);
       await Promise.all(sync.reductions);
       if (sync.usedReduction) await sync.usedReduction;
-      const used = sync.usedMap ? (sync.usedMap.toArraySync() as Int32Array) : null;
+      // Read back only when some parameter had no gradient here (rare), so the usual step never waits on it.
+      const used = sync.usedMap && sync.standIns.size ? (sync.usedMap.toArraySync() as Int32Array) : null;
       for (const [i, z] of sync.standIns) {
         const p = this.parameters[i];
         if (used && used[i] === 0) z.dispose();

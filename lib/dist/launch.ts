@@ -45,8 +45,11 @@ export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): World | null
  * In a worker started by spawnWorkers: exit when the launcher dies (its IPC channel closes), and do not let that
  * channel keep the process alive. A no-op elsewhere.
  */
+let watching = false;
+
 export function watchLauncher(): void {
-  if (!process.send || process.env.SSQL_LAUNCHER !== "1") return;
+  if (watching || !process.send || process.env.SSQL_LAUNCHER !== "1") return;
+  watching = true;
   process.channel?.unref();
   process.on("disconnect", () => {
     process.stderr.write(`rank ${process.env.RANK}: the launcher is gone; stopping\n`);
@@ -173,7 +176,7 @@ export async function spawnWorkers(nprocPerNode: number, argv: readonly string[]
   for (let local = 0; local < nprocPerNode; local++) {
     const rank = nodeRank * nprocPerNode + local;
     const child = fork(script, [...argv], {
-      stdio: ["inherit", opts.stdout === undefined && rank === 0 && process.stdout.isTTY ? "inherit" : "pipe", "pipe", "ipc"],
+      stdio: [rank === 0 ? "inherit" : "ignore", opts.stdout === undefined && rank === 0 && process.stdout.isTTY ? "inherit" : "pipe", "pipe", "ipc"],
       env: {
         ...process.env,
         ...threads,

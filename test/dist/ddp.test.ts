@@ -8,6 +8,7 @@ interface Out {
   params: Record<string, number[]>;
   gradSeen: Record<string, boolean>;
   bucketsStartedInBackward: number;
+  memory: { tensors: number; storages: number; bytes: number }[];
   localBuffers: Record<string, number[]>;
   buffers: Record<string, number[]>;
 }
@@ -37,6 +38,8 @@ describe("DistributedDataParallel on Gloo", () => {
       expect(r1.params[name]).toEqual(r0.params[name]);
       expect(normErr(r0.params[name], single.params[name])).toBeLessThan(1e-6);
     }
+    // Nothing leaks from step to step (stand-in gradients, the used-parameter map, bucket messages).
+    for (const o of [r0, r1]) expect(new Set(o.memory.map((m) => JSON.stringify(m))).size).toBe(1);
     // "branch" is used by rank 0's samples only: rank 1 contributes zeros and still steps.
     expect(r1.gradSeen.branch).toBe(true);
     // Unused everywhere (and gamma/beta without SyncBN): .grad stays null, as PyTorch's find_unused_parameters.
@@ -59,6 +62,7 @@ describe("DistributedDataParallel on Gloo", () => {
       expect(normErr(r0.params[name], single.params[name])).toBeLessThan(2e-6);
     }
     expect(r0.gradSeen.gamma).toBe(true);
+    for (const o of [r0, r1]) expect(new Set(o.memory.map((m) => JSON.stringify(m))).size).toBe(1);
     for (const k of ["runningMean", "runningVar"]) expect(normErr(r0.localBuffers[k], single.localBuffers[k])).toBeLessThan(1e-6);
   });
 });

@@ -7,7 +7,8 @@ const path = require("node:path");
 const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
 const { DistributedDataParallel } = require("../../../lib/dist/ddp.js");
 const { tidy } = require("../../../lib/tensor/scope.js");
-const { tensor } = require("../../../lib/tensor/tensor.js");
+const { tensor, liveTensorCount } = require("../../../lib/tensor/tensor.js");
+const { cpuOps } = require("../../../lib/tensor/binding.js");
 const { buildModel, D } = require("./tiny_model.js");
 const { randomArray } = require("./random.js");
 
@@ -30,6 +31,7 @@ async function main() {
   const branchRows = Math.max(0, Math.min(local, globalBatch / 2 - r * local));
   const gradSeen = {};
   let bucketsStartedInBackward = 0;
+  const memory = [];
   for (let step = 0; step < steps; step++) {
     const xs = randomArray(globalBatch * D, 1000 + step).subarray(r * local * D, (r + 1) * local * D);
     const ys = randomArray(globalBatch, 2000 + step).subarray(r * local, (r + 1) * local);
@@ -48,6 +50,7 @@ async function main() {
       p.grad.dispose();
       p.grad = null;
     }
+    memory.push({ tensors: liveTensorCount(), ...cpuOps().memoryStats() });
   }
   const localBuffers = Object.fromEntries(Object.entries(model.buffers).map(([k, t]) => [k, Array.from(t.toArraySync())]));
   await ddp.broadcastBuffers();
@@ -58,6 +61,7 @@ async function main() {
     params: Object.fromEntries(model.names.map((n) => [n, Array.from(model.params[n].toArraySync())])),
     gradSeen,
     bucketsStartedInBackward,
+    memory,
     localBuffers,
     buffers: Object.fromEntries(Object.entries(model.buffers).map(([k, t]) => [k, Array.from(t.toArraySync())])),
   };
