@@ -64,7 +64,7 @@ struct Group : std::enable_shared_from_this<Group> {
   int size = 1;
   Ms timeout{0};
 
-  // Touched only by the group's thread.
+  // Touched only by the thread holding the `running` turn.
   std::shared_ptr<gloo::transport::Device> device;
   std::shared_ptr<gloo::Context> context;
   uint32_t tag = 0;
@@ -74,6 +74,7 @@ struct Group : std::enable_shared_from_this<Group> {
   std::condition_variable wake;
   std::deque<Job*> queue;
   bool stopping = false;
+  bool running = false;  // a collective is executing (on the group's thread or inline): one at a time
   std::string broken;
   // Cleared (under `mutex`) by an environment cleanup hook that runs before Node tears the TSFN down, so the
   // group's thread never touches a finalized TSFN when the process exits with the thread still busy.
@@ -109,22 +110,15 @@ struct Group : std::enable_shared_from_this<Group> {
       Job* job;
       {
         std::unique_lock<std::mutex> lock(mutex);
-        wake.wait(lock, [&] { return stopping || !queue.empty(); });
+        wake.wait(lock, [&] { return !running && (stopping || !queue.empty()); });
         if (queue.empty()) break;
         job = queue.front();
         queue.pop_front();
         if (stopping) job->error = label(job->what) + ": the process group was destroyed before the collective ran";
         else if (!broken.empty()) job->error = label(job->what) + ": the process group failed earlier: " + broken;
+        else running = true;
       }
-      if (job->error.empty()) {
-        try {
-          job->run(*this);
-        } catch (const std::exception& e) {
-          job->error = label(job->what) + ": " + e.what();
-          std::lock_guard<std::mutex> lock(mutex);
-          broken = e.what();
-        }
-      }
+      if (job->error.empty()) execute(*job);
       if (job->blocking) job->done.set_value();  // the waiting JavaScript thread deletes the job
       else callJavaScript(job);
     }
@@ -132,6 +126,34 @@ struct Group : std::enable_shared_from_this<Group> {
     device.reset();
     std::lock_guard<std::mutex> lock(mutex);
     if (envAlive) tsfn.Release();
+  }
+
+  // Runs a job that holds the `running` turn, on whichever thread took it; gives the turn back.
+  void execute(Job& job) {
+    std::string failure;
+    try {
+      job.run(*this);
+    } catch (const std::exception& e) {
+      failure = e.what();
+      job.error = label(job.what) + ": " + failure;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!failure.empty() && broken.empty()) broken = failure;
+    running = false;
+    wake.notify_one();
+  }
+
+  // A blocking collective with nothing queued or running runs on the calling (JavaScript) thread: two thread
+  // hand-offs fewer, which is most of a small collective's latency on a busy machine. Returns false when the
+  // job must wait its turn on the group's thread instead.
+  bool tryRunInline(Job& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (running || !queue.empty() || stopping || !broken.empty()) return false;
+      running = true;
+    }
+    execute(job);
+    return true;
   }
 
   void callJavaScript(Job* job) {
@@ -217,9 +239,11 @@ void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::
   job->what = what;
   job->run = std::move(run);
   job->blocking = true;
-  auto done = job->done.get_future();
-  g->push(job.get());
-  done.wait();
+  if (!g->tryRunInline(*job)) {
+    auto done = job->done.get_future();
+    g->push(job.get());
+    done.wait();
+  }
   if (!job->error.empty()) throw std::runtime_error(job->error);
 }
 
