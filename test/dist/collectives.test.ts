@@ -39,6 +39,7 @@ describe("Gloo collectives across processes", () => {
         expect(o.broadcastAsync).toEqual([0.25]);
         expect(o.gather).toEqual({ shape: [2 * size, 2], values: ranks.flatMap((r) => [r, r + 0.5, r + 1, r + 1.5]) });
         expect(o.gatherScalar).toEqual({ shape: [size], values: ranks.map((r) => 3 * r) });
+        expect(o.behind).toEqual([100 * sumOver(size, (r) => [r])[0]]);
         expect(o.many).toEqual(Array.from({ length: 20 }, (_, k) => sumOver(size, (r) => [k + r])[0]));
         expect(o.counts).toEqual([size * 20_000_001 + sumOver(size, (r) => [r])[0], sumOver(size, (r) => [r])[0]]);
         expect(o.means).toEqual([(size - 1) / 2, 1.5]);

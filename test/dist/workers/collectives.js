@@ -56,9 +56,13 @@ async function main() {
   const gs = await group.allGatherAsync(tensor(Int32Array.from([r * 3]), []));
   out.gatherScalar = { shape: gs.shape, values: read(gs) };
 
-  // Many collectives in flight at once complete in issue order.
+  // Many collectives in flight at once complete in issue order, a blocking one issued behind them included.
   const many = Array.from({ length: 20 }, (_, k) => f([k + r]));
-  await Promise.all(many.map((t) => group.allReduceAsync_(t, "sum")));
+  const inFlight = many.map((t) => group.allReduceAsync_(t, "sum"));
+  const behind = f([100 * r]);
+  group.allReduce_(behind, "sum");
+  out.behind = read(behind);
+  await Promise.all(inFlight);
   out.many = many.map((t) => read(t)[0]);
 
   // Validation metrics: exact integer counts beyond float32's 2^24, and float means.
