@@ -9,7 +9,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions", "-Wall", "-Wno-sign-compare"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl", "-lgomp", "-ljpeg", "-lpng"]
+      "libraries": ["-ldnnl", "-lgomp", "-ljpeg", "-lpng", "-lgloo"]
     }
   ]
 }

@@ -11,6 +11,10 @@ export const env = {
   python: process.env.SSQL_PYTHON,
   /** TF32 for cuDNN convolutions and cuBLAS GEMMs on Ampere and newer ("1" to enable). */
   tf32: process.env.SSQL_TF32 === "1",
+  /** Seconds a rendezvous or a collective may wait for the other ranks before failing (default 300). */
+  distTimeout: intVar("SSQL_DIST_TIMEOUT"),
+  /** Network interface Gloo binds to across nodes (PyTorch's GLOO_SOCKET_IFNAME is honoured too). */
+  glooIface: process.env.SSQL_GLOO_IFNAME || process.env.GLOO_SOCKET_IFNAME || undefined,
 };
 
 function intVar(name: string): number | undefined {

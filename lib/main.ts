@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { info } from "./cli/info";
+import { launch } from "./cli/launch";
+import { watchLauncher } from "./dist/launch";
 
 const usage = `usage: node lib/main.js <command> [options]
 
@@ -7,15 +9,17 @@ commands:
   ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
   linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
   ptq      calibrate and validate a trained classifier at a bit-width
+  launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
   demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
   info     versions, backends and devices on this machine
 
 Run 'node lib/main.js <command> --help' for a command's options.`;
 
-type Command = (argv: string[]) => void | Promise<void>;
+type Command = (argv: string[]) => void | number | Promise<void | number>;
 
 const commands: Record<string, Command> = {
   info: () => info(),
+  launch,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -29,10 +33,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command '${name}'\n\n${usage}`);
     return 2;
   }
-  await cmd(rest);
-  return 0;
+  return (await cmd(rest)) ?? 0;
 }
 
+watchLauncher();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {

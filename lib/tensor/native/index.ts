@@ -1,3 +1,4 @@
+import type { CollectiveOps } from "./collective";
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "./core";
 import type { DataOps } from "./data";
 import type { NnOps } from "./nn";
@@ -5,8 +6,9 @@ import type { NnOps } from "./nn";
 export type { NativeTensor, DType, AnyTypedArray, TypedArrayOf } from "./core";
 export type { NnOps, Pair } from "./nn";
 export type { DataOps, Interpolation } from "./data";
+export type { CollectiveOps, NativeProcessGroup, ProcessGroupOptions, ReduceOp } from "./collective";
 
 /** Everything an addon exports: one table, implemented by ssql_cpu.node and ssql_cuda.node alike. */
-export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, DataOps {
+export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, DataOps, CollectiveOps {
   readonly device: "cpu" | "cuda";
 }

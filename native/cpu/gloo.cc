@@ -1,0 +1,501 @@
+// Gloo process groups for CPU tensors (lib/tensor/native/collective.ts). Each group owns one thread that runs its
+// collectives in the order JavaScript issued them, which is what keeps the ranks' calls matched; JavaScript gets a
+// Promise (or, for the blocking variants, waits). Every failure, a peer that died included, surfaces as a thrown
+// JavaScript error after at most the group's timeout, and the group refuses further work after a failure.
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/math.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/rendezvous/store.h>
+#include <gloo/transport/tcp/device.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "../core/binding.h"
+#include "../core/store_client.h"
+
+using namespace ssql;
+
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+// gloo::rendezvous::Store over the TCP store that rank 0 serves (lib/dist/store.ts).
+class TcpStore : public gloo::rendezvous::Store {
+ public:
+  TcpStore(StoreClient& client, Ms timeout) : client_(client), timeout_(timeout) {}
+  void set(const std::string& key, const std::vector<char>& data) override { client_.set(key, data); }
+  std::vector<char> get(const std::string& key) override { return client_.get(key, timeout_); }
+  void wait(const std::vector<std::string>& keys) override { client_.wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, const Ms& timeout) override { client_.wait(keys, timeout); }
+
+ private:
+  StoreClient& client_;
+  Ms timeout_;
+};
+
+struct Group;
+
+struct Job {
+  std::shared_ptr<Group> group;
+  std::string what;                                // the op's name, for error messages
+  std::function<void(Group&)> run;                 // on the group's thread; throws on failure
+  std::function<Napi::Value(Napi::Env)> result;    // on the JavaScript thread, after run succeeded
+  std::unique_ptr<Napi::Promise::Deferred> deferred;
+  bool blocking = false;
+  std::promise<void> done;
+  std::string error;
+};
+
+void deliver(Napi::Env env, Napi::Function, Group*, Job* job);
+using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, deliver>;
+
+struct Group : std::enable_shared_from_this<Group> {
+  int rank = 0;
+  int size = 1;
+  Ms timeout{0};
+
+  // Touched only by the thread holding the `running` turn.
+  std::shared_ptr<gloo::transport::Device> device;
+  std::shared_ptr<gloo::Context> context;
+  uint32_t tag = 0;
+  std::vector<char> scratch;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Job*> queue;
+  bool stopping = false;
+  bool running = false;  // a collective is executing (on the group's thread or inline): one at a time
+  std::string broken;
+  // Cleared (under `mutex`) by an environment cleanup hook that runs before Node tears the TSFN down, so the
+  // group's thread never touches a finalized TSFN when the process exits with the thread still busy.
+  bool envAlive = true;
+
+  // Touched only by the JavaScript thread.
+  Tsfn tsfn;
+  int pendingAsync = 0;
+  bool destroyed = false;
+
+  void start() {
+    std::thread([self = shared_from_this()] { self->loop(); }).detach();
+  }
+
+  void push(Job* job) {
+    std::lock_guard<std::mutex> lock(mutex);
+    queue.push_back(job);
+    wake.notify_one();
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopping = true;
+    wake.notify_one();
+  }
+
+  std::string label(const std::string& op) const {
+    return op + " (gloo, rank " + std::to_string(rank) + " of " + std::to_string(size) + ")";
+  }
+
+  void loop() {
+    for (;;) {
+      Job* job;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        wake.wait(lock, [&] { return !running && (stopping || !queue.empty()); });
+        if (queue.empty()) break;
+        job = queue.front();
+        queue.pop_front();
+        if (stopping) job->error = label(job->what) + ": the process group was destroyed before the collective ran";
+        else if (!broken.empty()) job->error = label(job->what) + ": the process group failed earlier: " + broken;
+        else running = true;
+      }
+      if (job->error.empty()) execute(*job);
+      if (job->blocking) job->done.set_value();  // the waiting JavaScript thread deletes the job
+      else callJavaScript(job);
+    }
+    context.reset();
+    device.reset();
+    std::lock_guard<std::mutex> lock(mutex);
+    if (envAlive) tsfn.Release();
+  }
+
+  // Runs a job that holds the `running` turn, on whichever thread took it; gives the turn back.
+  void execute(Job& job) {
+    std::string failure;
+    try {
+      job.run(*this);
+    } catch (const std::exception& e) {
+      failure = e.what();
+      job.error = label(job.what) + ": " + failure;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!failure.empty() && broken.empty()) broken = failure;
+    running = false;
+    wake.notify_one();
+  }
+
+  // A blocking collective with nothing queued or running runs on the calling (JavaScript) thread: two thread
+  // hand-offs fewer, which is most of a small collective's latency on a busy machine. Returns false when the
+  // job must wait its turn on the group's thread instead.
+  bool tryRunInline(Job& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (running || !queue.empty() || stopping || !broken.empty()) return false;
+      running = true;
+    }
+    execute(job);
+    return true;
+  }
+
+  void callJavaScript(Job* job) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!envAlive || tsfn.BlockingCall(job) != napi_ok) delete job;
+  }
+
+  // Registered after the TSFN, so it runs before the TSFN's own cleanup (hooks run in reverse order).
+  static void onEnvCleanup(void* arg) {
+    auto* self = static_cast<std::shared_ptr<Group>*>(arg);
+    {
+      std::lock_guard<std::mutex> lock((*self)->mutex);
+      (*self)->envAlive = false;
+      (*self)->stopping = true;
+      (*self)->wake.notify_one();
+    }
+    delete self;
+  }
+};
+
+void deliver(Napi::Env env, Napi::Function, Group*, Job* job) {
+  std::unique_ptr<Job> owned(job);
+  if (!env) return;  // the environment is shutting down
+  Napi::HandleScope scope(env);
+  Group& g = *job->group;
+  if (--g.pendingAsync == 0) g.tsfn.Unref(env);
+  if (!job->error.empty()) {
+    job->deferred->Reject(Napi::Error::New(env, job->error).Value());
+    return;
+  }
+  try {
+    job->deferred->Resolve(job->result ? job->result(env) : env.Undefined());
+  } catch (const Napi::Error& e) {
+    job->deferred->Reject(e.Value());
+  } catch (const std::exception& e) {
+    job->deferred->Reject(Napi::Error::New(env, e.what()).Value());
+  }
+}
+
+const napi_type_tag& groupTag() {
+  static const napi_type_tag tag = {0x9e0c1a57d15c0de1ULL, 0x61005a11ed00cafeULL};
+  return tag;
+}
+
+std::shared_ptr<Group> group(const Args& a, size_t i) {
+  Napi::Value v = a.at(i, "group");
+  bool tagged = false;
+  if (v.IsExternal()) napi_check_object_type_tag(a.env(), v, &groupTag(), &tagged);
+  if (!tagged) throw TypeError(a.where(i, "group") + " must be a process group handle");
+  auto g = *v.As<Napi::External<std::shared_ptr<Group>>>().Data();
+  if (g->destroyed) throw TypeError(a.where(i, "group") + " is a destroyed process group");
+  return g;
+}
+
+Napi::Value wrapGroup(Napi::Env env, const std::shared_ptr<Group>& g) {
+  auto ext = Napi::External<std::shared_ptr<Group>>::New(env, new std::shared_ptr<Group>(g),
+                                                         [](Napi::Env, std::shared_ptr<Group>* p) {
+                                                           (*p)->stop();
+                                                           delete p;
+                                                         });
+  napi_type_tag_object(env, ext, &groupTag());
+  return ext;
+}
+
+Napi::Value enqueueAsync(Napi::Env env, const std::shared_ptr<Group>& g, const std::string& what,
+                         std::function<void(Group&)> run, std::function<Napi::Value(Napi::Env)> result = nullptr) {
+  auto job = new Job;
+  job->group = g;
+  job->what = what;
+  job->run = std::move(run);
+  job->result = std::move(result);
+  job->deferred = std::make_unique<Napi::Promise::Deferred>(env);
+  Napi::Promise promise = job->deferred->Promise();
+  // While collectives are in flight the group keeps the event loop alive; an idle group does not.
+  if (g->pendingAsync++ == 0) g->tsfn.Ref(env);
+  g->push(job);
+  return promise;
+}
+
+void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::function<void(Group&)> run) {
+  auto job = std::make_unique<Job>();
+  job->group = g;
+  job->what = what;
+  job->run = std::move(run);
+  job->blocking = true;
+  if (!g->tryRunInline(*job)) {
+    auto done = job->done.get_future();
+    g->push(job.get());
+    done.wait();
+  }
+  if (!job->error.empty()) throw std::runtime_error(job->error);
+}
+
+// ---- the collectives, run on the group's thread ----
+
+using ReduceFn = void (*)(void*, const void*, const void*, size_t);
+
+struct Reduction {
+  ReduceFn fn;
+  DType dtype;
+  bool average;
+};
+
+Reduction reduction(const std::string& op, const std::string& name, DType dt) {
+  if (dt != DType::F32 && dt != DType::I32)
+    throw TypeError(op + "(): tensors must be float32 or int32, got " + dtypeName(dt));
+  bool f = dt == DType::F32;
+  if (name == "sum" || name == "avg") {
+    if (name == "avg" && !f) throw TypeError(op + "(): 'avg' needs float32 tensors (int32 would truncate)");
+    return {f ? static_cast<ReduceFn>(&gloo::sum<float>) : static_cast<ReduceFn>(&gloo::sum<int32_t>), dt, name == "avg"};
+  }
+  if (name == "max") return {f ? static_cast<ReduceFn>(&gloo::max<float>) : static_cast<ReduceFn>(&gloo::max<int32_t>), dt, false};
+  if (name == "min") return {f ? static_cast<ReduceFn>(&gloo::min<float>) : static_cast<ReduceFn>(&gloo::min<int32_t>), dt, false};
+  throw TypeError(op + "(): op must be 'sum', 'avg', 'max' or 'min', got '" + name + "'");
+}
+
+// Several tensors travel as one message (a gradient bucket): packed into the group's scratch buffer and back.
+char* packed(Group& g, const std::vector<TensorPtr>& xs, size_t total, bool copyIn) {
+  if (xs.size() == 1) return static_cast<char*>(xs[0]->storage->data);
+  if (g.scratch.size() < total) g.scratch.resize(total);
+  if (copyIn) {
+    size_t off = 0;
+    for (const auto& x : xs) {
+      if (x->bytes()) std::memcpy(g.scratch.data() + off, x->storage->data, x->bytes());
+      off += x->bytes();
+    }
+  }
+  return g.scratch.data();
+}
+
+void unpack(Group& g, const std::vector<TensorPtr>& xs) {
+  if (xs.size() == 1) return;
+  size_t off = 0;
+  for (const auto& x : xs) {
+    if (x->bytes()) std::memcpy(x->storage->data, g.scratch.data() + off, x->bytes());
+    off += x->bytes();
+  }
+}
+
+size_t totalBytes(const std::vector<TensorPtr>& xs) {
+  size_t n = 0;
+  for (const auto& x : xs) n += x->bytes();
+  return n;
+}
+
+void allReduceOn(Group& g, const std::vector<TensorPtr>& xs, Reduction r) {
+  size_t bytes = totalBytes(xs);
+  if (g.size == 1 || bytes == 0) return;
+  char* buf = packed(g, xs, bytes, true);
+  gloo::AllreduceOptions o(g.context);
+  if (r.dtype == DType::F32) o.setOutput(reinterpret_cast<float*>(buf), bytes / 4);
+  else o.setOutput(reinterpret_cast<int32_t*>(buf), bytes / 4);
+  o.setReduceFunction(r.fn);
+  o.setTag(g.tag++);
+  o.setTimeout(g.timeout);
+  gloo::allreduce(o);
+  if (r.average) {
+    float* p = reinterpret_cast<float*>(buf);
+    float s = 1.0f / static_cast<float>(g.size);
+    for (size_t i = 0, n = bytes / 4; i < n; ++i) p[i] *= s;
+  }
+  unpack(g, xs);
+}
+
+void broadcastOn(Group& g, const std::vector<TensorPtr>& xs, int root) {
+  size_t bytes = totalBytes(xs);
+  if (g.size == 1 || bytes == 0) return;
+  char* buf = packed(g, xs, bytes, g.rank == root);
+  gloo::BroadcastOptions o(g.context);
+  o.setOutput(buf, bytes);
+  o.setRoot(root);
+  o.setTag(g.tag++);
+  o.setTimeout(g.timeout);
+  gloo::broadcast(o);
+  if (g.rank != root) unpack(g, xs);
+}
+
+void allGatherOn(Group& g, const TensorPtr& x, const TensorPtr& out) {
+  size_t bytes = x->bytes();
+  if (bytes == 0) return;
+  if (g.size == 1) {
+    std::memcpy(out->storage->data, x->storage->data, bytes);
+    return;
+  }
+  gloo::AllgatherOptions o(g.context);
+  o.setInput(static_cast<char*>(x->storage->data), bytes);
+  o.setOutput(static_cast<char*>(out->storage->data), bytes * g.size);
+  o.setTag(g.tag++);
+  o.setTimeout(g.timeout);
+  gloo::allgather(o);
+}
+
+std::vector<TensorPtr> sameDtype(const Args& a, size_t i, const char* name) {
+  auto xs = a.tensors(i, name);
+  if (xs.empty()) throw RangeError(a.where(i, name) + " holds no tensors");
+  for (const auto& x : xs)
+    if (x->dtype != xs[0]->dtype)
+      throw TypeError(a.where(i, name) + " mixes " + dtypeName(xs[0]->dtype) + " and " + dtypeName(x->dtype));
+  return xs;
+}
+
+TensorPtr gatherOutput(const TensorPtr& x, int size) {
+  Shape s = x->shape;
+  if (s.empty()) s = {size};
+  else s[0] *= size;
+  return empty(x->dtype, s);
+}
+
+int root(const Args& a, size_t i, const Group& g) {
+  int64_t r = a.integer(i, "root");
+  if (r < 0 || r >= g.size)
+    throw RangeError(a.where(i, "root") + " must be in 0.." + std::to_string(g.size - 1) + ", got " + std::to_string(r));
+  return static_cast<int>(r);
+}
+
+}  // namespace
+
+// processGroupCreate({rank, size, storeHost, storePort, prefix, timeoutMs, hostname?, iface?}) -> Promise<group>
+SSQL_OP(processGroupCreate) {
+  Napi::Value v = a.at(0, "options");
+  if (!v.IsObject()) throw TypeError(a.where(0, "options") + " must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  auto num = [&](const char* k) {
+    Napi::Value x = o.Get(k);
+    if (!x.IsNumber()) throw TypeError(std::string("processGroupCreate(): options.") + k + " must be a number");
+    double d = x.As<Napi::Number>().DoubleValue();
+    if (d != static_cast<double>(static_cast<int64_t>(d)))
+      throw TypeError(std::string("processGroupCreate(): options.") + k + " must be an integer");
+    return static_cast<int64_t>(d);
+  };
+  auto str = [&](const char* k, bool required) {
+    Napi::Value x = o.Get(k);
+    if (x.IsUndefined() && !required) return std::string();
+    if (!x.IsString()) throw TypeError(std::string("processGroupCreate(): options.") + k + " must be a string");
+    return x.As<Napi::String>().Utf8Value();
+  };
+  int64_t rank = num("rank"), size = num("size"), port = num("storePort"), timeoutMs = num("timeoutMs");
+  if (size < 1 || rank < 0 || rank >= size)
+    throw RangeError("processGroupCreate(): rank " + std::to_string(rank) + " is not in a group of size " + std::to_string(size));
+  if (port < 1 || port > 65535) throw RangeError("processGroupCreate(): storePort must be in 1..65535");
+  if (timeoutMs < 1) throw RangeError("processGroupCreate(): timeoutMs must be positive");
+  std::string host = str("storeHost", true), prefix = str("prefix", true);
+  std::string hostname = str("hostname", false), iface = str("iface", false);
+
+  auto g = std::make_shared<Group>();
+  g->rank = static_cast<int>(rank);
+  g->size = static_cast<int>(size);
+  g->timeout = Ms(timeoutMs);
+  g->tsfn = Tsfn::New(a.env(), "ssql.gloo", 0, 1, g.get());
+  napi_add_env_cleanup_hook(a.env(), &Group::onEnvCleanup, new std::shared_ptr<Group>(g));
+  g->start();
+  Napi::Env env = a.env();
+  return enqueueAsync(
+      env, g, "processGroupCreate",
+      [=](Group& grp) {
+        // A group that failed to form is of no further use: its thread ends after reporting.
+        struct StopOnFailure {
+          Group& g;
+          bool ok = false;
+          ~StopOnFailure() {
+            if (ok) return;
+            std::lock_guard<std::mutex> lock(g.mutex);
+            g.stopping = true;
+          }
+        } guard{grp};
+        StoreClient client(host, static_cast<int>(port), grp.timeout);
+        TcpStore store(client, grp.timeout);
+        gloo::rendezvous::PrefixStore prefixed(prefix, store);
+        gloo::transport::tcp::attr attr;
+        if (!iface.empty()) attr.iface = iface;
+        else if (!hostname.empty()) attr.hostname = hostname;
+        grp.device = gloo::transport::tcp::CreateDevice(attr);
+        auto ctx = std::make_shared<gloo::rendezvous::Context>(grp.rank, grp.size);
+        ctx->setTimeout(grp.timeout);
+        if (grp.size > 1) ctx->connectFullMesh(prefixed, grp.device);
+        grp.context = ctx;
+        guard.ok = true;
+      },
+      [g](Napi::Env e) { return wrapGroup(e, g); });
+}
+
+SSQL_OP(processGroupDestroy) {
+  auto g = group(a, 0);
+  g->destroyed = true;
+  g->stop();
+  return a.env().Undefined();
+}
+
+SSQL_OP(allReduce_) {
+  auto g = group(a, 0);
+  auto xs = sameDtype(a, 1, "tensors");
+  Reduction r = reduction("allReduce_", a.string(2, "op"), xs[0]->dtype);
+  runBlocking(g, "allReduce_", [xs, r](Group& grp) { allReduceOn(grp, xs, r); });
+  return a.env().Undefined();
+}
+
+SSQL_OP(allReduceAsync_) {
+  auto g = group(a, 0);
+  auto xs = sameDtype(a, 1, "tensors");
+  Reduction r = reduction("allReduceAsync_", a.string(2, "op"), xs[0]->dtype);
+  return enqueueAsync(a.env(), g, "allReduceAsync_", [xs, r](Group& grp) { allReduceOn(grp, xs, r); });
+}
+
+SSQL_OP(broadcast_) {
+  auto g = group(a, 0);
+  auto xs = a.tensors(1, "tensors");
+  int r = root(a, 2, *g);
+  runBlocking(g, "broadcast_", [xs, r](Group& grp) { broadcastOn(grp, xs, r); });
+  return a.env().Undefined();
+}
+
+SSQL_OP(broadcastAsync_) {
+  auto g = group(a, 0);
+  auto xs = a.tensors(1, "tensors");
+  int r = root(a, 2, *g);
+  return enqueueAsync(a.env(), g, "broadcastAsync_", [xs, r](Group& grp) { broadcastOn(grp, xs, r); });
+}
+
+SSQL_OP(allGather) {
+  auto g = group(a, 0);
+  auto x = a.tensor(1, "x");
+  auto out = gatherOutput(x, g->size);
+  runBlocking(g, "allGather", [x, out](Group& grp) { allGatherOn(grp, x, out); });
+  return wrap(a.env(), out);
+}
+
+SSQL_OP(allGatherAsync) {
+  auto g = group(a, 0);
+  auto x = a.tensor(1, "x");
+  auto out = gatherOutput(x, g->size);
+  return enqueueAsync(
+      a.env(), g, "allGatherAsync", [x, out](Group& grp) { allGatherOn(grp, x, out); },
+      [out](Napi::Env e) { return wrap(e, out); });
+}
+
+SSQL_OP(barrier) {
+  auto g = group(a, 0);
+  return enqueueAsync(a.env(), g, "barrier", [](Group& grp) {
+    if (grp.size == 1) return;
+    gloo::BarrierOptions o(grp.context);
+    o.setTag(grp.tag++);
+    o.setTimeout(grp.timeout);
+    gloo::barrier(o);
+  });
+}

@@ -1,0 +1,81 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PassThrough } from "node:stream";
+import { spawnWorkers, type LaunchOptions, type LaunchResult } from "../../lib/dist/launch";
+
+export const root = path.resolve(__dirname, "..", "..");
+export const workers = path.join(__dirname, "workers");
+
+function staleSources(dir: string): string[] {
+  const stale: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) stale.push(...staleSources(p));
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) {
+      const js = p.replace(/\.ts$/, ".js");
+      if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(p).mtimeMs) stale.push(p);
+    }
+  }
+  return stale;
+}
+
+/**
+ * The worker processes run the compiled lib/**\/*.js with plain node: recompile when a source is newer than its
+ * output, so a test never runs stale code. A lock keeps test files running in parallel from compiling at once.
+ */
+export function ensureCompiled(): void {
+  const lib = path.join(root, "lib");
+  const lock = path.join(root, ".cache", "tsc.lock");
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (!staleSources(lib).length) return;
+    try {
+      fs.mkdirSync(lock);
+    } catch {
+      if (Date.now() > deadline) throw new Error(`ensureCompiled(): ${lock} is held too long; remove it if no tsc runs`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      continue;
+    }
+    try {
+      if (staleSources(lib).length)
+        execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "tsconfig.json")], { stdio: "inherit" });
+    } finally {
+      fs.rmdirSync(lock);
+    }
+    return;
+  }
+}
+
+export function tempDir(name: string): string {
+  const base = path.join(root, ".cache", "test-dist");
+  fs.mkdirSync(base, { recursive: true });
+  return fs.mkdtempSync(path.join(base, `${name}-`));
+}
+
+export interface Run extends LaunchResult {
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Launches `nproc` copies of a worker script with the launcher, capturing everything they print. */
+export async function launch(script: string, nproc: number, env: NodeJS.ProcessEnv = {}, opts: LaunchOptions = {}): Promise<Run> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = "";
+  let stderr = "";
+  out.on("data", (d: Buffer) => (stdout += d.toString()));
+  err.on("data", (d: Buffer) => (stderr += d.toString()));
+  const t0 = performance.now();
+  const r = await spawnWorkers(nproc, [], { script: path.join(workers, script), env, stdout: out, stderr: err, ...opts });
+  return { ...r, stdout, stderr, seconds: (performance.now() - t0) / 1000 };
+}
+
+export function readRanks<T>(dir: string, n: number): T[] {
+  return Array.from({ length: n }, (_, r) => JSON.parse(fs.readFileSync(path.join(dir, `rank${r}.json`), "utf8")) as T);
+}
+
+export const cpus = os.availableParallelism();

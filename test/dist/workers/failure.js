@@ -1,0 +1,32 @@
+// A training-like loop of gradient all-reduces that goes wrong on purpose, for the launcher's failure handling.
+// FAIL_MODE: "throw" (FAIL_RANK throws at FAIL_STEP), "hang" (FAIL_RANK stops taking part at FAIL_STEP),
+// "none" (runs until killed). Every rank writes its pid to $OUT_DIR/pid<R> and prints "step S" as it goes.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const { initProcessGroup } = require("../../../lib/dist/process_group.js");
+const { tensor } = require("../../../lib/tensor/tensor.js");
+
+const mode = process.env.FAIL_MODE ?? "none";
+const failRank = Number(process.env.FAIL_RANK ?? 1);
+const failStep = Number(process.env.FAIL_STEP ?? 3);
+
+async function main() {
+  const { world, group } = await initProcessGroup();
+  fs.writeFileSync(path.join(process.env.OUT_DIR, `pid${world.rank}`), String(process.pid));
+  const grad = tensor(new Float32Array(1 << 16).fill(1), [1 << 16]);
+  for (let step = 0; ; step++) {
+    if (world.rank === failRank && step === failStep) {
+      if (mode === "throw") throw new Error(`boom from rank ${world.rank} at step ${step}`);
+      if (mode === "hang") await new Promise((r) => setTimeout(r, 120_000));
+    }
+    await group.allReduceAsync_(grad, "avg");
+    console.log(`step ${step}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});
