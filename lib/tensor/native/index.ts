@@ -1,10 +1,12 @@
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "./core";
 import type { NnOps } from "./nn";
+import type { QuantOps } from "./quant";
 
 export type { NativeTensor, DType, AnyTypedArray, TypedArrayOf } from "./core";
 export type { NnOps, Pair } from "./nn";
+export type { QuantOps } from "./quant";
 
 /** Everything an addon exports: one table, implemented by ssql_cpu.node and ssql_cuda.node alike. */
-export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps {
+export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, QuantOps {
   readonly device: "cpu" | "cuda";
 }
