@@ -34,54 +34,28 @@ function splitmix32(seed: number): () => number {
   };
 }
 
-/**
- * SSQL's per-step bit draw (Qsimsiam.py:79-84): one W in [W_lo, W_hi) and then one A in [A_lo, A_hi), uniformly.
- * Every rank builds the sampler from the same seed and calls next() once per step, so all ranks draw the same
- * bits; state()/fromState() let a resumed run continue the sequence (the original's Python `random` was not saved).
- * Generator: xoshiro128** (32-bit words, exact in JavaScript), unbiased integers by rejection.
- */
-export class BitSampler {
-  readonly wRange: BitRange;
-  readonly aRange: BitRange;
+/** xoshiro128** (Blackman and Vigna): 32-bit words, so every step is exact in JavaScript. */
+export class Xoshiro128 {
   private s: [number, number, number, number];
-  private _draws = 0;
 
-  constructor(seed: number, wRange: BitRange, aRange: BitRange) {
-    if (!Number.isSafeInteger(seed)) throw new RangeError(`BitSampler: seed must be an integer, got ${seed}`);
-    this.wRange = validateBitRange(wRange, "QUANT.W.BIT_RANGE");
-    this.aRange = validateBitRange(aRange, "QUANT.A.BIT_RANGE");
+  constructor(state: readonly number[]) {
+    if (state.length !== 4 || !state.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32) || state.every((v) => v === 0))
+      throw new RangeError(`Xoshiro128: state must be four uint32 words, not all zero, got ${JSON.stringify(state)}`);
+    this.s = [state[0], state[1], state[2], state[3]];
+  }
+
+  /** Seeds the four words from one integer through SplitMix32. */
+  static fromSeed(seed: number): Xoshiro128 {
+    if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
     const sm = splitmix32((seed ^ Math.floor(seed / 4294967296)) >>> 0);
-    this.s = [sm(), sm(), sm(), sm()];
+    return new Xoshiro128([sm(), sm(), sm(), sm()]);
   }
 
-  static fromState(state: BitSamplerState, wRange: BitRange, aRange: BitRange): BitSampler {
-    const st = state?.state;
-    if (state?.algorithm !== "xoshiro128**" || !Array.isArray(st) || st.length !== 4 || !st.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32) || st.every((v) => v === 0))
-      throw new Error(`BitSampler.fromState(): not a saved xoshiro128** state: ${JSON.stringify(state)}`);
-    const b = new BitSampler(0, wRange, aRange);
-    b.s = [st[0], st[1], st[2], st[3]];
-    b._draws = state.draws ?? 0;
-    return b;
+  get state(): [number, number, number, number] {
+    return [...this.s];
   }
 
-  /** Number of next() calls so far (steps drawn). */
-  get draws(): number {
-    return this._draws;
-  }
-
-  state(): BitSamplerState {
-    return { algorithm: "xoshiro128**", state: [...this.s], draws: this._draws };
-  }
-
-  /** The bits of one step. */
-  next(): { w: number; a: number } {
-    const w = this.intIn(this.wRange);
-    const a = this.intIn(this.aRange);
-    this._draws++;
-    return { w, a };
-  }
-
-  private nextU32(): number {
+  nextU32(): number {
     const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
     const t = (s[1] << 9) >>> 0;
@@ -94,14 +68,58 @@ export class BitSampler {
     return result;
   }
 
-  // Uniform integer in [lo, hi): reject the top partial bucket of 2^32 so every value is equally likely.
-  private intIn([lo, hi]: BitRange): number {
+  /** Uniform integer in [lo, hi): the top partial bucket of 2^32 is rejected so every value is equally likely. */
+  intIn(lo: number, hi: number): number {
     const n = hi - lo;
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {
       const u = this.nextU32();
       if (u < limit) return lo + (u % n);
     }
+  }
+}
+
+/**
+ * SSQL's per-step bit draw (Qsimsiam.py:79-84): one W in [W_lo, W_hi) and then one A in [A_lo, A_hi), uniformly.
+ * Every rank builds the sampler from the same seed and calls next() once per step, so all ranks draw the same
+ * bits; state()/fromState() let a resumed run continue the sequence (the original's Python `random` was not saved).
+ */
+export class BitSampler {
+  readonly wRange: BitRange;
+  readonly aRange: BitRange;
+  private rng: Xoshiro128;
+  private _draws = 0;
+
+  constructor(seed: number, wRange: BitRange, aRange: BitRange) {
+    this.wRange = validateBitRange(wRange, "QUANT.W.BIT_RANGE");
+    this.aRange = validateBitRange(aRange, "QUANT.A.BIT_RANGE");
+    this.rng = Xoshiro128.fromSeed(seed);
+  }
+
+  static fromState(state: BitSamplerState, wRange: BitRange, aRange: BitRange): BitSampler {
+    if (state?.algorithm !== "xoshiro128**" || !Array.isArray(state.state) || !Number.isInteger(state.draws) || state.draws < 0)
+      throw new Error(`BitSampler.fromState(): not a saved xoshiro128** bit-sampler state: ${JSON.stringify(state)}`);
+    const b = new BitSampler(0, wRange, aRange);
+    b.rng = new Xoshiro128(state.state);
+    b._draws = state.draws;
+    return b;
+  }
+
+  /** Number of next() calls so far (steps drawn). */
+  get draws(): number {
+    return this._draws;
+  }
+
+  state(): BitSamplerState {
+    return { algorithm: "xoshiro128**", state: this.rng.state, draws: this._draws };
+  }
+
+  /** The bits of one step. */
+  next(): { w: number; a: number } {
+    const w = this.rng.intIn(this.wRange[0], this.wRange[1]);
+    const a = this.rng.intIn(this.aRange[0], this.aRange[1]);
+    this._draws++;
+    return { w, a };
   }
 }
 
