@@ -84,12 +84,14 @@ export class MinMaxObserver implements Observer {
   readonly name = "MINMAX";
   readonly axis: number | null;
   private readonly buf: MinMaxBuffers;
+  private readonly trackIndices: boolean;
   private source: Tensor | null = null;
   private sourceValid = true;
 
   constructor(opts: ObserverOptions) {
     this.axis = opts.axis;
-    this.buf = new MinMaxBuffers(opts.axis, opts.trackIndices ?? false, "MinMaxObserver");
+    this.trackIndices = opts.trackIndices ?? false;
+    this.buf = new MinMaxBuffers(opts.axis, this.trackIndices, "MinMaxObserver");
   }
 
   get observed(): boolean {
@@ -97,7 +99,7 @@ export class MinMaxObserver implements Observer {
   }
 
   observe(x: Tensor): void {
-    const live = x.requiresGrad && isGradEnabled();
+    const live = this.trackIndices && x.requiresGrad && isGradEnabled();
     if (this.buf.count === 0) {
       this.source = live ? x : null;
       this.sourceValid = live;
