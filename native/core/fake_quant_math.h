@@ -22,13 +22,21 @@
 namespace ssql {
 namespace fq {
 
+SSQL_HD float absf(float v) {
+#ifdef __CUDA_ARCH__
+  return fabsf(v);
+#else
+  return std::fabs(v);
+#endif
+}
+
 // std::nearbyint in the default rounding mode. On the host it is written branch-free so loops vectorize
 // without SSE4.1: adding 2^23 to |y| < 2^23 leaves no fraction bits, and the FPU rounds half to even.
 SSQL_HD float roundHalfEven(float y) {
 #ifdef __CUDA_ARCH__
   return rintf(y);
 #else
-  float a = std::fabs(y);
+  float a = absf(y);
   float t = (a + 8388608.0f) - 8388608.0f;
   return a < 8388608.0f ? std::copysign(t, y) : y;
 #endif
@@ -42,7 +50,7 @@ SSQL_HD float clampRange(float v, float qmin, float qmax) {
 // The per-channel path's int64 conversion: NaN, infinities and |v| >= 2^63 become INT64_MIN, i.e. quant_min.
 SSQL_HD float clampRangeInt64(float v, float qmin, float qmax) {
   float c = clampRange(v, qmin, qmax);
-  return std::fabs(v) < 9223372036854775808.0f ? c : qmin;
+  return absf(v) < 9223372036854775808.0f ? c : qmin;
 }
 
 SSQL_HD bool inRange(float v, float qmin, float qmax) { return (qmin <= v) & (v <= qmax); }
@@ -74,7 +82,7 @@ SSQL_HD float scaleGradTerm(float g, float x, float inv, float zp, float qmin, f
 // calc_quant_params of the original (observers/basic_modules.py): symmetric scale = max(|min|, |max|) / ((2^b-1)/2),
 // zero point 0; asymmetric scale = (max - min) / (2^b - 1), zero point = -round(min / scale). fp32 division as torch.
 SSQL_HD float symmetricScale(float mn, float mx, int bits) {
-  float a = std::fabs(mn), b = std::fabs(mx);
+  float a = absf(mn), b = absf(mx);
   float m = (a != a || b != b) ? (a != a ? a : b) : (a > b ? a : b);  // torch.maximum propagates NaN
   return m / static_cast<float>(((1 << bits) - 1) / 2.0);
 }
@@ -87,7 +95,7 @@ SSQL_HD float asymmetricScale(float mn, float mx, int bits) {
 // value saturates at the int32 range.
 SSQL_HD int32_t asymmetricZeroPoint(float mn, float scale) {
   float r = -roundHalfEven(mn / scale);
-  if (!(std::fabs(r) <= 3.0e38f)) return 0;
+  if (!(absf(r) <= 3.0e38f)) return 0;
   if (r >= 2147483647.0f) return 2147483647;
   if (r <= -2147483648.0f) return -2147483647 - 1;
   return static_cast<int32_t>(r) + 0;
