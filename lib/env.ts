@@ -7,6 +7,8 @@ export const env = {
   /** Explicit path of ssql_cpu.node / ssql_cuda.node, overriding the build folders. */
   cpuAddon: process.env.SSQL_CPU_ADDON,
   cudaAddon: process.env.SSQL_CUDA_ADDON,
+  /** Python with the PyTorch reference, for fixtures and benchmarks (default: ./.venv/bin/python). */
+  python: process.env.SSQL_PYTHON,
   /** TF32 for cuDNN convolutions and cuBLAS GEMMs on Ampere and newer ("1" to enable). */
   tf32: process.env.SSQL_TF32 === "1",
 };

@@ -38,7 +38,8 @@ SSQL_HD float roundHalfEven(float y) {
 #else
   float a = absf(y);
   float t = (a + 8388608.0f) - 8388608.0f;
-  return a < 8388608.0f ? std::copysign(t, y) : y;
+  t = a < 8388608.0f ? t : a;
+  return std::copysign(t, y);
 #endif
 }
 

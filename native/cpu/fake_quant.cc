@@ -1,6 +1,9 @@
 // Fused fake quantization on the CPU: one pass reads x and writes the output and the clamp mask, bit for bit as
 // PyTorch's fake_quantize_per_tensor_affine / fake_quantize_per_channel_affine (see core/fake_quant_math.h), and
 // the backward ops: the masked gradient, and the gradient through a scale derived from x's own min/max (SSQL).
+// Lets GCC if-convert the branch-free selects so the loops vectorize; results are unchanged (no reassociation).
+#pragma GCC optimize("no-trapping-math")
+
 #include <cstring>
 #include <vector>
 
@@ -33,15 +36,35 @@ void forEachRun(const ChannelLayout& l, Run&& run) {
 }
 
 template <bool kPerChannel, bool kMask>
-void fakeQuantKernel(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
-                     const ChannelLayout& l, float qmin, float qmax) {
+__attribute__((always_inline)) inline void fakeQuantRun(const float* __restrict x, float* __restrict out,
+                                                        uint8_t* __restrict mask, int64_t n, float s, float z,
+                                                        float qmin, float qmax) {
+  const float inv = 1.0f / s;
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t m;
+    out[i] = kPerChannel ? fq::perChannel(x[i], s, inv, z, qmin, qmax, m) : fq::perTensor(x[i], s, inv, z, qmin, qmax, m);
+    if (kMask) mask[i] = m;
+  }
+}
+
+using RunFn = void (*)(const float*, float*, uint8_t*, int64_t, float, float, float, float);
+SSQL_CLONES void runPerTensorMask(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<false, true>(x, o, m, n, s, z, lo, hi);
+}
+SSQL_CLONES void runPerTensor(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<false, false>(x, o, m, n, s, z, lo, hi);
+}
+SSQL_CLONES void runPerChannelMask(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<true, true>(x, o, m, n, s, z, lo, hi);
+}
+SSQL_CLONES void runPerChannel(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<true, false>(x, o, m, n, s, z, lo, hi);
+}
+
+void fakeQuantKernel(RunFn run, bool withMask, const float* x, float* out, uint8_t* mask, const float* scale,
+                     const int32_t* zp, const ChannelLayout& l, float qmin, float qmax) {
   forEachRun(l, [&](int64_t b, int64_t e, int64_t c) {
-    const float s = scale[c], inv = 1.0f / s, z = static_cast<float>(zp[c]);
-    for (int64_t i = b; i < e; ++i) {
-      uint8_t m;
-      out[i] = kPerChannel ? fq::perChannel(x[i], s, inv, z, qmin, qmax, m) : fq::perTensor(x[i], s, inv, z, qmin, qmax, m);
-      if (kMask) mask[i] = m;
-    }
+    run(x + b, out + b, withMask ? mask + b : nullptr, e - b, scale[c], static_cast<float>(zp[c]), qmin, qmax);
   });
 }
 
@@ -73,30 +96,43 @@ Napi::Value fakeQuant(const Args& a, bool perChannel) {
   }
   const float* ps = scale->f32();
   const int32_t* pz = zp->data<int32_t>();
-  if (perChannel) {
-    if (pm) fakeQuantKernel<true, true>(px, po, pm, ps, pz, l, qmin, qmax);
-    else fakeQuantKernel<true, false>(px, po, pm, ps, pz, l, qmin, qmax);
-  } else {
-    if (pm) fakeQuantKernel<false, true>(px, po, pm, ps, pz, l, qmin, qmax);
-    else fakeQuantKernel<false, false>(px, po, pm, ps, pz, l, qmin, qmax);
-  }
+  RunFn run = perChannel ? (pm ? runPerChannelMask : runPerChannel) : (pm ? runPerTensorMask : runPerTensor);
+  fakeQuantKernel(run, pm != nullptr, px, po, pm, ps, pz, l, qmin, qmax);
   return wrapMany(a.env(), {out, mask});
 }
 
-// dx = g * M and the channel's sum of g * ((c - zp) - M * x/s) over [b, e).
+// dx = g * M and the channel's sum of g * ((c - zp) - M * x/s) over n elements (fp32 blocks summed in double).
 template <bool kPerChannel>
-double rangeGradRun(const float* g, const float* x, float* dx, int64_t b, int64_t e, float s, float z, float qmin, float qmax) {
+__attribute__((always_inline)) inline double rangeGradRun(const float* __restrict g, const float* __restrict x,
+                                                          float* __restrict dx, int64_t n, float s, float z, float qmin,
+                                                          float qmax) {
   const float inv = 1.0f / s;
   double acc = 0.0;
-  for (int64_t i = b; i < e; ++i) {
-    float y = x[i] * inv;
-    float v = z + fq::roundHalfEven(y);
-    float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
-    float c = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
-    dx[i] = g[i] * m;
-    acc += static_cast<double>(g[i] * ((c - z) - m * y));
+  for (int64_t b = 0; b < n; b += 512) {
+    const int64_t e = b + 512 < n ? b + 512 : n;
+    float part = 0.0f;
+    for (int64_t i = b; i < e; ++i) {
+      float y = x[i] * inv;
+      float v = z + fq::roundHalfEven(y);
+      float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
+      float c = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
+      dx[i] = g[i] * m;
+      part += g[i] * ((c - z) - m * y);
+    }
+    acc += part;
   }
   return acc;
+}
+
+SSQL_CLONES double rangeGradPerTensor(const float* g, const float* x, float* dx, int64_t n, float s, float z, float lo, float hi) {
+  return rangeGradRun<false>(g, x, dx, n, s, z, lo, hi);
+}
+SSQL_CLONES double rangeGradPerChannel(const float* g, const float* x, float* dx, int64_t n, float s, float z, float lo, float hi) {
+  return rangeGradRun<true>(g, x, dx, n, s, z, lo, hi);
+}
+
+SSQL_CLONES void maskedGrad(const float* __restrict g, const uint8_t* __restrict m, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * static_cast<float>(m[i]);
 }
 
 }  // namespace
@@ -114,9 +150,7 @@ SSQL_OP(fakeQuantBackward) {
   const float* pg = g->f32();
   const uint8_t* pm = mask->data<uint8_t>();
   float* po = out->f32();
-  parallelChunks(g->numel(), 65536, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) po[i] = pg[i] * static_cast<float>(pm[i]);
-  });
+  parallelChunks(g->numel(), 65536, [&](int64_t b, int64_t e) { maskedGrad(pg + b, pm + b, po + b, e - b); });
   return wrap(a.env(), out);
 }
 
@@ -166,7 +200,7 @@ SSQL_OP(fakeQuantRangeBackward) {
     const int64_t chunk = 16384;
     std::vector<double> partial(static_cast<size_t>((n + chunk - 1) / chunk), 0.0);
     parallelChunks(n, chunk, [&](int64_t b, int64_t e) {
-      partial[b / chunk] = rangeGradRun<false>(pg, px, po, b, e, ps[0], static_cast<float>(pz[0]), qmin, qmax);
+      partial[b / chunk] = rangeGradPerTensor(pg + b, px + b, po + b, e - b, ps[0], static_cast<float>(pz[0]), qmin, qmax);
     });
     for (double p : partial) sums[0] += p;
   } else {
@@ -174,7 +208,7 @@ SSQL_OP(fakeQuantRangeBackward) {
       double acc = 0.0;
       for (int64_t o = 0; o < l.outer; ++o) {
         int64_t b = (o * C + c) * l.inner;
-        acc += rangeGradRun<true>(pg, px, po, b, b + l.inner, ps[c], static_cast<float>(pz[c]), qmin, qmax);
+        acc += rangeGradPerChannel(pg + b, px + b, po + b, l.inner, ps[c], static_cast<float>(pz[c]), qmin, qmax);
       }
       sums[c] = acc;
     });

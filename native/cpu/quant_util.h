@@ -8,6 +8,14 @@
 
 #include "../core/binding.h"
 
+// Inner loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load time (GCC target_clones).
+// Both give the same bits: only IEEE mul/add/compare/select are used, and FMA is not enabled.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SSQL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SSQL_CLONES
+#endif
+
 namespace ssql {
 namespace quant {
 
