@@ -1,6 +1,6 @@
-"""PyTorch side of bench/fake_quant.bench.js: prints one JSON object of best-of-REPS milliseconds.
+"""PyTorch side of bench/fake_quant.bench.ts: one case, printed as one JSON object of best-of-REPS milliseconds.
 
-  python bench/fake_quant_torch.py THREADS REPS
+  python bench/fake_quant_torch.py THREADS REPS weight|act|ssql|memcpy GROW_HEAP(0|1)
 """
 import json
 import sys
@@ -8,9 +8,10 @@ import time
 
 import torch
 
-threads, reps = int(sys.argv[1]), int(sys.argv[2])
+threads, reps, case, grow = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 torch.set_num_threads(threads)
-torch.empty(64 << 20).fill_(0)  # grow the heap once, as the JavaScript side does
+if grow:
+    torch.empty(64 << 20).fill_(0)  # grow the heap once, as the JavaScript side does
 gen = torch.Generator().manual_seed(0)
 
 
@@ -37,61 +38,56 @@ class STE(torch.autograd.Function):
 
 res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
 
-w = (torch.randn(512, 512, 3, 3, generator=gen) * 0.05).requires_grad_(True)
-gw = torch.randn(w.shape, generator=gen)
-ws = w.detach().abs().amax(dim=(1, 2, 3)) / 7.5
-wz = torch.zeros(512, dtype=torch.int32)
-a = torch.randn(128, 64, 32, 32, generator=gen).relu().requires_grad_(True)
-ga = torch.randn(a.shape, generator=gen)
-as_ = torch.tensor([float(a.max()) / 255])
-az = torch.tensor([0], dtype=torch.int32)
+if case in ("weight", "ssql"):
+    w = (torch.randn(512, 512, 3, 3, generator=gen) * 0.05).requires_grad_(True)
+    g = torch.randn(w.shape, generator=gen)
+if case == "weight":
+    s = w.detach().abs().amax(dim=(1, 2, 3)) / 7.5
+    z = torch.zeros(512, dtype=torch.int32)
 
+    def ops(keep_out):
+        out, mask = torch.ops.aten.fake_quantize_per_channel_affine_cachemask(w.detach(), s, z, 0, -8, 7)
+        if not keep_out:
+            del out
+        return g * mask
 
-def weight_autograd():
-    w.grad = None
-    torch.fake_quantize_per_channel_affine(w, ws, wz, 0, -8, 7).backward(gw)
+    def autograd():
+        w.grad = None
+        torch.fake_quantize_per_channel_affine(w, s, z, 0, -8, 7).backward(g)
 
+    res.update(live=best_ms(lambda: ops(True)), kernels=best_ms(lambda: ops(False)), autograd=best_ms(autograd))
+elif case == "act":
+    a = torch.randn(128, 64, 32, 32, generator=gen).relu().requires_grad_(True)
+    g = torch.randn(a.shape, generator=gen)
+    s = torch.tensor([float(a.max()) / 255])
+    z = torch.tensor([0], dtype=torch.int32)
+    en = torch.ones(1, dtype=torch.int32)
 
-def weight_ops(keep_out=True):
-    out, mask = torch.ops.aten.fake_quantize_per_channel_affine_cachemask(w.detach(), ws, wz, 0, -8, 7)
-    if not keep_out:
-        del out
-    return gw * mask
+    def ops(keep_out):
+        out, mask = torch.ops.aten._fake_quantize_per_tensor_affine_cachemask_tensor_qparams(a.detach(), s, z, en, 0, 255)
+        if not keep_out:
+            del out
+        return g * mask
 
+    def autograd():
+        a.grad = None
+        torch.fake_quantize_per_tensor_affine(a, s, z, 0, 255).backward(g)
 
-def act_autograd():
-    a.grad = None
-    torch.fake_quantize_per_tensor_affine(a, as_, az, 0, 255).backward(ga)
+    res.update(live=best_ms(lambda: ops(True)), kernels=best_ms(lambda: ops(False)), autograd=best_ms(autograd))
+elif case == "ssql":
 
+    def original():
+        # The original's weight path: MinMax observer on the live weight, calc_quant_params, STE round, clamp, dequant.
+        w.grad = None
+        data = w.reshape(512, -1)
+        mn, mx = data.min(dim=1).values, data.max(dim=1).values
+        scale = (torch.maximum(mn.abs(), mx.abs()) / 7.5).reshape(-1, 1, 1, 1)
+        xq = torch.clamp(STE.apply(w / scale), -8, 7)
+        (xq * scale).backward(g)
 
-en = torch.ones(1, dtype=torch.int32)
-
-
-def act_ops(keep_out=True):
-    out, mask = torch.ops.aten._fake_quantize_per_tensor_affine_cachemask_tensor_qparams(a.detach(), as_, az, en, 0, 255)
-    if not keep_out:
-        del out
-    return ga * mask
-
-
-def original_weight():
-    # The original's weight path: observer min/max over the live weight, calc_quant_params, STE round, clamp.
-    w.grad = None
-    data = w.reshape(512, -1)
-    mn, mx = data.min(dim=1).values, data.max(dim=1).values
-    scale = (torch.maximum(mn.abs(), mx.abs()) / 7.5).reshape(-1, 1, 1, 1)
-    xq = torch.clamp(STE.apply(w / scale), -8, 7)
-    (xq * scale).backward(gw)
-
-
-res["weight_autograd_ms"] = best_ms(weight_autograd)
-res["weight_ops_ms"] = best_ms(weight_ops)
-res["act_autograd_ms"] = best_ms(act_autograd)
-res["act_ops_ms"] = best_ms(act_ops)
-res["weight_kernels_ms"] = best_ms(lambda: weight_ops(False))
-res["act_kernels_ms"] = best_ms(lambda: act_ops(False))
-res["original_weight_ms"] = best_ms(original_weight)
-big = torch.empty(16 << 20)
-dst = torch.empty_like(big)
-res["copy_ms_64MiB"] = best_ms(lambda: dst.copy_(big))
+    res.update(autograd=best_ms(original))
+elif case == "memcpy":
+    big = torch.empty(16 << 20)
+    dst = torch.empty_like(big)
+    res.update(copy_ms_64MiB=best_ms(lambda: dst.copy_(big)))
 print(json.dumps(res))
