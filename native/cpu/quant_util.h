@@ -93,14 +93,14 @@ constexpr int64_t kMinParallel = 32768;  // elements below which threads cost mo
 template <typename F>
 inline void parallelChunks(int64_t n, int64_t chunk, F&& f) {
   int64_t chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n >= kMinParallel && chunks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n >= kMinParallel && chunks > 1)
   for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(n, (k + 1) * chunk));
 }
 
 // f(i) for i in [0, count) where each item touches `work` elements.
 template <typename F>
 inline void parallelItems(int64_t count, int64_t work, F&& f) {
-#pragma omp parallel for schedule(static) if (count * work >= kMinParallel && count > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (count * work >= kMinParallel && count > 1)
   for (int64_t i = 0; i < count; ++i) f(i);
 }
 
