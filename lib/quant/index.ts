@@ -5,7 +5,8 @@
  *   round half to even, mask on the unclamped value. The original divides (x / scale); the two round differently for
  *   a share of channels' max-abs weights, which sit on a .5 boundary by construction (see test/parity/weight_quant).
  * - Zero points are int32 tensors, scales float32 tensors; nothing is read back to JavaScript. The original's identity
- *   rule (bits 0: no op at all; min(scale) == 0: a device-side int32 flag from calcQParams that the kernels read).
+ *   rule: at 0 bits apply() returns its input untouched; "min(scale) == 0" is an int32 flag that calcQParams writes on
+ *   the device and the kernels read (0: output = input, mask = 1, gradient passed through).
  * - The weight scale is differentiable as in the original (the observer saw the live weight): the fused backward routes
  *   the scale term to the first position of the channel's min or max (torch's tie rule on CPU), half to each when
  *   |min| == |max|. Observe the weight with grad enabled to get it; observed under noGrad the scale is a constant.
