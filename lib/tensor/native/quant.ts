@@ -1,0 +1,40 @@
+import type { NativeTensor as H } from "./core";
+
+/**
+ * Quantization ops (CPU: native/cpu/fake_quant.cc and observers.cc; CUDA kernels: native/cuda/fake_quant.cu).
+ * Scales are float32 tensors and zero points int32 tensors ([1] per tensor, [C] per channel), so nothing is read
+ * back to JavaScript. `enabled` is an optional int32 [1] flag (from calcQParams): 0 makes the fake-quant ops the
+ * identity (output = x, mask = 1, gradient passed through), the original's "min(scale) == 0" rule on the device.
+ * `axis: null` means per tensor. Per-element formulas: native/core/fake_quant_math.h.
+ */
+export interface QuantOps {
+  /**
+   * Min/max of x per tensor (axis null; buffers of 1 value) or per channel along `axis` ([C] buffers), written in
+   * place in one pass. argmin/argmax (int32, flat indices into x, or null) receive the first position of each extreme.
+   * accumulate: keep the smaller min / larger max of the buffers and x (old wins ties); NaN propagates.
+   */
+  aminmax_(x: H, min: H, max: H, argmin: H | null, argmax: H | null, axis: number | null, accumulate: boolean): void;
+  /** dst = momentum * dst + (1 - momentum) * src, rounded in fp32 after each product as PyTorch does. */
+  emaUpdate_(dst: H, src: H, momentum: number): void;
+  /**
+   * The original's calc_quant_params from min/max: symmetric scale = max(|min|, |max|) / ((2^bits - 1) / 2) and zero
+   * point 0; asymmetric scale = (max - min) / (2^bits - 1), zero point = -round(min / scale) (int32, saturating).
+   * Returns [scale, zeroPoint, enabled]; enabled = 0 when the smallest scale is 0 (the original's identity rule).
+   */
+  calcQParams(min: H, max: H, bits: number, symmetric: boolean): [H, H, H];
+  /** torch.fake_quantize_per_tensor_affine with tensor qparams: returns [out, mask (uint8) or null]. */
+  fakeQuantPerTensor(x: H, scale: H, zeroPoint: H, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean): [H, H | null];
+  /** torch.fake_quantize_per_channel_affine (int32 zero point), any axis: returns [out, mask (uint8) or null]. */
+  fakeQuantPerChannel(x: H, scale: H, zeroPoint: H, axis: number, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean): [H, H | null];
+  /** grad * mask, the backward of both fake-quant ops. */
+  fakeQuantBackward(grad: H, mask: H): H;
+  /**
+   * Gradient w.r.t. x of fake-quant(x) whose scale was computed by calcQParams from x's own min/max (the original's
+   * weight quantizer, ssql-reference §5.4): grad * M plus the scale term at argmin/argmax (symmetric: to the larger of
+   * |min|, |max| with its sign, half each on a tie; asymmetric: +/- to argmax/argmin). Recomputes M from x.
+   */
+  fakeQuantRangeBackward(
+    grad: H, x: H, scale: H, zeroPoint: H, min: H, max: H, argmin: H, argmax: H,
+    axis: number | null, quantMin: number, quantMax: number, symmetric: boolean, enabled: H | null,
+  ): H;
+}

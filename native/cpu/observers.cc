@@ -1,0 +1,225 @@
+// Observer reductions on the CPU: min/max per tensor or per channel in one pass (with the first index of each
+// extreme, torch's tie rule on CPU), the EMA update of the momentum observer, and scale / zero point from min/max.
+// Lets GCC if-convert the branch-free selects so the loops vectorize; results are unchanged (no reassociation).
+#pragma GCC optimize("no-trapping-math")
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../core/fake_quant_math.h"
+#include "quant_util.h"
+
+// The EMA must round after each multiply as PyTorch's separate mul and add kernels do.
+#pragma GCC optimize("fp-contract=off")
+
+using namespace ssql;
+using namespace ssql::quant;
+
+namespace {
+
+struct Extremes {
+  float mn = std::numeric_limits<float>::infinity();
+  float mx = -std::numeric_limits<float>::infinity();
+  bool nan = false;
+};
+
+typedef float V8f __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+
+// min/max over p[0..n) in 8 lanes (GCC vector extensions: two SSE registers, or one AVX2 register in that clone);
+// NaN is tracked apart, since torch.min/max propagate it.
+SSQL_CLONES void scanRun(const float* __restrict p, int64_t n, float* mnOut, float* mxOut, int* nanOut) {
+  V8f mn, mx;
+  V8i nan = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int j = 0; j < 8; ++j) {
+    mn[j] = *mnOut;
+    mx[j] = *mxOut;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    V8f v;
+    std::memcpy(&v, p + i, sizeof v);
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+    nan |= v != v;
+  }
+  float a = *mnOut, b = *mxOut;
+  int any = *nanOut;
+  for (int j = 0; j < 8; ++j) {
+    a = mn[j] < a ? mn[j] : a;
+    b = mx[j] > b ? mx[j] : b;
+    any |= nan[j] != 0;
+  }
+  for (; i < n; ++i) {
+    float v = p[i];
+    a = v < a ? v : a;
+    b = v > b ? v : b;
+    any |= v != v;
+  }
+  *mnOut = a;
+  *mxOut = b;
+  *nanOut = any;
+}
+
+inline void scanRun(const float* p, int64_t n, Extremes& e) {
+  int nan = e.nan;
+  scanRun(p, n, &e.mn, &e.mx, &nan);
+  e.nan = nan != 0;
+}
+
+inline void merge(Extremes& into, const Extremes& e) {
+  into.mn = e.mn < into.mn ? e.mn : into.mn;
+  into.mx = e.mx > into.mx ? e.mx : into.mx;
+  into.nan = into.nan || e.nan;
+}
+
+// First flat index in the run [b, e) whose value equals v (NaN matches NaN), or -1.
+inline int64_t firstIndex(const float* x, int64_t b, int64_t e, float v) {
+  if (v != v) {
+    for (int64_t i = b; i < e; ++i)
+      if (x[i] != x[i]) return i;
+  } else {
+    for (int64_t i = b; i < e; ++i)
+      if (x[i] == v) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+// aminmax_(x, min, max, argmin, argmax, axis, accumulate): min/max of x per tensor (axis null) or per channel along
+// `axis`, written in place. argmin/argmax (int32, flat indices into x; null to skip) give the first position of each
+// extreme. With accumulate, the buffers keep the smaller min / larger max of old and new (old wins ties), as the
+// original's MinMax observer over several forward passes; NaN propagates as in torch.min/max.
+SSQL_OP(aminmax_) {
+  auto x = f32(a, 0, "x");
+  auto mnT = f32(a, 1, "min");
+  auto mxT = f32(a, 2, "max");
+  auto aminT = a.optTensor(3, "argmin");
+  auto amaxT = a.optTensor(4, "argmax");
+  ChannelLayout l = layoutArg(a, 5, *x);
+  bool accumulate = a.boolean(6, "accumulate");
+  const int64_t C = l.channels, n = x->numel();
+  if (n == 0 || l.outer * l.inner == 0)
+    throw RangeError(std::string(a.op) + "(): cannot observe an empty tensor of shape " + shapeStr(x->shape));
+  if (n > std::numeric_limits<int32_t>::max())
+    throw RangeError(std::string(a.op) + "(): tensors above 2^31 elements are not supported");
+  requireNumel(a.op, "min", *mnT, C);
+  requireNumel(a.op, "max", *mxT, C);
+  if (static_cast<bool>(aminT) != static_cast<bool>(amaxT))
+    throw TypeError(std::string(a.op) + "(): give both argmin and argmax, or neither");
+  if (aminT) {
+    requireDtype(a.op, "argmin", *aminT, DType::I32);
+    requireDtype(a.op, "argmax", *amaxT, DType::I32);
+    requireNumel(a.op, "argmin", *aminT, C);
+    requireNumel(a.op, "argmax", *amaxT, C);
+  }
+  const float* px = x->f32();
+  std::vector<Extremes> ext(static_cast<size_t>(C));
+  std::vector<int64_t> imin(static_cast<size_t>(C), -1), imax(static_cast<size_t>(C), -1);
+  const bool withIdx = static_cast<bool>(aminT);
+
+  if (l.axis < 0) {
+    const int64_t chunk = 65536, chunks = (n + chunk - 1) / chunk;
+    std::vector<Extremes> part(static_cast<size_t>(chunks));
+    parallelChunks(n, chunk, [&](int64_t b, int64_t e) { scanRun(px + b, e - b, part[b / chunk]); });
+    for (const auto& p : part) merge(ext[0], p);
+    if (withIdx) {
+      float tmn = ext[0].nan ? NAN : ext[0].mn, tmx = ext[0].nan ? NAN : ext[0].mx;
+      std::vector<int64_t> fmn(static_cast<size_t>(chunks)), fmx(static_cast<size_t>(chunks));
+      parallelChunks(n, chunk, [&](int64_t b, int64_t e) {
+        fmn[b / chunk] = firstIndex(px, b, e, tmn);
+        fmx[b / chunk] = firstIndex(px, b, e, tmx);
+      });
+      for (int64_t k = chunks - 1; k >= 0; --k) {
+        if (fmn[k] >= 0) imin[0] = fmn[k];
+        if (fmx[k] >= 0) imax[0] = fmx[k];
+      }
+    }
+  } else {
+    parallelItems(C, l.outer * l.inner, [&](int64_t c) {
+      Extremes e;
+      for (int64_t o = 0; o < l.outer; ++o) scanRun(px + (o * C + c) * l.inner, l.inner, e);
+      ext[c] = e;
+      if (!withIdx) return;
+      float tmn = e.nan ? NAN : e.mn, tmx = e.nan ? NAN : e.mx;
+      for (int64_t o = 0; o < l.outer && (imin[c] < 0 || imax[c] < 0); ++o) {
+        int64_t b = (o * C + c) * l.inner;
+        if (imin[c] < 0) imin[c] = firstIndex(px, b, b + l.inner, tmn);
+        if (imax[c] < 0) imax[c] = firstIndex(px, b, b + l.inner, tmx);
+      }
+    });
+  }
+
+  float* pmn = mnT->f32();
+  float* pmx = mxT->f32();
+  int32_t* pamin = withIdx ? aminT->data<int32_t>() : nullptr;
+  int32_t* pamax = withIdx ? amaxT->data<int32_t>() : nullptr;
+  for (int64_t c = 0; c < C; ++c) {
+    float nmn = ext[c].nan ? NAN : ext[c].mn, nmx = ext[c].nan ? NAN : ext[c].mx;
+    bool takeMin = !accumulate || (pmn[c] == pmn[c] && (nmn != nmn || nmn < pmn[c]));
+    bool takeMax = !accumulate || (pmx[c] == pmx[c] && (nmx != nmx || nmx > pmx[c]));
+    if (takeMin) {
+      pmn[c] = nmn;
+      if (withIdx) pamin[c] = static_cast<int32_t>(imin[c]);
+    }
+    if (takeMax) {
+      pmx[c] = nmx;
+      if (withIdx) pamax[c] = static_cast<int32_t>(imax[c]);
+    }
+  }
+  return a.env().Undefined();
+}
+
+// emaUpdate_(dst, src, momentum): dst = momentum * dst + (1 - momentum) * src in fp32, as the original's
+// MomentumMinMax observer computes it with PyTorch scalar ops.
+SSQL_OP(emaUpdate_) {
+  auto dst = f32(a, 0, "dst");
+  auto src = f32(a, 1, "src");
+  requireSameShape(a.op, *dst, *src);
+  double m = a.number(2, "momentum");
+  if (!(m >= 0.0 && m <= 1.0)) throw RangeError("emaUpdate_(): momentum must lie in [0, 1]");
+  const float km = static_cast<float>(m), kr = static_cast<float>(1.0 - m);
+  float* pd = dst->f32();
+  const float* ps = src->f32();
+  parallelChunks(dst->numel(), 65536, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float u = km * pd[i];
+      float v = kr * ps[i];
+      pd[i] = u + v;
+    }
+  });
+  return a.env().Undefined();
+}
+
+// calcQParams(min, max, bits, symmetric) -> [scale f32, zeroPoint i32, enabled i32 [1]]: the original's
+// calc_quant_params, plus the device-side flag of its identity rule (enabled = 0 when min(scale) == 0).
+SSQL_OP(calcQParams) {
+  auto mnT = f32(a, 0, "min");
+  auto mxT = f32(a, 1, "max");
+  requireSameShape(a.op, *mnT, *mxT);
+  int64_t bits = a.integer(2, "bits");
+  if (bits < 1 || bits > 16) throw RangeError("calcQParams(): bits must lie in 1..16, got " + std::to_string(bits));
+  bool symmetric = a.boolean(3, "symmetric");
+  auto scale = empty(DType::F32, mnT->shape);
+  auto zp = empty(DType::I32, mnT->shape);
+  auto enabled = empty(DType::I32, {1});
+  const float* pmn = mnT->f32();
+  const float* pmx = mxT->f32();
+  float* ps = scale->f32();
+  int32_t* pz = zp->data<int32_t>();
+  bool anyNan = false, anyZero = false;
+  for (int64_t c = 0; c < mnT->numel(); ++c) {
+    int b = static_cast<int>(bits);
+    float s = symmetric ? fq::symmetricScale(pmn[c], pmx[c], b) : fq::asymmetricScale(pmn[c], pmx[c], b);
+    ps[c] = s;
+    pz[c] = symmetric ? 0 : fq::asymmetricZeroPoint(pmn[c], s);
+    anyNan = anyNan || s != s;
+    anyZero = anyZero || s == 0.0f;
+  }
+  // torch.min(scale) == 0: a NaN anywhere makes the minimum NaN, which is not 0.
+  enabled->data<int32_t>()[0] = (anyNan || !anyZero) ? 1 : 0;
+  return wrapMany(a.env(), {scale, zp, enabled});
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { fakeQuantizePerChannelAffine, fakeQuantizePerTensorAffine } from "../../lib/quant/fake_quant";
+import { backward } from "../../lib/tensor/autograd";
+import { cpuOps } from "../../lib/tensor/binding";
+import { tidy } from "../../lib/tensor/scope";
+import { tensor } from "../../lib/tensor/tensor";
+import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixture";
+
+interface Case {
+  name: string;
+  x: Encoded;
+  scale: Encoded;
+  zero_point: Encoded;
+  enabled?: number;
+  axis?: number;
+  quant_min: number;
+  quant_max: number;
+  out: Encoded;
+  mask: Encoded;
+  grad: Encoded;
+  grad_x: Encoded;
+}
+
+const perTensor = readFixture<{ cases: Case[] }>("quant/per_tensor.json").cases;
+const perChannel = readFixture<{ cases: Case[] }>("quant/per_channel.json").cases;
+
+function check(c: Case, perChannelOp: boolean): void {
+  const ops = cpuOps();
+  tidy(() => {
+    const x = fromFixture(c.x, true);
+    const s = fromFixture(c.scale);
+    const z = fromFixture(c.zero_point);
+    const en = tensor(new Int32Array([c.enabled ?? 1]), [1]);
+    // Output and mask straight from the op: bit for bit.
+    const [o, m] = perChannelOp
+      ? ops.fakeQuantPerChannel(x.handle, s.handle, z.handle, c.axis!, c.quant_min, c.quant_max, en.handle, true)
+      : ops.fakeQuantPerTensor(x.handle, s.handle, z.handle, c.quant_min, c.quant_max, en.handle, true);
+    const out = ops.toArray(o) as Float32Array;
+    const mask = ops.toArray(m!) as Uint8Array;
+    expect(firstDiff(bits(out), bits(decode(c.out))), `${c.name}: output`).toBe(-1);
+    expect(firstDiff(mask, decode(c.mask)), `${c.name}: mask`).toBe(-1);
+    ops.dispose(o);
+    ops.dispose(m!);
+    // The differentiable op: same output, gradient grad * mask exactly.
+    const y = perChannelOp
+      ? fakeQuantizePerChannelAffine(x, s, z, c.axis!, c.quant_min, c.quant_max, en)
+      : fakeQuantizePerTensorAffine(x, s, z, c.quant_min, c.quant_max, en);
+    expect(firstDiff(bits(y.toArraySync()), bits(decode(c.out))), `${c.name}: autograd output`).toBe(-1);
+    if (x.numel > 0) {
+      backward(y, fromFixture(c.grad));
+      expect(firstDiff(bits(x.grad!.toArraySync()), bits(decode(c.grad_x))), `${c.name}: grad`).toBe(-1);
+    }
+    x.grad?.dispose();
+    x.dispose();
+    s.dispose();
+    z.dispose();
+  });
+}
+
+describe("fake quantization against torch.fake_quantize_* (bit patterns)", () => {
+  it(`per tensor: ${perTensor.length} cases (2..8 bits, int/uint, ties, clipping, non-finite, disabled)`, () => {
+    for (const c of perTensor) check(c, false);
+  });
+
+  it(`per channel: ${perChannel.length} cases (axes 0, 1, 3, -1, odd shapes)`, () => {
+    for (const c of perChannel) check(c, true);
+  });
+
+  it("writes the same output without the mask", () => {
+    const ops = cpuOps();
+    for (const c of perChannel.slice(0, 4)) {
+      tidy(() => {
+        const [x, s, z] = [fromFixture(c.x), fromFixture(c.scale), fromFixture(c.zero_point)];
+        const [o, m] = ops.fakeQuantPerChannel(x.handle, s.handle, z.handle, c.axis!, c.quant_min, c.quant_max, null, false);
+        expect(m).toBeNull();
+        expect(firstDiff(bits(ops.toArray(o) as Float32Array), bits(decode(c.out)))).toBe(-1);
+        ops.dispose(o);
+        for (const t of [x, s, z]) t.dispose();
+      });
+    }
+  });
+
+  it("a large per-tensor input (parallel chunks) matches the single-element definition", () => {
+    // Rounding of x * (1/s) half to even, by an exact reference in doubles (x * inv is exact in double).
+    const n = 300_001;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = ((i * 7919) % 2001) / 40 - 25 + (i % 3 === 0 ? 0.0125 : 0); // many .5 ties at s = 0.025
+    const scale = Math.fround(0.025);
+    const inv = Math.fround(1 / scale);
+    const ref = new Float32Array(n);
+    const refMask = new Uint8Array(n);
+    const rne = (v: number) => {
+      const f = Math.floor(v);
+      const d = v - f;
+      return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+    };
+    for (let i = 0; i < n; i++) {
+      const v = rne(Math.fround(x[i] * inv)) + 3;
+      refMask[i] = v >= 0 && v <= 255 ? 1 : 0;
+      ref[i] = Math.fround((Math.min(Math.max(v, 0), 255) - 3) * scale);
+    }
+    const ops = cpuOps();
+    tidy(() => {
+      const xt = tensor(x, [n]);
+      const [o, m] = ops.fakeQuantPerTensor(xt.handle, tensor([0.025], [1]).handle, tensor(new Int32Array([3]), [1]).handle, 0, 255, null, true);
+      expect(firstDiff(bits(ops.toArray(o) as Float32Array), bits(ref))).toBe(-1);
+      expect(firstDiff(ops.toArray(m!) as Uint8Array, refMask)).toBe(-1);
+      ops.dispose(o);
+      ops.dispose(m!);
+    });
+  });
+
+  it("rejects bad arguments with errors naming the op and argument", () => {
+    const ops = cpuOps();
+    tidy(() => {
+      const x = tensor(new Float32Array(12), [3, 4]);
+      const s3 = tensor([1, 1, 1], [3]);
+      const z3 = tensor(new Int32Array(3), [3]);
+      const zf = tensor([0, 0, 0], [3]);
+      expect(() => ops.fakeQuantPerChannel(x.handle, s3.handle, zf.handle, 0, -8, 7, null, true)).toThrow(/zeroPoint.*int32/);
+      expect(() => ops.fakeQuantPerChannel(x.handle, s3.handle, z3.handle, 1, -8, 7, null, true)).toThrow(RangeError);
+      expect(() => ops.fakeQuantPerChannel(x.handle, s3.handle, z3.handle, 2, -8, 7, null, true)).toThrow(/axis 2 out of range/);
+      expect(() => ops.fakeQuantPerChannel(x.handle, s3.handle, z3.handle, 0, 7, -8, null, true)).toThrow(/quantMin 7 exceeds quantMax -8/);
+      expect(() => ops.fakeQuantPerTensor(x.handle, s3.handle, z3.handle, -8, 7, null, true)).toThrow(/'scale' must hold 1 value/);
+      expect(() => ops.fakeQuantBackward(x.handle, x.handle)).toThrow(/'mask' must be uint8/);
+      expect(() => ops.calcQParams(s3.handle, s3.handle, 17, true)).toThrow(/bits must lie in 1..16/);
+      expect(() => ops.aminmax_(x.handle, s3.handle, s3.handle, null, null, 1, false)).toThrow(/'min' must hold 4 value/);
+    });
+  });
+});
