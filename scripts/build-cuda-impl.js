@@ -40,7 +40,9 @@ function sitePackages() {
     });
     if (r.status === 0) for (const line of r.stdout.split("\n")) if (line.trim()) dirs.add(line.trim());
   }
-  return [...dirs].filter((d) => fs.existsSync(path.join(d, "nvidia")));
+  // Real paths, so the run path embedded in the addon survives a symlinked .venv.
+  const real = [...dirs].filter((d) => fs.existsSync(path.join(d, "nvidia"))).map((d) => fs.realpathSync(d));
+  return [...new Set(real)];
 }
 
 /** lib/ and include/ folders of every nvidia-* wheel found (cudnn, nccl, cublas or cu13, ...). */
