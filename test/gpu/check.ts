@@ -6,8 +6,8 @@
  */
 import * as fs from "node:fs";
 import { cpuOps, cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
-import type { NativeTensor } from "../../lib/tensor/native";
-import { opCases } from "../shared/op-cases";
+import type { NativeOps, NativeTensor } from "../../lib/tensor/native";
+import { compareOutputs, missingOps, opCases } from "../shared/op-cases";
 import { cudaChecks, cudaTolerance, runCaseOnCuda, type CaseResult } from "./checks";
 
 function arg(name: string, fallback?: string): string {
@@ -40,6 +40,7 @@ async function opsMode(): Promise<number> {
   console.log(`CUDA addon: ${cuda.ops ? "loaded" : `NOT loaded: ${cuda.error}`}`);
   console.log(`CPU addon:  ${cpu.ops ? "loaded" : `NOT loaded: ${cpu.error}`}`);
   if (!cuda.ops) {
+    if (cpu.ops) report.cpuCases = await cpuAgainstReferences(cpu.ops);
     fs.writeFileSync(out, JSON.stringify(report, null, 2));
     return 1;
   }
@@ -95,6 +96,23 @@ async function opsMode(): Promise<number> {
   });
   fs.writeFileSync(out, JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 2));
   return cases.every((r) => r.ok) && checks.every((c) => c.ok) ? 0 : 1;
+}
+
+/** Without CUDA, at least the CPU addon against the references (tells a packaging problem from an op bug). */
+async function cpuAgainstReferences(cpu: NativeOps): Promise<Record<string, number | string>> {
+  const res: Record<string, number | string> = {};
+  console.log("CPU addon against the JS references:");
+  for (const c of opCases) {
+    const missing = missingOps(c, cpu);
+    try {
+      const errs = missing.length ? null : compareOutputs(await c.run(cpu), c.reference());
+      res[c.name] = errs ? Math.max(0, ...Object.values(errs)) : `lacks ${missing.join(", ")}`;
+    } catch (e) {
+      res[c.name] = `error: ${(e as Error).message}`;
+    }
+    console.log(`  ${c.name.padEnd(58)} ${typeof res[c.name] === "number" ? fmt(res[c.name] as number) : res[c.name]}`);
+  }
+  return res;
 }
 
 function safe<T>(f: () => T): T | string {
