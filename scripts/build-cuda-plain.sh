@@ -54,7 +54,7 @@ for d in "${CUDA_HOME:-/nonexistent}/include" "$top/include" "$(dirname "$(dirna
 done
 [ -n "$cuda_inc" ] || { echo "build-cuda-plain: cannot find cuda_runtime.h next to $nvcc (set CUDA_HOME)" >&2; exit 1; }
 incs+=("$cuda_inc")
-libs+=("$(dirname "$cuda_inc")/lib64")
+libs+=("$(dirname "$cuda_inc")/lib64" /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64)
 
 find_lib() {  # find_lib NAME...: the first file of those names in the library folders
   for name in "$@"; do

@@ -76,6 +76,11 @@ for root in (spec.submodule_search_locations if spec else []):
         p = os.path.join(root, d, "lib")
         if os.path.isdir(p):
             dirs.append(p)
+try:  # a PyTorch that bundles cuDNN/NCCL in torch/lib instead of using the wheels
+    import torch
+    dirs.append(os.path.join(os.path.dirname(torch.__file__), "lib"))
+except Exception:
+    pass
 print(":".join(dirs))
 PY
 )
@@ -110,10 +115,19 @@ if ! probe "$SSQL_CPU_ADDON"; then
   else NODE_LIBPATH=$LD_LIBRARY_PATH; write_node_wrapper; note "CPU addon does not load: CUDA is compared with the JS references only"; fi
 fi
 CUDA_ADDON_SOURCE=carried
-if [ "${SSQL_FORCE_REBUILD:-0}" = 1 ] || ! probe "$SSQL_CUDA_ADDON"; then
+probe_out=$(probe "$SSQL_CUDA_ADDON" 2>&1)
+probe_rc=$?
+echo "$probe_out" | tail -5
+rebuild=0
+if [ "${SSQL_FORCE_REBUILD:-0}" = 1 ]; then rebuild=1; note "SSQL_FORCE_REBUILD=1: rebuilding the CUDA addon"
+elif [ $probe_rc != 0 ]; then
   echo "--- ldd of the carried ssql_cuda.node:"
   ldd "$SSQL_CUDA_ADDON" | sed 's/^/  /'
-  note "carried CUDA addon unusable here (or SSQL_FORCE_REBUILD=1): rebuilding with $NVCC"
+  # A rebuild helps when the addon does not fit this machine (driver, library versions, glibc), not without a GPU.
+  if echo "$probe_out" | grep -q "no CUDA device is visible\|no NVIDIA driver"; then note "no usable GPU here: not rebuilding"
+  else rebuild=1; note "carried CUDA addon unusable here: rebuilding with $NVCC"; fi
+fi
+if [ $rebuild = 1 ]; then
   if [ -n "$NVCC" ] && NVCC=$NVCC PYTHON=$PY step rebuild-cuda-addon 300 bash scripts/build-cuda-plain.sh "$WORK/build-cuda" "$DEV/include"; then
     export SSQL_CUDA_ADDON=$WORK/build-cuda/ssql_cuda.node
     CUDA_ADDON_SOURCE=rebuilt

@@ -73,7 +73,7 @@ __global__ void channelSumsKernel(ChannelSums mode, const float* __restrict__ x,
     } else if (mode == ChannelSums::BackwardTerms) {
       double g = gy[idx];
       a += g;
-      b += g * static_cast<double>(x[idx] - mu);
+      b += g * (static_cast<double>(x[idx]) - mu);
     } else {
       a += gy[idx];
     }

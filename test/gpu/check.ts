@@ -73,6 +73,11 @@ async function opsMode(): Promise<number> {
     (failedOps.length ? `; failing: ${failedOps.join(", ")}` : ""));
 
   const checks: { name: string; ok: boolean; detail: string; ms: number }[] = [];
+  const save = () =>
+    fs.writeFileSync(out, JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 2));
+  // Written after the cases and after every check, so a hang later still leaves the results so far.
+  Object.assign(report, { cases, perOp, checks, summary: { cases: cases.length, casesPassed: cases.filter((r) => r.ok).length, opsFailing: failedOps } });
+  save();
   console.log("\nCUDA checks:");
   for (const check of cudaChecks) {
     const t0 = performance.now();
@@ -85,6 +90,7 @@ async function opsMode(): Promise<number> {
     }
     checks.push({ name: check.name, ok, detail, ms: Math.round(performance.now() - t0) });
     console.log(`  ${ok ? "pass " : "FAIL "} ${check.name}\n        ${detail}`);
+    save();
   }
   Object.assign(report, {
     cases, perOp, checks,
@@ -94,7 +100,7 @@ async function opsMode(): Promise<number> {
       checks: checks.length, checksPassed: checks.filter((c) => c.ok).length,
     },
   });
-  fs.writeFileSync(out, JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 2));
+  save();
   return cases.every((r) => r.ok) && checks.every((c) => c.ok) ? 0 : 1;
 }
 

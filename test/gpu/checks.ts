@@ -3,7 +3,13 @@
  * every shared op case on CUDA against the CPU addon and the JavaScript references, plus what only CUDA has
  * (asynchronous read-back, out-of-memory recovery, the caching allocator, NCCL, the TF32 switch).
  */
+import { backward } from "../../lib/tensor/autograd";
 import type { CudaNativeOps } from "../../lib/tensor/binding";
+import * as E from "../../lib/tensor/ops/elementwise";
+import * as Red from "../../lib/tensor/ops/reduce";
+import { tidy } from "../../lib/tensor/scope";
+import { tensor } from "../../lib/tensor/tensor";
+import { toDevice, toDeviceAsync } from "../../lib/tensor/transfer";
 import type { CollectiveOps, NativeOps, NativeTensor } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases, rand, type OpCase, type Outputs } from "../shared/op-cases";
 import * as R from "../shared/reference";
@@ -114,7 +120,7 @@ export const cudaChecks: CudaCheck[] = [
       };
       setImmediate(tick);
       const t0 = performance.now();
-      const data = await cuda.toArrayAsync(c);
+      const data = await withTimeout(cuda.toArrayAsync(c), 30_000, "toArrayAsync did not resolve within 30 s");
       done = true;
       const ms = performance.now() - t0;
       disposeAll(cuda, [a, c]);
@@ -169,33 +175,6 @@ export const cudaChecks: CudaCheck[] = [
     },
   },
   {
-    name: "NCCL single-rank communicator: all-reduce, broadcast, all-gather",
-    async run(cuda) {
-      assert("commInit" in cuda && "allGather" in cuda, "the CUDA addon lacks the collective ops");
-      const nccl = cuda as CudaNativeOps & CollectiveOps;
-      const id = nccl.commUniqueId();
-      assert(id instanceof Uint8Array && id.length === 128, "unique id is not 128 bytes");
-      const comm = nccl.commInit(id, 0, 1);
-      const data = rand(1000, 5);
-      const x = cuda.fromArray(data, [10, 100]);
-      nccl.allReduce_(comm, x, "sum");
-      nccl.allReduce_(comm, x, "avg");
-      nccl.broadcast_(comm, x, 0);
-      const g = nccl.allGather(comm, x);
-      const shape = cuda.shape(g);
-      const errReduce = errOf(cuda.toArray(x), data);
-      const errGather = errOf(cuda.toArray(g), data);
-      const asyncErr = nccl.commAsyncError(comm);
-      nccl.commDestroy(comm);
-      expectThrow(() => nccl.allReduce_(comm, x, "sum"), TypeError, /destroyed/);
-      disposeAll(cuda, [x, g]);
-      assert(shape.join(",") === "1,10,100", `allGather shape [${shape}]`);
-      assert(errReduce === 0 && errGather === 0, `data changed: ${errReduce}, ${errGather}`);
-      assert(asyncErr === null, `async error: ${asyncErr}`);
-      return "sum, avg, broadcast and gather over one rank leave the data unchanged";
-    },
-  },
-  {
     name: "the TF32 switch changes GEMM and convolution precision only when on",
     async run(cuda) {
       const a = rand(256 * 512, 11), b = rand(512 * 384, 12);
@@ -228,6 +207,31 @@ export const cudaChecks: CudaCheck[] = [
     },
   },
   {
+    name: "toDevice moves tensors between CPU and CUDA, gradients included",
+    async run() {
+      const data = rand(12, 21), coef = rand(12, 22);
+      const x = tensor(data, [3, 4]).keep();
+      x.requiresGrad = true;
+      const c = toDevice(tensor(coef, [3, 4]), "cuda").keep();
+      const loss = tidy(() => {
+        const l = Red.sum(E.mul(toDevice(x, "cuda"), c));
+        backward(l);
+        return l;
+      });
+      const back = await toDeviceAsync(c, "cpu");
+      const lossValue = await loss.item();
+      const expectLoss = Array.from(data).reduce((s, v, i) => s + v * coef[i], 0);
+      const gradErr = errOf(x.grad!.toArraySync(), coef);
+      const backErr = errOf(back.toArraySync(), coef);
+      const devices = `${x.grad!.device}/${c.device}/${back.device}`;
+      for (const t of [x, c, loss, back, x.grad!]) t.dispose();
+      assert(devices === "cpu/cuda/cpu", `devices ${devices}`);
+      assert(Math.abs(lossValue - expectLoss) <= 1e-5 * Math.abs(expectLoss) + 1e-6, `loss ${lossValue} vs ${expectLoss}`);
+      assert(gradErr === 0 && backErr === 0, `grad error ${gradErr}, round-trip error ${backErr}`);
+      return "CPU -> CUDA -> CPU round trip exact; gradient reaches the CPU leaf";
+    },
+  },
+  {
     name: "bad inputs become JavaScript errors",
     async run(cuda, cpu) {
       const msgs: string[] = [];
@@ -247,7 +251,40 @@ export const cudaChecks: CudaCheck[] = [
       return msgs.join(" | ");
     },
   },
+  {
+    name: "NCCL single-rank communicator: all-reduce, broadcast, all-gather",
+    async run(cuda) {
+      assert("commInit" in cuda && "allGather" in cuda, "the CUDA addon lacks the collective ops");
+      const nccl = cuda as CudaNativeOps & CollectiveOps;
+      const id = nccl.commUniqueId();
+      assert(id instanceof Uint8Array && id.length === 128, "unique id is not 128 bytes");
+      const comm = nccl.commInit(id, 0, 1);
+      const data = rand(1000, 5);
+      const x = cuda.fromArray(data, [10, 100]);
+      nccl.allReduce_(comm, x, "sum");
+      nccl.allReduce_(comm, x, "avg");
+      nccl.broadcast_(comm, x, 0);
+      const g = nccl.allGather(comm, x);
+      const shape = cuda.shape(g);
+      const errReduce = errOf(cuda.toArray(x), data);
+      const errGather = errOf(cuda.toArray(g), data);
+      const asyncErr = nccl.commAsyncError(comm);
+      nccl.commDestroy(comm);
+      expectThrow(() => nccl.allReduce_(comm, x, "sum"), TypeError, /destroyed/);
+      disposeAll(cuda, [x, g]);
+      assert(shape.join(",") === "1,10,100", `allGather shape [${shape}]`);
+      assert(errReduce === 0 && errGather === 0, `data changed: ${errReduce}, ${errGather}`);
+      assert(asyncErr === null, `async error: ${asyncErr}`);
+      return "sum, avg, broadcast and gather over one rank leave the data unchanged";
+    },
+  },
 ];
+
+function withTimeout<T>(p: Promise<T>, ms: number, msg: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(msg)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 function errOf(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return compareOutputs({ v: a } as Outputs, { v: b } as Outputs).v;

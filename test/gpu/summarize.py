@@ -38,8 +38,9 @@ def main():
     print(f"cuda addon: {env.get('cuda_addon', '?')}")
     summary = ops.get("summary")
     if summary:
-        print(f"op cases: {summary['casesPassed']}/{summary['cases']} pass; ops failing: {summary['opsFailing'] or 'none'}; "
-              f"checks: {summary['checksPassed']}/{summary['checks']} pass")
+        checks = ops.get("checks", [])
+        print(f"op cases: {summary.get('casesPassed')}/{summary.get('cases')} pass; ops failing: {summary.get('opsFailing') or 'none'}; "
+              f"checks: {sum(1 for c in checks if c['ok'])}/{len(checks)} pass" + ("" if "checks" in summary else " (incomplete run)"))
         print("per op (worst normalized error: CUDA vs CPU / CUDA vs JS reference):")
         items = sorted(ops.get("perOp", {}).items())
         line = []
