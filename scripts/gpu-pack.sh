@@ -11,8 +11,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-[ -f build/Release/ssql_cpu.node ] || npx node-gyp rebuild
+# configure re-reads binding.gyp's source glob (new .cc files); the build itself is incremental.
+npx node-gyp configure >/dev/null && npx node-gyp build >/dev/null
 node scripts/build-cuda.js
+node -e '
+  const cpu = require("./build/Release/ssql_cpu.node");
+  const missing = ["conv2d", "batchNorm", "matmul", "maxPool2d", "crossEntropy", "uniform", "sgdStep_"].filter((k) => !(k in cpu));
+  console.log(`gpu-pack: CPU addon exports ${Object.keys(cpu).length} names` +
+    (missing.length ? `; it lacks ${missing.join(", ")}: those CUDA ops will be checked against the JS references only` : ""));'
 [ -f build-cuda/Release/ssql_cuda.node ] || { echo "gpu-pack: build-cuda/Release/ssql_cuda.node is missing (no nvcc?)" >&2; exit 1; }
 
 rm -rf .device
