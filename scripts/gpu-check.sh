@@ -17,7 +17,9 @@ DEV=$ROOT/.device
 OUT=${OUT:-$ROOT/out-gpu}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
-WORK=$(mktemp -d /tmp/ssql-gpu.XXXXXX)
+# Inside the copied tree rather than /tmp, which may be mounted noexec.
+WORK=$DEV/work
+rm -rf "$WORK" && mkdir -p "$WORK"
 T0=$(date +%s)
 STEPS=$OUT/steps.jsonl
 : > "$STEPS"
@@ -124,7 +126,7 @@ elif [ $probe_rc != 0 ]; then
   echo "--- ldd of the carried ssql_cuda.node:"
   ldd "$SSQL_CUDA_ADDON" | sed 's/^/  /'
   # A rebuild helps when the addon does not fit this machine (driver, library versions, glibc), not without a GPU.
-  if echo "$probe_out" | grep -q "no CUDA device is visible\|no NVIDIA driver"; then note "no usable GPU here: not rebuilding"
+  if echo "$probe_out" | grep -q "no CUDA device is visible\|no NVIDIA driver\|cudaErrorNoDevice"; then note "no usable GPU here: not rebuilding"
   else rebuild=1; note "carried CUDA addon unusable here: rebuilding with $NVCC"; fi
 fi
 if [ $rebuild = 1 ]; then
