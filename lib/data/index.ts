@@ -6,7 +6,7 @@ export { DATASET_NAMES, FMNIST_SYSTEM_DIR, MODES, isDatasetName, openDataset, re
 export { FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, readFashionMnist } from "./fmnist";
 export { IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_folder";
 export { DataLoader, sslDropLast, type Batch, type LoaderOptions } from "./loader";
-export { NdArray, PickleError, Tuple, dictGet, unpickle, type PyValue } from "./pickle";
+export { NdArray, Tuple, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
 export { Rng, type RngState } from "./rng";
 export { DistributedSampler, batchIndices, type SamplerOptions } from "./sampler";
 export {
