@@ -7,7 +7,7 @@ export { FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, readFashionMnist } from "./fmn
 export { IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_folder";
 export { DataLoader, sslDropLast, type Batch, type LoaderOptions } from "./loader";
 export { NdArray, Tuple, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
-export { Rng, type RngState } from "./rng";
+export { Rng, type RngState } from "../tensor/prng";
 export { DistributedSampler, batchIndices, type SamplerOptions } from "./sampler";
 export {
   CIFAR_MEAN,

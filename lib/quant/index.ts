@@ -23,4 +23,4 @@ export {
   type Observer, type ObserverName, type ObserverOptions, type ObservedRange,
 } from "./observers";
 export { UniformQuantizer, activationQuantizer, weightQuantizer, type UniformQuantizerOptions } from "./quantizer";
-export { BitSampler, Xoshiro128, validateBitRange, type BitRange, type BitSamplerState } from "./sampling";
+export { BitSampler, validateBitRange, type BitRange, type BitSamplerState } from "./sampling";
