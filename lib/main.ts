@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { info } from "./cli/info";
 import { launch } from "./cli/launch";
+import { ssl } from "./cli/ssl";
 import { watchLauncher } from "./dist/launch";
 
 const usage = `usage: node lib/main.js <command> [options]
@@ -20,6 +21,7 @@ type Command = (argv: string[]) => void | number | Promise<void | number>;
 const commands: Record<string, Command> = {
   info: () => info(),
   launch,
+  ssl,
 };
 
 async function main(argv: string[]): Promise<number> {

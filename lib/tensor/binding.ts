@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { env } from "../env";
-import type { NativeOps } from "./native";
+import type { CudaOps, NativeOps, NcclOps } from "./native";
 
 export type Device = "cpu" | "cuda";
 
@@ -10,7 +10,10 @@ export const cpuAddonPath = env.cpuAddon ?? path.join(root, "build", "Release", 
 export const cudaAddonPath = env.cudaAddon ?? path.join(root, "build-cuda", "Release", "ssql_cuda.node");
 
 let cpu: NativeOps | undefined;
-let cuda: NativeOps | undefined;
+/** What ssql_cuda.node exports: the shared op table, device management and (NCCL) collectives. */
+export type CudaNativeOps = CudaOps & NativeOps & NcclOps;
+
+let cuda: CudaNativeOps | undefined;
 let cudaError: Error | undefined;
 
 function load(file: string): NativeOps {
@@ -29,15 +32,16 @@ export function cpuOps(): NativeOps {
 }
 
 /** Loads the CUDA addon on first use; a clear error names what is missing instead of falling back to the CPU. */
-export function cudaOps(): NativeOps {
+export function cudaOps(): CudaNativeOps {
   if (cuda) return cuda;
   if (cudaError) throw cudaError;
   try {
     if (!fs.existsSync(cudaAddonPath))
       throw new Error(`the CUDA addon is not built (${cudaAddonPath} is missing): run 'npm run build:native' on a machine with nvcc, cuDNN and NCCL`);
-    const ops = load(cudaAddonPath) as NativeOps & { cudaAvailable?: () => string | null };
-    const why = ops.cudaAvailable?.();
+    const ops = load(cudaAddonPath) as CudaNativeOps;
+    const why = ops.cudaAvailable();
     if (why) throw new Error(`CUDA is unavailable: ${why}`);
+    ops.setTf32(env.tf32);
     cuda = ops;
     return ops;
   } catch (e) {

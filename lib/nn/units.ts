@@ -1,0 +1,49 @@
+import { relu } from "../tensor/ops/elementwise";
+import type { Tensor } from "../tensor/tensor";
+import type { HookSlot } from "./hooks";
+import { BatchNorm, Conv2d, Identity, Linear, ReLU } from "./layers";
+import { Layer, Sequential } from "./module";
+
+/** conv → BN → (ReLU), with the weight and the output exposed to quantization under `name`. */
+export function convUnit(slot: HookSlot, name: string, conv: Conv2d, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
+  const w = slot.hooks.weight(name, conv.weight);
+  let y = bn.forward(conv.convolve(x, w));
+  if (act) y = relu(y);
+  return slot.hooks.output(name, y);
+}
+
+/**
+ * A Sequential whose Linear/Conv layers form quantization units with the BN and ReLU right after them
+ * (the original QuantModel's fusing rule), so `fc.0`, `fc.3`, `fc.6` name the projector's units.
+ */
+export class UnitSequential extends Sequential {
+  private readonly groups: { name: string; layers: Layer[]; main: Linear | Conv2d }[] = [];
+
+  constructor(private readonly slot: HookSlot, private readonly prefix: string, ...layers: Layer[]) {
+    super(...layers);
+    for (let i = 0; i < layers.length; ) {
+      const main = layers[i];
+      if (!(main instanceof Linear || main instanceof Conv2d)) throw new Error(`UnitSequential: layer ${i} must be Linear or Conv2d`);
+      const group = { name: `${prefix}.${i}`, layers: [main] as Layer[], main };
+      i++;
+      if (layers[i] instanceof BatchNorm) group.layers.push(layers[i++]);
+      if (layers[i] instanceof ReLU || layers[i] instanceof Identity) group.layers.push(layers[i++]);
+      this.groups.push(group);
+    }
+  }
+
+  unitNames(): { name: string; channels: number }[] {
+    return this.groups.map((g) => ({ name: g.name, channels: g.main instanceof Linear ? g.main.outFeatures : g.main.outChannels }));
+  }
+
+  override forward(x: Tensor): Tensor {
+    let y = x;
+    for (const g of this.groups) {
+      const w = this.slot.hooks.weight(g.name, g.main.weight);
+      y = g.main instanceof Linear ? g.main.project(y, w) : g.main.convolve(y, w);
+      for (const l of g.layers.slice(1)) y = l.forward(y);
+      y = this.slot.hooks.output(g.name, y);
+    }
+    return y;
+  }
+}

@@ -1,0 +1,104 @@
+import type { QuantHooks, QuantUnit } from "../nn/hooks";
+import { fullPrecision } from "../nn/hooks";
+import type { ResNet } from "../nn/resnet";
+import type { QuantSideSpec } from "./config";
+import { QuantLayer, allocateBits } from "./layer";
+import { activationQuantizer, weightQuantizer } from "./quantizer";
+
+/**
+ * The original's QuantModel over one of our ResNets: a weight and an output quantizer on every conv/linear unit,
+ * an output quantizer on every residual block, under the original's names so QUANT.BIT_CONFIG applies unchanged.
+ * It switches the model between full precision, observing (FP with range statistics) and fake-quantized passes
+ * by swapping the hooks its units call.
+ */
+export class QuantizedEncoder {
+  readonly layers: QuantLayer[];
+  private readonly byName: Map<string, QuantLayer>;
+  private readonly observing: QuantHooks;
+  private readonly quantizing: QuantHooks;
+
+  constructor(
+    readonly model: ResNet,
+    units: readonly QuantUnit[],
+    w: QuantSideSpec,
+    a: QuantSideSpec,
+    readonly bitConfig: unknown,
+  ) {
+    this.layers = units.map(
+      (u) =>
+        new QuantLayer(
+          u.name,
+          u.hasWeight
+            ? weightQuantizer({ name: `${u.name}.weight`, symmetric: w.symmetric, axis: w.perChannel ? 0 : null, observer: w.observer, bits: w.bits })
+            : null,
+          // Conv outputs are NCHW (channel axis 1); linear outputs [N, C] (axis 1 as well, the original's -1).
+          activationQuantizer({ name: `${u.name}.output`, symmetric: a.symmetric, axis: a.perChannel ? 1 : null, observer: a.observer, bits: a.bits }),
+        ),
+    );
+    this.byName = new Map(this.layers.map((l) => [l.name, l]));
+    const layer = (n: string) => {
+      const l = this.byName.get(n);
+      if (!l) throw new Error(`quantized model: the network called unit '${n}', which has no quantizers`);
+      return l;
+    };
+    this.observing = {
+      weight: (n, wt) => {
+        layer(n).observe(wt, null);
+        return wt;
+      },
+      output: (n, y) => {
+        layer(n).observe(null, y);
+        return y;
+      },
+    };
+    this.quantizing = {
+      weight: (n, wt) => layer(n).applyWeight(wt),
+      output: (n, y) => layer(n).applyAct(y),
+    };
+    // Fails early, with the valid names, on a BIT_CONFIG entry that names no layer.
+    allocateBits(this.layers, w.bits, a.bits, bitConfig);
+  }
+
+  layer(name: string): QuantLayer | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Full precision, observers off. */
+  fullPrecision(): void {
+    this.model.slot.hooks = fullPrecision;
+  }
+
+  /** A new step (or calibration): clear every observer, then run FP passes that record ranges. */
+  observe(): void {
+    for (const l of this.layers) l.reset();
+    this.model.slot.hooks = this.observing;
+  }
+
+  /** Uniform (w, a) bits with the BIT_CONFIG overrides, scales from what was observed, fake-quantized passes. */
+  quantize(w: number, a: number): void {
+    allocateBits(this.layers, w, a, this.bitConfig);
+    for (const l of this.layers) l.setQuantState(true, true);
+    this.model.slot.hooks = this.quantizing;
+  }
+
+  /** Linear evaluation: fix the current bits' scales from the calibration statistics for all later passes. */
+  freeze(): void {
+    for (const l of this.layers) l.freeze();
+  }
+
+  /** The quantizers that are active (non-zero bits) after the last allocation: {name: {w, a}}. */
+  activeBits(): Record<string, { w?: number; a?: number }> {
+    const out: Record<string, { w?: number; a?: number }> = {};
+    for (const l of this.layers) {
+      const e: { w?: number; a?: number } = {};
+      if (l.weight && l.weight.bits > 0) e.w = l.weight.bits;
+      if (l.act && l.act.bits > 0) e.a = l.act.bits;
+      if (e.w !== undefined || e.a !== undefined) out[l.name] = e;
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const l of this.layers) l.dispose();
+  }
+}

@@ -1,0 +1,17 @@
+import { Module } from "../nn/module";
+import type { ResNet } from "../nn/resnet";
+import type { Tensor } from "../tensor/tensor";
+
+/** What one training step produced: the loss to back-propagate and, for SSQL methods, the drawn bits. */
+export interface StepOutput {
+  loss: Tensor;
+  bits?: { w: number; a: number };
+}
+
+/** An SSL method: a module holding the encoder (backbone with its projector as `fc`) and its other parts. */
+export abstract class SslMethod extends Module {
+  abstract readonly encoder: ResNet;
+  abstract step(x1: Tensor, x2: Tensor): StepOutput;
+  /** Work after the optimizer step (none for most methods). */
+  afterStep(): void {}
+}

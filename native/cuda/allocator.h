@@ -1,0 +1,49 @@
+// Caching allocators: device blocks reused by rounded size per stream (as PyTorch's CUDACachingAllocator, without
+// block splitting), and pinned host staging buffers reused once the copy that used them has finished.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../core/tensor.h"
+
+namespace ssql {
+namespace cuda {
+
+struct DeviceMemoryStats {
+  int64_t allocatedBytes;  // blocks handed out (rounded sizes)
+  int64_t reservedBytes;   // everything obtained from cudaMalloc and not yet returned
+  int64_t peakAllocatedBytes;
+  int64_t peakReservedBytes;
+  int64_t mallocs;         // cudaMalloc calls (cache misses)
+  int64_t cacheHits;
+};
+
+// Sizes below 1 MiB round up to 512 B; larger ones to a quarter of their power of two (at most 25% slack).
+size_t roundAllocationSize(size_t bytes);
+
+struct CachingDeviceAllocator : Allocator {
+  void* allocate(size_t bytes) override;
+  void deallocate(void* p, size_t bytes) override;
+};
+
+CachingDeviceAllocator& deviceAllocator();
+DeviceMemoryStats deviceMemoryStats();
+void resetPeakMemoryStats();
+// Returns every cached (free) device block and idle pinned buffer to the driver.
+void emptyCache();
+
+// A pinned host buffer; release() makes it reusable once the work queued on `stream` so far has finished.
+struct PinnedBuffer {
+  void* data = nullptr;
+  size_t bytes = 0;
+  cudaEvent_t ready = nullptr;
+  bool pending = false;
+};
+PinnedBuffer* acquirePinned(size_t bytes);
+void releasePinned(PinnedBuffer* b, cudaStream_t afterWorkOn);
+
+}  // namespace cuda
+}  // namespace ssql
