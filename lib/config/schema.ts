@@ -11,7 +11,7 @@
  */
 
 import { DATASET_NAMES, type DatasetName } from "../data/dataset_names";
-import { ARCHS } from "../nn/archs";
+import { ARCHS } from "../nn/resnet";
 import type { LayerBits } from "../quant/bits";
 import { ORIGINAL_OBSERVER_NAMES, type Granularity, type OriginalObserverName } from "../quant/names";
 
