@@ -3,10 +3,14 @@
   python bench/fake_quant_torch.py THREADS REPS weight|act|ssql|memcpy GROW_HEAP(0|1)
 """
 import json
+import os
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from generate_quant import original_calc_quant_params, original_forward, original_minmax_update  # noqa: E402
 
 threads, reps, case, grow = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 torch.set_num_threads(threads)
@@ -24,16 +28,6 @@ def best_ms(fn):
         fn()
         best = min(best, (time.perf_counter() - t0) * 1e3)
     return best
-
-
-class STE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.round()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
 
 
 res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -83,13 +77,13 @@ elif case == "act":
 elif case == "ssql":
 
     def original():
-        # The original's weight path: MinMax observer on the live weight, calc_quant_params, STE round, clamp, dequant.
+        # The original's weight path (test/fixtures/generate_quant.py's copy of it): MinMax observer on the live
+        # weight, calc_quant_params, STE round, clamp, dequant; 4 bits, symmetric, per output channel.
         w.grad = None
-        data = w.reshape(512, -1)
-        mn, mx = data.min(dim=1).values, data.max(dim=1).values
-        scale = (torch.maximum(mn.abs(), mx.abs()) / 7.5).reshape(-1, 1, 1, 1)
-        xq = torch.clamp(STE.apply(w / scale), -8, 7)
-        (xq * scale).backward(g)
+        st = {}
+        original_minmax_update(st, w, 0, True)
+        scale, zp = original_calc_quant_params(st["min"], st["max"], 4, True)
+        original_forward(w, scale, zp, 4, True, 0, True, reciprocal=False).backward(g)
 
     res.update(autograd=best_ms(original))
 elif case == "memcpy":

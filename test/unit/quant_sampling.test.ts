@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BitSampler, validateBitRange } from "../../lib/quant/sampling";
 import { Rng as Xoshiro128 } from "../../lib/tensor/prng";
-import { readFixture } from "../helpers/fixture";
+import { readFixture } from "../helpers/fixtures";
 
 describe("bit sampling", () => {
   it("xoshiro128** matches an independent Python implementation", () => {
