@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 
 // Inner loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load time (GCC target_clones).
 // Both give the same bits: only IEEE mul/add/compare/select are used, and FMA is not enabled.
@@ -49,12 +50,6 @@ inline ChannelLayout layoutArg(const Args& a, size_t i, const Tensor& x) {
   auto v = a.at(i, "axis");
   if (v.IsNull() || v.IsUndefined()) return perTensorLayout(x);
   return channelLayout(a.op, x, a.integer(i, "axis"));
-}
-
-inline TensorPtr f32(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  return t;
 }
 
 inline TensorPtr i32(const Args& a, size_t i, const char* name) {
