@@ -11,6 +11,8 @@ import { cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
 import type { NativeTensor } from "../../lib/tensor/native";
 
 export interface FqRow {
+  /** Matches the row of test/gpu/torch_fq_bench.py that measures the same thing. */
+  key: string;
   name: string;
   ms: number;
   bytes: number;
@@ -37,18 +39,18 @@ export async function fqBench(out: string): Promise<number> {
   const cuda = cudaOps();
   const rows: FqRow[] = [];
   const iters = 100, warmup = 10;
-  const measure = (name: string, bytes: number, f: () => (NativeTensor | null)[]) => {
+  const measure = (key: string, name: string, bytes: number, f: () => (NativeTensor | null)[]) => {
     try {
       const ms = timePerCall(cuda, iters, warmup, f);
-      rows.push({ name, ms, bytes, gbps: bytes / ms / 1e6 });
+      rows.push({ key, name, ms, bytes, gbps: bytes / ms / 1e6 });
     } catch (e) {
-      rows.push({ name, ms: NaN, bytes, gbps: NaN, error: (e as Error).message });
+      rows.push({ key, name, ms: NaN, bytes, gbps: NaN, error: (e as Error).message });
     }
   };
 
   const copyN = 64 * 2 ** 20;
   const big = cuda.uniform([copyN], -1, 1, 1, 0);
-  measure("copy 256 MiB (device to device)", 8 * copyN, () => [cuda.clone(big)]);
+  measure("copy", "copy 256 MiB (device to device)", 8 * copyN, () => [cuda.clone(big)]);
   cuda.dispose(big);
   const copy = rows[0].gbps;
 
@@ -70,16 +72,17 @@ export async function fqBench(out: string): Promise<number> {
         ? cuda.fakeQuantPerTensor(x, scale, zp, s.qmin, s.qmax, en, withMask)
         : cuda.fakeQuantPerChannel(x, scale, zp, s.axis, s.qmin, s.qmax, en, withMask);
     const label = `${kind} [${s.shape}] ${s.axis === null ? "per tensor" : "per channel"} ${s.bits} bit`;
-    measure(`${label}: forward + backward (mask)`, 18 * n, () => {
+    measure(`${kind}:fwd+bwd`, `${label}: forward + backward (mask)`, 18 * n, () => {
       const [o, m] = fq(true);
       return [o, m, cuda.fakeQuantBackward(g, m!)];
     });
-    measure(`${label}: forward (no mask)`, 8 * n, () => fq(false));
-    measure(`${label}: forward + range backward (SSQL weight path)`, 20 * n, () => {
-      const [o] = fq(false);
-      return [o, cuda.fakeQuantRangeBackward(g, x, scale, zp, mn, mx, amin, amax, s.axis, s.qmin, s.qmax, s.symmetric, en)];
-    });
-    measure(`${label}: observer aminmax_${s.axis === null ? "" : " with indices"} + calcQParams`, 4 * n, () => {
+    measure(`${kind}:fwd`, `${label}: forward (no mask)`, 8 * n, () => fq(false));
+    if (kind === "weight")
+      measure(`${kind}:fwd+range-bwd`, `${label}: forward + range backward (SSQL weight path)`, 20 * n, () => {
+        const [o] = fq(false);
+        return [o, cuda.fakeQuantRangeBackward(g, x, scale, zp, mn, mx, amin, amax, s.axis, s.qmin, s.qmax, s.symmetric, en)];
+      });
+    measure(`${kind}:observer`, `${label}: observer aminmax_${s.axis === null ? "" : " with indices"} + calcQParams`, 4 * n, () => {
       cuda.aminmax_(x, mn, mx, s.axis === null ? null : amin, s.axis === null ? null : amax, s.axis, false);
       return cuda.calcQParams(mn, mx, s.bits, s.symmetric);
     });

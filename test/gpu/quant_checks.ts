@@ -217,13 +217,18 @@ export const quantChecks: CudaCheck[] = [
       const cases: { name: string; shape: number[]; axis: number | null; bits: number; symmetric: boolean; edit?: (x: Float32Array) => void }[] = [
         { name: "weight [64,32,3,3] per channel, symmetric 4 bit", shape: [64, 32, 3, 3], axis: 0, bits: 4, symmetric: true },
         {
-          name: "weight [16,8,3,3], ties |min| = |max|, a zero channel (enabled 0), duplicate extremes",
+          name: "weight [16,8,3,3], ties |min| = |max|, duplicate extremes",
           shape: [16, 8, 3, 3], axis: 0, bits: 2, symmetric: true,
           edit: (x) => {
             x[0] = -2; x[5] = 2; // channel 0: a tie between min and max
-            for (let i = 72; i < 144; i++) x[i] = 0; // channel 1 all zero: scale 0, so the layer is identity
             x[150] = 3; x[160] = 3; // channel 2: the max twice, the first index wins
+            x[220] = -3; x[221] = -3; // channel 3: the min twice
           },
+        },
+        {
+          name: "weight [16,8,3,3] with an all-zero channel (scale 0: enabled 0, identity)",
+          shape: [16, 8, 3, 3], axis: 0, bits: 4, symmetric: true,
+          edit: (x) => x.fill(0, 72, 144),
         },
         { name: "activation [8,16,4,4] per tensor, asymmetric 8 bit", shape: [8, 16, 4, 4], axis: null, bits: 8, symmetric: false },
         { name: "activation [4,16,8,8] per channel axis 1, asymmetric 5 bit", shape: [4, 16, 8, 8], axis: 1, bits: 5, symmetric: false },

@@ -121,12 +121,12 @@ def summarize_fq(fq):
     if not ours.get("rows"):
         print(f"fake-quant benchmark: no result ({ours.get('missing')})")
         return []
-    by_name = {r["name"]: r for r in torch.get("rows", [])}
+    by_key = {r.get("key"): r for r in torch.get("rows", [])}
     print(f"fake quant, ms per call (ours / PyTorch {torch.get('torch', '?')}), GB/s and share of each side's copy bandwidth "
           f"(ours {ours.get('copy_gbps') or 0:.0f}, PyTorch {torch.get('copy_gbps') or 0:.0f} GB/s):")
     rows = []
     for r in ours["rows"]:
-        t = by_name.get(r["name"]) or by_name.get(r["name"].replace(" + calcQParams", "").replace(" with indices", ""), {})
+        t = by_key.get(r.get("key"), {})
         row = {"name": r["name"], "ours_ms": r.get("ms"), "torch_ms": t.get("ms"), "ours_of_copy": r.get("ofCopy"),
                "torch_of_copy": t.get("ofCopy"), "ratio": (r["ms"] / t["ms"]) if r.get("ms") and t.get("ms") else None}
         rows.append(row)

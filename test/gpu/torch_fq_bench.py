@@ -35,8 +35,8 @@ def main():
     dev = torch.device("cuda")
     rows = []
 
-    def measure(name, nbytes, f):
-        row = {"name": name, "bytes": nbytes}
+    def measure(key, name, nbytes, f):
+        row = {"key": key, "name": name, "bytes": nbytes}
         try:
             row["ms"] = timed(f)
             row["gbps"] = nbytes / row["ms"] / 1e6
@@ -46,7 +46,7 @@ def main():
 
     n = 64 * 2**20
     src, dst = torch.empty(n, device=dev).uniform_(-1, 1), torch.empty(n, device=dev)
-    measure("copy 256 MiB (device to device)", 8 * n, lambda: dst.copy_(src))
+    measure("copy", "copy 256 MiB (device to device)", 8 * n, lambda: dst.copy_(src))
     del src, dst
     copy = rows[0].get("gbps")
 
@@ -91,9 +91,9 @@ def main():
                 return fq(x)
 
         label = f"{kind} [{','.join(map(str, s['shape']))}] {'per tensor' if s['axis'] is None else 'per channel'} {s['bits']} bit"
-        measure(f"{label}: forward + backward (mask)", 18 * numel, fwd_bwd)
-        measure(f"{label}: forward (no mask)", 8 * numel, fwd)
-        measure(f"{label}: observer aminmax", 4 * numel, observe)
+        measure(f"{kind}:fwd+bwd", f"{label}: forward + backward (mask)", 18 * numel, fwd_bwd)
+        measure(f"{kind}:fwd", f"{label}: forward (no mask)", 8 * numel, fwd)
+        measure(f"{kind}:observer", f"{label}: observer torch.aminmax", 4 * numel, observe)
         del x, g, xg
     for r in rows:
         if copy and r.get("gbps"):

@@ -42,6 +42,36 @@ if (!built) console.log(`addon separation test skipped: ${cudaAddonPath} is not 
     });
   });
 
+  it("the NCCL process group checks its arguments as the Gloo one, before touching a device", () => {
+    const base = { rank: 0, size: 1, storeHost: "127.0.0.1", storePort: 1234, prefix: "pg/x", timeoutMs: 1000 };
+    const bad: unknown[] = [
+      undefined,
+      {},
+      { ...base, rank: 3, size: 2 },
+      { ...base, storePort: 0 },
+      { ...base, timeoutMs: 0 },
+      { ...base, rank: 0.5 },
+      { ...base, prefix: 7 },
+    ];
+    const outcome = (ops: Record<string, unknown>, opts: unknown) => {
+      try {
+        (ops.processGroupCreate as (o: unknown) => unknown)(opts);
+        return "no error";
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    };
+    for (const opts of bad) {
+      const c = outcome(cpu, opts);
+      expect(c, JSON.stringify(opts)).not.toBe("no error");
+      expect(outcome(cuda, opts), JSON.stringify(opts)).toBe(c);
+    }
+    const notAGroup = cpu.full([1], 0);
+    for (const op of ["allReduce_", "broadcast_", "allGather", "barrier", "processGroupDestroy"])
+      expect(() => (cuda[op] as (...a: unknown[]) => unknown)(notAGroup, [], "sum"), op).toThrow(/must be a process group handle/);
+    cpu.dispose(notAGroup);
+  });
+
   it("cudaAvailable() answers without throwing, with or without a driver", () => {
     const why = (cuda.cudaAvailable as () => string | null)();
     expect(why === null || (typeof why === "string" && why.length > 0)).toBe(true);
