@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { augment, setDataThreads } from "../lib/data/augment";
 import { InMemoryDataset } from "../lib/data/dataset";
-import { Rng } from "../lib/data/rng";
+import { Rng } from "../lib/tensor/prng";
 import { sslPipeline } from "../lib/data/transforms";
 
 const ROUNDS = 5;

@@ -3,10 +3,14 @@
   python bench/fake_quant_torch.py THREADS REPS weight|act|ssql|memcpy GROW_HEAP(0|1)
 """
 import json
+import os
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from generate_quant import STE  # noqa: E402  (the original's straight-through round)
 
 threads, reps, case, grow = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 torch.set_num_threads(threads)
@@ -24,16 +28,6 @@ def best_ms(fn):
         fn()
         best = min(best, (time.perf_counter() - t0) * 1e3)
     return best
-
-
-class STE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.round()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
 
 
 res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -84,6 +78,7 @@ elif case == "ssql":
 
     def original():
         # The original's weight path: MinMax observer on the live weight, calc_quant_params, STE round, clamp, dequant.
+        # (Leaner than generate_quant.original_forward: no zero-point ops, which are zeros here, and no min(scale) check.)
         w.grad = None
         data = w.reshape(512, -1)
         mn, mx = data.min(dim=1).values, data.max(dim=1).values

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { parseBitSetting } from "../config/bits";
+import { bitSettingProblem } from "../config/bits";
 import { didYouMean } from "../config/errors";
 import type { ConfigOverride } from "../config/load";
 
@@ -55,7 +55,10 @@ export const bitsOption: ExtraOption = {
   parse: (text) => {
     const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
     if (list.length === 0) throw new Error("expects at least one setting, e.g. fp,4w4f");
-    for (const s of list) parseBitSetting(s);
+    for (const s of list) {
+      const problem = bitSettingProblem(s);
+      if (problem) throw new Error(problem);
+    }
     return list;
   },
   configKey: "LINEAR.BITS",

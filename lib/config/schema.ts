@@ -10,13 +10,13 @@
  * - tuples (yacs writes `SCALE: (0.08, 1.0)` as a string that it `literal_eval`s) are number arrays.
  */
 
+import { DATASET_NAMES, type DatasetName } from "../data/dataset_names";
+import { ARCHS } from "../nn/resnet";
+import type { LayerBits } from "../quant/bits";
+import { ORIGINAL_OBSERVER_NAMES, type Granularity, type OriginalObserverName } from "../quant/names";
+
 export type LeafKind = "int" | "float" | "bool" | "str" | "choice" | "ints" | "floats" | "strs" | "bitConfig";
 
-/** One layer's bits in `QUANT.BIT_CONFIG`: `w` for its weight, `a` for its output activation (0 = float). */
-export interface LayerBits {
-  readonly w?: number;
-  readonly a?: number;
-}
 /** `QUANT.BIT_CONFIG`: a list holding (at most) one mapping from layer name (`conv1`, `fc.3`) to its bits. */
 export type BitConfig = readonly Readonly<Record<string, LayerBits>>[];
 
@@ -59,48 +59,10 @@ const choice = <C extends string>(choices: readonly C[], d: C, doc: string) =>
 /** A key whose yacs default is None. */
 const none = <T>(kind: LeafKind, doc: string) => new Leaf<T | null>(kind, null, doc, true);
 
-export const ARCHS = [
-  "cifar_resnet18",
-  "cifar_resnet34",
-  "cifar_resnet50",
-  "cifar_resnet101",
-  "cifar_resnet152",
-  "resnet18",
-  "resnet34",
-  "resnet50",
-  "resnet101",
-] as const;
-export const DATASETS = [
-  "cifar10",
-  "cifar100",
-  "imagenet",
-  "aircraft",
-  "caltech101",
-  "dtd",
-  "flowers",
-  "food101",
-  "pets",
-  "fmnist",
-] as const;
+/** MODEL.ARCH values: the backbones lib/nn builds. */
+export const ARCH_NAMES: readonly string[] = Object.keys(ARCHS);
 export const SSL_TYPES = ["SimSiam", "SSQL_SimSiam", "BYOL", "SSQL_BYOL", "MoCo", "SSQL_MoCo", "SimCLR"] as const;
-export const OBSERVERS = [
-  "BASIC",
-  "MINMAX",
-  "MSE",
-  "HISTOGRAM",
-  "PERCENTILE",
-  "KL_HISTOGRAM",
-  "MOMENTUM_MINMAX",
-  "GAUSSIAN",
-] as const;
-export const GRANULARITIES = ["channelwise", "layerwise"] as const;
-export const MAX_BITS = 16;
-
-export type Arch = (typeof ARCHS)[number];
-export type DatasetName = (typeof DATASETS)[number];
 export type SslType = (typeof SSL_TYPES)[number];
-export type ObserverName = (typeof OBSERVERS)[number];
-export type Granularity = (typeof GRANULARITIES)[number];
 
 const interpolation = "interpolation: bilinear | bicubic | nearest";
 
@@ -117,7 +79,7 @@ function quantSide(side: "W" | "A") {
     SYMMETRY: bool(w, "symmetric (signed grid, zero-point 0) or asymmetric (unsigned grid with zero-point)"),
     GRANULARITY: str<Granularity>(w ? "channelwise" : "layerwise", "channelwise (per output channel) | layerwise (per tensor)"),
     OBSERVER_METHOD: {
-      NAME: str<ObserverName>("MINMAX", `range observer: ${OBSERVERS.join(" | ")}`),
+      NAME: str<OriginalObserverName>("MINMAX", `range observer: ${ORIGINAL_OBSERVER_NAMES.join(" | ")}`),
       ALPHA: float(0.0001, "percentile observer's tail fraction"),
       BINS: int(2049, "KL-histogram observer's bin count"),
     },
@@ -152,7 +114,7 @@ export const SCHEMA = {
   EVALUATION_DOMAIN: none<string>("str", "unused (kept for compatibility)"),
 
   MODEL: {
-    ARCH: str<Arch | "">("", `backbone: ${ARCHS.join(" | ")}`),
+    ARCH: str("", `backbone: ${ARCH_NAMES.join(" | ")}`),
     CHECKPOINT: str("", "checkpoint to resume this command from (the original's resume key)"),
     PRETRAINED: str("", "SSL checkpoint to evaluate (linear) or a trained classifier (ptq)"),
     NUM_CLASSES: int(0, "classifier outputs (linear, ptq)"),
@@ -168,7 +130,7 @@ export const SCHEMA = {
     EPOCHS: int(0, "total epochs; also the horizon of the cosine schedule"),
     START_EPOCH: int(0, "first epoch (set when resuming)"),
     PRETRAIN: str("", "unused (kept for compatibility)"),
-    DATASET: str<DatasetName | "">("", `dataset: ${DATASETS.join(" | ")}`),
+    DATASET: str<DatasetName | "">("", `dataset: ${DATASET_NAMES.join(" | ")}`),
     LABEL_SMOOTHING: float(0.0, "label smoothing of the classification loss"),
     BATCH_SIZE: int(1, "batch size per process (per GPU); validation uses min(256, 2 * BATCH_SIZE)"),
     NUM_WORKERS: int(0, "data-loading workers (set by -j)"),

@@ -1,7 +1,10 @@
-import { parseBitSetting } from "./bits";
+import { DATASET_NAMES } from "../data/dataset_names";
+import { MAX_BITS, isBitWidth } from "../quant/bits";
+import { GRANULARITIES, ORIGINAL_OBSERVER_NAMES } from "../quant/names";
+import { bitSettingProblem } from "./bits";
 import { ConfigError, didYouMean } from "./errors";
 import { configFiles, originOf } from "./meta";
-import { ARCHS, DATASETS, GRANULARITIES, MAX_BITS, OBSERVERS, SSL_TYPES, type Config } from "./schema";
+import { ARCH_NAMES, SSL_TYPES, type Config } from "./schema";
 
 export type CommandName = "ssl" | "linear" | "ptq";
 
@@ -19,14 +22,14 @@ export function validateConfig(cfg: Config): void {
     if ((optional && value === "") || allowed.includes(value)) return;
     bad(key, `unknown ${noun} '${value}'${didYouMean(value, allowed)}; allowed: ${allowed.join(", ")}`);
   };
-  known("MODEL.ARCH", cfg.MODEL.ARCH, ARCHS, "architecture");
-  known("TRAIN.DATASET", cfg.TRAIN.DATASET, DATASETS, "dataset");
+  known("MODEL.ARCH", cfg.MODEL.ARCH, ARCH_NAMES, "architecture");
+  known("TRAIN.DATASET", cfg.TRAIN.DATASET, DATASET_NAMES, "dataset");
   known("SSL.TYPE", cfg.SSL.TYPE, SSL_TYPES, "SSL method");
 
   for (const side of ["W", "A"] as const) {
     const q = cfg.QUANT[side];
     const k = `QUANT.${side}`;
-    if (!inBits(q.BIT)) bad(`${k}.BIT`, `${q.BIT} bits is outside 0..${MAX_BITS} (0 = not quantized)`);
+    if (!isBitWidth(q.BIT)) bad(`${k}.BIT`, `${q.BIT} bits is outside 0..${MAX_BITS} (0 = not quantized)`);
     const [lo, hi] = q.BIT_RANGE;
     if (q.BIT_RANGE.length !== 2 || lo === undefined || hi === undefined) {
       bad(`${k}.BIT_RANGE`, `expected [low, high] (high excluded), got [${q.BIT_RANGE.join(", ")}]`);
@@ -36,7 +39,7 @@ export function validateConfig(cfg: Config): void {
       bad(`${k}.BIT_RANGE`, `[${lo}, ${hi}] draws bits outside 0..${MAX_BITS}`);
     }
     known(`${k}.GRANULARITY`, q.GRANULARITY, GRANULARITIES, "granularity", false);
-    known(`${k}.OBSERVER_METHOD.NAME`, q.OBSERVER_METHOD.NAME, OBSERVERS, "observer", false);
+    known(`${k}.OBSERVER_METHOD.NAME`, q.OBSERVER_METHOD.NAME, ORIGINAL_OBSERVER_NAMES, "observer", false);
   }
 
   const bc = cfg.QUANT.BIT_CONFIG;
@@ -45,7 +48,7 @@ export function validateConfig(cfg: Config): void {
     for (const [layer, bits] of Object.entries(entry)) {
       for (const side of ["w", "a"] as const) {
         const b = bits[side];
-        if (b !== undefined && !inBits(b)) {
+        if (b !== undefined && !isBitWidth(b)) {
           bad("QUANT.BIT_CONFIG", `layer '${layer}' "${side}": ${b} bits is outside 0..${MAX_BITS}`);
         }
       }
@@ -53,11 +56,8 @@ export function validateConfig(cfg: Config): void {
   }
 
   for (const s of cfg.LINEAR.BITS) {
-    try {
-      parseBitSetting(s);
-    } catch (e) {
-      bad("LINEAR.BITS", (e as Error).message);
-    }
+    const problem = bitSettingProblem(s);
+    if (problem) bad("LINEAR.BITS", problem);
   }
 
   if (cfg.MODEL.INPUTSHAPE.length !== 2) bad("MODEL.INPUTSHAPE", `expected [h, w], got [${cfg.MODEL.INPUTSHAPE.join(", ")}]`);
@@ -91,8 +91,8 @@ export function validateFor(command: CommandName, cfg: Config): void {
   const need = (ok: boolean, key: string, message: string) => {
     if (!ok) problems.push({ key, message, origin: "missing" });
   };
-  need(cfg.MODEL.ARCH !== "", "MODEL.ARCH", `set the backbone: ${ARCHS.join(", ")}`);
-  need(cfg.TRAIN.DATASET !== "", "TRAIN.DATASET", `set the dataset: ${DATASETS.join(", ")}`);
+  need(cfg.MODEL.ARCH !== "", "MODEL.ARCH", `set the backbone: ${ARCH_NAMES.join(", ")}`);
+  need(cfg.TRAIN.DATASET !== "", "TRAIN.DATASET", `set the dataset: ${DATASET_NAMES.join(", ")}`);
   need(
     cfg.MODEL.INPUTSHAPE.length === 2 && cfg.MODEL.INPUTSHAPE.every((x) => x > 0),
     "MODEL.INPUTSHAPE",
@@ -121,10 +121,6 @@ interface Problem {
   key: string;
   message: string;
   origin?: string;
-}
-
-function inBits(b: number): boolean {
-  return Number.isInteger(b) && b >= 0 && b <= MAX_BITS;
 }
 
 function report(cfg: Config, problems: readonly Problem[], title: string): void {

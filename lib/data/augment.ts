@@ -2,7 +2,7 @@ import { cpuOps } from "../tensor/binding";
 import { AUGMENT_RECORD } from "../tensor/native/data";
 import { Tensor } from "../tensor/tensor";
 import type { SourceBatch } from "./dataset";
-import type { Rng } from "./rng";
+import type { Rng } from "../tensor/prng";
 import { outputSize, sampleRecord, type Pipeline } from "./transforms";
 
 /**

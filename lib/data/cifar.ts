@@ -1,7 +1,8 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { FileFormatError } from "../io/errors";
 import { InMemoryDataset, type Mode } from "./dataset";
-import { NdArray, PickleError, dictGet, unpickle, type PyValue } from "./pickle";
+import { NdArray, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
 
 const IMAGE_BYTES = 3 * 32 * 32;
 
@@ -46,9 +47,9 @@ interface Part {
 function readPickleBatch(buf: Uint8Array, file: string, labelKey: string): Part {
   let d: PyValue;
   try {
-    d = unpickle(buf, file);
+    d = unpickleNumpy(buf, file);
   } catch (e) {
-    if (e instanceof PickleError && /truncated/.test(e.message)) throw new Error(`CIFAR file is truncated or corrupt: ${file} (${e.message})`);
+    if (e instanceof FileFormatError && /ends (early|inside)/.test(e.message)) throw new Error(`CIFAR file is truncated or corrupt: ${file} (${e.message})`);
     throw e;
   }
   const data = dictGet(d, "data");
@@ -83,7 +84,7 @@ async function readClasses(dir: string, variant: CifarVariant, layout: CifarLayo
       return names.length === n ? names : fallback;
     }
     const file = path.join(dir, variant === "cifar10" ? "batches.meta" : "meta");
-    const meta = unpickle(await fsp.readFile(file), file);
+    const meta = unpickleNumpy(await fsp.readFile(file), file);
     const names = dictGet(meta, variant === "cifar10" ? "label_names" : "fine_label_names");
     if (Array.isArray(names) && names.length === n)
       return names.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString("latin1") : String(v)));

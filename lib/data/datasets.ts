@@ -3,12 +3,10 @@ import * as path from "node:path";
 import { env } from "../env";
 import { CIFAR_FOLDERS, cifarFiles, readCifar, type CifarLayout } from "./cifar";
 import type { ImageDataset, Mode } from "./dataset";
+import { DATASET_NAMES, isDatasetName, type DatasetName } from "./dataset_names";
 import { fmnistFiles, readFashionMnist } from "./fmnist";
 import { ImageFolderDataset, type OnCorrupt } from "./image_folder";
 
-/** TRAIN.DATASET values: the original's nine, plus the built-in Fashion-MNIST. */
-export const DATASET_NAMES = ["cifar10", "cifar100", "imagenet", "aircraft", "caltech101", "dtd", "flowers", "food101", "pets", "fmnist"] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
 export const MODES: readonly Mode[] = ["train", "validation"];
 
 /** Folder of each ImageFolder dataset under a data root (the original's /data/datasets/<...>). */
@@ -39,10 +37,6 @@ export interface DataLocation {
   readonly dir: string;
   /** "python" or "binary" for CIFAR; "idx" for Fashion-MNIST; "folder" for ImageFolder sets. */
   readonly layout: CifarLayout | "idx" | "folder";
-}
-
-export function isDatasetName(name: string): name is DatasetName {
-  return (DATASET_NAMES as readonly string[]).includes(name);
 }
 
 function exists(p: string): boolean {

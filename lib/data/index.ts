@@ -2,12 +2,13 @@
 export { augment, sampleBatchParams, setDataThreads } from "./augment";
 export { CIFAR_FOLDERS, readCifar, type CifarLayout, type CifarVariant } from "./cifar";
 export { InMemoryDataset, type ImageDataset, type Mode, type SourceBatch } from "./dataset";
-export { DATASET_NAMES, FMNIST_SYSTEM_DIR, MODES, isDatasetName, openDataset, resolveDataRoot, type DataLocation, type DataRootOptions, type DatasetName, type OpenDatasetOptions } from "./datasets";
+export { DATASET_NAMES, isDatasetName, type DatasetName } from "./dataset_names";
+export { FMNIST_SYSTEM_DIR, MODES, openDataset, resolveDataRoot, type DataLocation, type DataRootOptions, type OpenDatasetOptions } from "./datasets";
 export { FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, readFashionMnist } from "./fmnist";
 export { IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_folder";
 export { DataLoader, sslDropLast, type Batch, type LoaderOptions } from "./loader";
-export { NdArray, PickleError, Tuple, dictGet, unpickle, type PyValue } from "./pickle";
-export { Rng, type RngState } from "./rng";
+export { NdArray, Tuple, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
+export { Rng, type RngState } from "../tensor/prng";
 export { DistributedSampler, batchIndices, type SamplerOptions } from "./sampler";
 export {
   CIFAR_MEAN,

@@ -1,7 +1,7 @@
 import { tensor, type Tensor } from "../tensor/tensor";
 import { augment } from "./augment";
 import type { ImageDataset } from "./dataset";
-import { Rng } from "./rng";
+import { Rng } from "../tensor/prng";
 import { DistributedSampler, batchIndices } from "./sampler";
 import type { Pipeline } from "./transforms";
 

@@ -1,4 +1,4 @@
-import { Rng } from "./rng";
+import { Rng } from "../tensor/prng";
 
 export interface SamplerOptions {
   /** Dataset length. */

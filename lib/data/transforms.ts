@@ -1,5 +1,5 @@
 import { AUGMENT_RECORD, AugmentField as F, AugmentFlag, type Interpolation } from "../tensor/native/data";
-import type { Rng } from "./rng";
+import type { Rng } from "../tensor/prng";
 
 export type Pair = readonly [number, number];
 type Triple = readonly [number, number, number];

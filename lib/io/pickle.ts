@@ -2,13 +2,15 @@ import { FileFormatError } from "./errors";
 import { isHostTensor, setOwn } from "./host_tensor";
 
 /**
- * A restricted unpickler: it builds plain JavaScript values and executes nothing. A GLOBAL that is
- * not in the caller's allow-list, a call of anything but an allowed function, and a BUILD the caller
- * does not accept all stop the load with an error naming the Python object that was asked for.
+ * The one restricted unpickler (torch checkpoints, CIFAR's numpy batches): it builds plain JavaScript
+ * values and executes nothing. A GLOBAL that is not in the caller's allow-list, a call of anything but
+ * an allowed function, and a BUILD the caller does not accept all stop the load with an error naming
+ * the Python object that was asked for.
  *
  * Python values become: None → null, bool → boolean, int → number (bigint beyond ±2^53),
- * float → number, str → string, bytes → Uint8Array, tuple and list → array, dict → plain object
- * (int keys as their decimal strings), set/frozenset → array.
+ * float → number, str (and Python 2 str) → string, bytes → Uint8Array, list → array,
+ * set/frozenset → array, and by default tuple → array, dict → plain object (int keys as their
+ * decimal strings, bytes keys as latin1 text); `containers` changes the last two.
  */
 export interface PickleGlobal {
   readonly module: string;
@@ -23,10 +25,55 @@ export interface UnpickleOptions {
   /** Allowed globals, keyed "module.name". */
   globals: ReadonlyMap<string, PickleGlobal>;
   persistentLoad?: (pid: unknown) => unknown;
-  /** Applies BUILD state to obj; returns false to refuse. */
+  /** Applies BUILD state to obj in place; returns false to refuse. */
   build?: (obj: unknown, state: unknown) => boolean;
+  /** How tuples and dicts are represented; default PLAIN_CONTAINERS. */
+  containers?: PickleContainers;
+  /** Words a refusal; default checkpointRefusal. */
+  refusal?: (r: Refusal) => string;
 }
 
+export const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+
+/** Representation of Python tuples and dicts. */
+export interface PickleContainers {
+  tuple(items: unknown[]): unknown;
+  /** The items of a value tuple() made (REDUCE takes its arguments from them), else undefined. */
+  tupleItems(t: unknown): unknown[] | undefined;
+  dict(): unknown;
+  /** True for a value dict() made. */
+  isDict(x: unknown): boolean;
+  /** dict[key] = value; `fail` reports a key the representation cannot hold. */
+  setItem(dict: unknown, key: unknown, value: unknown, fail: (msg: string) => never): void;
+}
+
+/** What a refused pickle asked for. */
+export interface Refusal {
+  readonly action: "load" | "call" | "build" | "instantiate";
+  /** The Python object asked for, when the pickle names one. */
+  readonly module?: string;
+  readonly name?: string;
+  /** The refused opcode (GLOBAL, REDUCE, BUILD, NEWOBJ, ...) and the kind of value it applied to, when not a global. */
+  readonly opcode: number;
+  readonly target: string;
+}
+
+export const PLAIN_CONTAINERS: PickleContainers = Object.freeze({
+  tuple: (items: unknown[]) => items,
+  tupleItems: (t: unknown) => (Array.isArray(t) ? t : undefined),
+  dict: () => ({}),
+  isDict: (x: unknown) => typeof x === "object" && x !== null && Object.getPrototypeOf(x) === Object.prototype && !isHostTensor(x),
+  setItem: (dict: unknown, key: unknown, value: unknown, fail: (msg: string) => never) =>
+    setOwn(dict as Record<string, unknown>, dictKey(key, fail), value),
+});
+
+/** A dict key as text: str as is, int in decimal, bytes (Python 3's pickles of Python 2 str keys) as latin1. */
+export function dictKey(k: unknown, fail: (msg: string) => never): string {
+  if (typeof k === "string") return k;
+  if (typeof k === "number" || typeof k === "bigint") return String(k);
+  if (k instanceof Uint8Array) return latin1(k);
+  return fail(`unsupported dict key of type ${k === null ? "None" : Array.isArray(k) ? "tuple" : typeof k}`);
+}
 
 /**
  * Pure-data constructors that protocol-2 pickles use for values protocol 2 has no opcode for
@@ -57,8 +104,26 @@ export function refusal(module: string, name: string, what = "load"): string {
   return `refusing to ${what} ${module}.${name}: the checkpoint asks to run code`;
 }
 
+const UNNAMED_REFUSALS: Record<number, string> = {
+  0x81: "NEWOBJ",
+  0x92: "NEWOBJ",
+  0x6f: "OBJ",
+  0x82: "a pickle extension-registry reference",
+  0x83: "a pickle extension-registry reference",
+  0x84: "a pickle extension-registry reference",
+};
+
+/** The checkpoint loader's wording of a refusal. */
+export function checkpointRefusal(r: Refusal): string {
+  if (r.module !== undefined && r.name !== undefined) return refusal(r.module, r.name, r.action);
+  if (r.action === "build") return `refusing to BUILD a ${r.target}: the checkpoint asks to run code`;
+  return `refusing ${UNNAMED_REFUSALS[r.opcode] ?? r.target}: the checkpoint asks to run code`;
+}
+
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const { file, globals } = options;
+  const containers = options.containers ?? PLAIN_CONTAINERS;
+  const refuse = options.refusal ?? checkpointRefusal;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const memo = new Map<number, unknown>();
   const allowed = new Set<unknown>(globals.values());
@@ -91,7 +156,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) fail("pickle data ends inside a text line");
-    const s = Buffer.from(bytes.subarray(pos, end)).toString("latin1");
+    const s = latin1(bytes.subarray(pos, end));
     pos = end + 1;
     return s;
   };
@@ -131,35 +196,34 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return intValue(v);
   };
-  const dictKey = (k: unknown): string => {
-    if (typeof k === "string") return k;
-    if (typeof k === "number" || typeof k === "bigint") return String(k);
-    return fail(`unsupported dict key of type ${k === null ? "None" : Array.isArray(k) ? "tuple" : typeof k}`);
-  };
   const setItems = (dict: unknown, items: unknown[]) => {
-    const isDict =
-      typeof dict === "object" && dict !== null && Object.getPrototypeOf(dict) === Object.prototype && !allowed.has(dict) && !isHostTensor(dict);
-    if (!isDict) fail(`pickle SETITEM on a non-dict at byte ${pos}`);
+    if (allowed.has(dict) || !containers.isDict(dict)) fail(`pickle SETITEM on a non-dict at byte ${pos}`);
     if (items.length % 2) fail("pickle SETITEMS with an odd number of items");
-    for (let i = 0; i < items.length; i += 2) setOwn(dict as Record<string, unknown>, dictKey(items[i]), items[i + 1]);
+    for (let i = 0; i < items.length; i += 2) containers.setItem(dict, items[i], items[i + 1], fail);
   };
   const appendItems = (list: unknown, items: unknown[]) => {
     if (!Array.isArray(list)) fail(`pickle APPEND on a non-list at byte ${pos}`);
     (list as unknown[]).push(...items);
   };
-  const global = (module: string, name: string): PickleGlobal => {
+  const refused = (action: Refusal["action"], opcode: number, obj?: unknown, names?: { module: string; name: string }): never => {
+    const g = names ?? (isGlobal(obj) ? obj : undefined);
+    return fail(refuse({ action, opcode, module: g?.module, name: g?.name, target: describe(obj) }));
+  };
+  const global = (module: string, name: string, opcode: number): PickleGlobal => {
     const g = globals.get(`${module}.${name}`);
-    if (!g) fail(refusal(module, name));
+    if (!g) refused("load", opcode, undefined, { module, name });
     return g!;
   };
   const isGlobal = (x: unknown): x is PickleGlobal => allowed.has(x);
   const call = (fn: unknown, args: unknown) => {
     if (!isGlobal(fn)) fail(`pickle REDUCE on something that is not a callable global at byte ${pos}`);
     const g = fn as PickleGlobal;
-    if (!g.call) fail(refusal(g.module, g.name, "call"));
-    if (!Array.isArray(args)) fail(`arguments to ${g.module}.${g.name} are not a tuple`);
-    return g.call!(args as unknown[]);
+    if (!g.call) refused("call", 0x52, g);
+    const items = containers.tupleItems(args);
+    if (!items) fail(`arguments to ${g.module}.${g.name} are not a tuple`);
+    return g.call!(items!);
   };
+  const tuple = (items: unknown[]) => containers.tuple(items);
   const memoGet = (i: number) => {
     if (!memo.has(i)) fail(`pickle memo ${i} is read before it is written`);
     return memo.get(i);
@@ -183,11 +247,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack = [];
         break;
       case 0x29: // EMPTY_TUPLE
+        stack.push(tuple([]));
+        break;
       case 0x5d: // EMPTY_LIST
         stack.push([]);
         break;
       case 0x7d: // EMPTY_DICT
-        stack.push({});
+        stack.push(containers.dict());
         break;
       case 0x8f: // EMPTY_SET
         stack.push([]);
@@ -243,10 +309,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack.push(utf8(take(u64())));
         break;
       case 0x54: // BINSTRING (Python 2 str)
-        stack.push(Buffer.from(take(u32())).toString("latin1"));
+        stack.push(latin1(take(u32())));
         break;
       case 0x55: // SHORT_BINSTRING
-        stack.push(Buffer.from(take(u8())).toString("latin1"));
+        stack.push(latin1(take(u8())));
         break;
       case 0x42: // BINBYTES
         stack.push(new Uint8Array(take(u32())));
@@ -257,23 +323,26 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       case 0x8e: // BINBYTES8
         stack.push(new Uint8Array(take(u64())));
         break;
-      case 0x74: // TUPLE
-        pushMarked();
+      case 0x74: {
+        // TUPLE
+        const items = popMark();
+        stack.push(tuple(items));
         break;
+      }
       case 0x85: // TUPLE1
-        stack.push([pop()]);
+        stack.push(tuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push([pop(), b]);
+        stack.push(tuple([pop(), b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push([pop(), b, c]);
+        stack.push(tuple([pop(), b, c]));
         break;
       }
       case 0x6c: // LIST
@@ -303,7 +372,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       case 0x64: {
         // DICT
         const items = popMark();
-        const d = {};
+        const d = containers.dict();
         setItems(d, items);
         stack.push(d);
         break;
@@ -324,7 +393,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       case 0x63: {
         // GLOBAL
         const module = line();
-        stack.push(global(module, line()));
+        stack.push(global(module, line(), op));
         break;
       }
       case 0x93: {
@@ -332,7 +401,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         const name = pop();
         const module = pop();
         if (typeof module !== "string" || typeof name !== "string") fail("STACK_GLOBAL needs two strings");
-        stack.push(global(module as string, name as string));
+        stack.push(global(module as string, name as string, op));
         break;
       }
       case 0x52: {
@@ -346,9 +415,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         // BUILD
         const state = pop();
         const obj = top();
-        if (!options.build?.(obj, state)) {
-          fail(isGlobal(obj) ? refusal(obj.module, obj.name, "build") : `refusing to BUILD a ${describe(obj)}: the checkpoint asks to run code`);
-        }
+        if (!options.build?.(obj, state)) refused("build", op, obj);
         break;
       }
       case 0x81: // NEWOBJ
@@ -356,25 +423,22 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         // NEWOBJ_EX
         if (op === 0x92) pop();
         pop();
-        const cls = pop();
-        fail(isGlobal(cls) ? refusal(cls.module, cls.name, "instantiate") : "refusing NEWOBJ: the checkpoint asks to run code");
+        refused("instantiate", op, pop());
         break;
       }
       case 0x69: {
         // INST
         const module = line();
         const name = line();
-        global(module, name);
-        fail(refusal(module, name, "instantiate"));
+        global(module, name, op);
+        refused("instantiate", op, undefined, { module, name });
         break;
       }
       case 0x6f: // OBJ
-        fail("refusing OBJ: the checkpoint asks to run code");
-        break;
       case 0x82: // EXT1
       case 0x83: // EXT2
       case 0x84: // EXT4
-        fail("refusing a pickle extension-registry reference: the checkpoint asks to run code");
+        refused("instantiate", op);
         break;
       case 0x51: {
         // BINPERSID
@@ -433,6 +497,7 @@ function parseBigInt(s: string, fail: (m: string) => never): bigint {
 }
 
 function describe(x: unknown): string {
+  if (x === undefined) return "object";
   if (x === null) return "None";
   if (Array.isArray(x)) return "list";
   if (typeof x === "object") return "dict";

@@ -3,24 +3,24 @@ import { readFile } from "node:fs/promises";
 import { endianness } from "node:os";
 import { writeFileAtomic } from "./atomic";
 import { FileFormatError } from "./errors";
-import { bfloat16ToFloat32, halfToFloat32 } from "./half";
-import { ARRAY_TYPE, bytesPerElement, type HostDType, type HostTensor, type HostTensors, isHostTensor, numelOf, setOwn } from "./host_tensor";
+import { FILE_ELEMENTS, decodeElements, type FileElement } from "./elements";
+import { bytesPerElement, type HostDType, type HostTensor, type HostTensors, isHostTensor, numelOf, setOwn } from "./host_tensor";
 import { describeFormat, sniffFormat } from "./sniff";
 
 /** The safetensors dtype names this reader accepts; F16 and BF16 are read as float32. */
 export type SafetensorsDType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
-const READ_AS: Record<SafetensorsDType, { dtype: HostDType; bytes: number }> = {
-  F64: { dtype: "float64", bytes: 8 },
-  F32: { dtype: "float32", bytes: 4 },
-  F16: { dtype: "float32", bytes: 2 },
-  BF16: { dtype: "float32", bytes: 2 },
-  I64: { dtype: "int64", bytes: 8 },
-  I32: { dtype: "int32", bytes: 4 },
-  I16: { dtype: "int16", bytes: 2 },
-  I8: { dtype: "int8", bytes: 1 },
-  U8: { dtype: "uint8", bytes: 1 },
-  BOOL: { dtype: "bool", bytes: 1 },
+const READ_AS: Record<SafetensorsDType, FileElement> = {
+  F64: FILE_ELEMENTS.float64,
+  F32: FILE_ELEMENTS.float32,
+  F16: FILE_ELEMENTS.float16,
+  BF16: FILE_ELEMENTS.bfloat16,
+  I64: FILE_ELEMENTS.int64,
+  I32: FILE_ELEMENTS.int32,
+  I16: FILE_ELEMENTS.int16,
+  I8: FILE_ELEMENTS.int8,
+  U8: FILE_ELEMENTS.uint8,
+  BOOL: FILE_ELEMENTS.bool,
 };
 
 const WRITE_AS: Record<HostDType, SafetensorsDType> = {
@@ -119,16 +119,12 @@ export function parseSafetensors(bytes: Uint8Array, file = "<buffer>"): Safetens
   if (pos !== data.length) fail(`${data.length - pos} bytes after the last tensor are not described by the header`);
 
   const tensors: HostTensors = {};
-  for (const e of entries) setOwn(tensors, e.name, decode(data.subarray(e.begin, e.end), e.st, e.shape));
+  for (const e of entries) {
+    const el = READ_AS[e.st];
+    const t = { dtype: el.dtype, shape: e.shape, data: decodeElements(el, data.subarray(e.begin, e.end), numelOf(e.shape)) } as HostTensor;
+    setOwn(tensors, e.name, t);
+  }
   return { tensors, metadata };
-}
-
-function decode(bytes: Uint8Array, st: SafetensorsDType, shape: number[]): HostTensor {
-  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer; // aligned, owned
-  if (st === "F16") return { dtype: "float32", shape, data: halfToFloat32(new Uint16Array(copy)) };
-  if (st === "BF16") return { dtype: "float32", shape, data: bfloat16ToFloat32(new Uint16Array(copy)) };
-  const dtype = READ_AS[st].dtype;
-  return { dtype, shape, data: new ARRAY_TYPE[dtype](copy) } as HostTensor;
 }
 
 export async function loadSafetensors(path: string): Promise<SafetensorsContent> {

@@ -1,23 +1,23 @@
 import { readFile } from "node:fs/promises";
 import { FileFormatError } from "./errors";
-import { bfloat16ToFloat32, halfToFloat32 } from "./half";
-import { ARRAY_TYPE, type HostArrays, type HostDType, type HostTensor, numelOf } from "./host_tensor";
+import { FILE_ELEMENTS, decodeElements, type FileElement } from "./elements";
+import { type HostArrays, type HostDType, type HostTensor, numelOf } from "./host_tensor";
 import { type PickleGlobal, pythonDataGlobals, refusal, unpickle } from "./pickle";
 import { describeFormat, sniffFormat } from "./sniff";
 import { ZipReader } from "./zip";
 
-/** Element type of each storage class torch.save names; half and bfloat16 are widened to float32 on load. */
-const STORAGE_TYPES: Record<string, { dtype: HostDType; bytes: number; widen?: "f16" | "bf16" }> = {
-  DoubleStorage: { dtype: "float64", bytes: 8 },
-  FloatStorage: { dtype: "float32", bytes: 4 },
-  HalfStorage: { dtype: "float32", bytes: 2, widen: "f16" },
-  BFloat16Storage: { dtype: "float32", bytes: 2, widen: "bf16" },
-  LongStorage: { dtype: "int64", bytes: 8 },
-  IntStorage: { dtype: "int32", bytes: 4 },
-  ShortStorage: { dtype: "int16", bytes: 2 },
-  CharStorage: { dtype: "int8", bytes: 1 },
-  ByteStorage: { dtype: "uint8", bytes: 1 },
-  BoolStorage: { dtype: "bool", bytes: 1 },
+/** Element type of each storage class torch.save names. */
+const STORAGE_TYPES: Record<string, FileElement> = {
+  DoubleStorage: FILE_ELEMENTS.float64,
+  FloatStorage: FILE_ELEMENTS.float32,
+  HalfStorage: FILE_ELEMENTS.float16,
+  BFloat16Storage: FILE_ELEMENTS.bfloat16,
+  LongStorage: FILE_ELEMENTS.int64,
+  IntStorage: FILE_ELEMENTS.int32,
+  ShortStorage: FILE_ELEMENTS.int16,
+  CharStorage: FILE_ELEMENTS.int8,
+  ByteStorage: FILE_ELEMENTS.uint8,
+  BoolStorage: FILE_ELEMENTS.bool,
 };
 
 /** One storage of the archive (archive/data/<key>), decoded once and shared by every tensor viewing it. */
@@ -36,16 +36,7 @@ class TorchStorage {
   }
 
   elements(): HostArrays[HostDType] {
-    if (this.decoded) return this.decoded;
-    const info = STORAGE_TYPES[this.typeName];
-    const b = this.bytes;
-    const raw = new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + this.numel * info.bytes) as ArrayBuffer); // aligned, owned
-    if (this.bigEndian && info.bytes > 1) {
-      for (let i = 0; i < raw.length; i += info.bytes) raw.subarray(i, i + info.bytes).reverse();
-    }
-    if (info.widen === "f16") this.decoded = halfToFloat32(new Uint16Array(raw.buffer));
-    else if (info.widen === "bf16") this.decoded = bfloat16ToFloat32(new Uint16Array(raw.buffer));
-    else this.decoded = new ARRAY_TYPE[info.dtype](raw.buffer);
+    this.decoded ??= decodeElements(STORAGE_TYPES[this.typeName], this.bytes, this.numel, this.bigEndian);
     return this.decoded;
   }
 }

@@ -14,27 +14,52 @@ export interface QuantLayerInfo {
   readonly hasAct: boolean;
 }
 
+/** True for an integer bit width in 0..MAX_BITS (0 = not quantized). */
+export function isBitWidth(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_BITS;
+}
+
 /** An integer bit width in 0..16, or an error naming `key`. */
 export function validateBits(v: unknown, key: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_BITS)
+  if (!isBitWidth(v))
     throw new RangeError(`${key}: bit width must be an integer in 0..${MAX_BITS} (0 = not quantized), got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** One evaluation setting: weight and activation bits, 0 = not quantized. */
+export interface BitSetting {
+  readonly w: number;
+  readonly a: number;
+}
+
+/** A text parseBitSetting cannot read; `reason` says why, for callers that word the error their own way. */
+export class BitSettingError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly reason: string,
+  ) {
+    super(`invalid bit setting '${setting}': ${reason}`);
+    this.name = "BitSettingError";
+  }
 }
 
 /**
  * A bit setting as the paper and the original's run names write it: "fp" (no quantization), or "<W>w<A>f" such as
  * "8w8f", "4w4f", "2w4f" (weight bits, then activation "feature" bits).
  */
-export function parseBitSetting(s: string): { w: number; a: number } {
+export function parseBitSetting(s: string): BitSetting {
   const t = s.trim().toLowerCase();
   if (t === "fp") return { w: 0, a: 0 };
   const m = /^(\d+)w(\d+)f$/.exec(t);
-  if (!m) throw new Error(`invalid bit setting '${s}': expected 'fp' or '<W>w<A>f' such as '8w8f', '4w4f' or '2w4f'`);
-  return { w: validateBits(Number(m[1]), `bit setting '${s}' (weights)`), a: validateBits(Number(m[2]), `bit setting '${s}' (activations)`) };
+  if (!m) throw new BitSettingError(s, "expected 'fp' or '<W>w<A>f' such as '8w8f', '4w4f' or '2w4f'");
+  const w = Number(m[1]);
+  const a = Number(m[2]);
+  if (!isBitWidth(w) || !isBitWidth(a)) throw new BitSettingError(s, `bit widths must be in 0..${MAX_BITS} (0 = not quantized)`);
+  return { w, a };
 }
 
 /** The inverse of parseBitSetting. */
-export function formatBitSetting(b: { w: number; a: number }): string {
+export function formatBitSetting(b: BitSetting): string {
   return b.w === 0 && b.a === 0 ? "fp" : `${b.w}w${b.a}f`;
 }
 

@@ -1,9 +1,6 @@
 import { validateBits } from "./bits";
-import { OBSERVER_NAMES, type ObserverName } from "./observers";
+import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, type ObserverName } from "./names";
 import { validateBitRange, type BitRange } from "./sampling";
-
-export const GRANULARITIES = ["channelwise", "layerwise"] as const;
-export const QUANTIZER_NAMES = ["uniform"] as const;
 
 /** A checked QUANT.W or QUANT.A section (the original's keys, §2 of the reference). */
 export interface QuantSideSpec {

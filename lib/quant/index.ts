@@ -11,16 +11,22 @@
  *   the scale term to the first position of the channel's min or max (torch's tie rule on CPU), half to each when
  *   |min| == |max|. Observe the weight with grad enabled to get it; observed under noGrad the scale is a constant.
  */
-export { MAX_BITS, formatBitSetting, parseBitSetting, resolveBitConfig, validateBits, type LayerBits, type QuantLayerInfo } from "./bits";
-export { GRANULARITIES, QUANTIZER_NAMES, quantSideSpec, type QuantSideSpec } from "./config";
+export {
+  BitSettingError, MAX_BITS, formatBitSetting, isBitWidth, parseBitSetting, resolveBitConfig, validateBits,
+  type BitSetting, type LayerBits, type QuantLayerInfo,
+} from "./bits";
+export { quantSideSpec, type QuantSideSpec } from "./config";
+export {
+  GRANULARITIES, OBSERVER_NAMES, ORIGINAL_OBSERVER_NAMES, QUANTIZER_NAMES,
+  type Granularity, type ObserverName, type OriginalObserverName,
+} from "./names";
 export {
   fakeQuantize, fakeQuantizeLiveRange, fakeQuantizePerChannelAffine, fakeQuantizePerTensorAffine, quantRange,
   type QParams, type QRange,
 } from "./fake_quant";
 export { QuantLayer, allocateBits } from "./layer";
 export {
-  MinMaxObserver, MomentumMinMaxObserver, OBSERVER_NAMES, createObserver,
-  type Observer, type ObserverName, type ObserverOptions, type ObservedRange,
+  MinMaxObserver, MomentumMinMaxObserver, createObserver, type Observer, type ObserverOptions, type ObservedRange,
 } from "./observers";
 export { UniformQuantizer, activationQuantizer, weightQuantizer, type UniformQuantizerOptions } from "./quantizer";
-export { BitSampler, Xoshiro128, validateBitRange, type BitRange, type BitSamplerState } from "./sampling";
+export { BitSampler, validateBitRange, type BitRange, type BitSamplerState } from "./sampling";

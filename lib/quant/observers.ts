@@ -1,9 +1,6 @@
 import { isGradEnabled } from "../tensor/autograd";
 import { Tensor } from "../tensor/tensor";
-
-/** Observer names of the original's QUANT.{W,A}.OBSERVER_METHOD.NAME that this trainer implements. */
-export const OBSERVER_NAMES = ["MINMAX", "MOMENTUM_MINMAX"] as const;
-export type ObserverName = (typeof OBSERVER_NAMES)[number];
+import { OBSERVER_NAMES, type ObserverName } from "./names";
 
 export interface ObserverOptions {
   /** Channel axis for per-channel statistics ("channelwise"); null for per tensor ("layerwise"). */

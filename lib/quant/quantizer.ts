@@ -2,7 +2,8 @@ import { isGradEnabled } from "../tensor/autograd";
 import type { Tensor } from "../tensor/tensor";
 import { validateBits } from "./bits";
 import { fakeQuantize, fakeQuantizeLiveRange, quantRange, type QParams, type QRange } from "./fake_quant";
-import { createObserver, type Observer, type ObserverName } from "./observers";
+import type { ObserverName } from "./names";
+import { createObserver, type Observer } from "./observers";
 
 export interface UniformQuantizerOptions {
   /** Signed grid with zero point 0 (weights) or unsigned grid with a zero point (activations). */

@@ -31,6 +31,13 @@ inline TensorPtr f32Arg(const Args& a, size_t i, const char* name) {
   return t;
 }
 
+// A float32 tensor argument with `dim` dimensions.
+inline TensorPtr f32Arg(const Args& a, size_t i, const char* name, int64_t dim) {
+  auto t = f32Arg(a, i, name);
+  requireDim(a.op, name, *t, dim);
+  return t;
+}
+
 inline TensorPtr optF32Arg(const Args& a, size_t i, const char* name, const Shape* shape = nullptr) {
   auto t = a.optTensor(i, name);
   if (!t) return t;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "binding.h"
+#include "nn_args.h"
 
 namespace ssql {
 namespace quant {
@@ -39,12 +40,6 @@ inline ChannelLayout layoutArg(const Args& a, size_t i, const Tensor& x) {
   auto v = a.at(i, "axis");
   if (v.IsNull() || v.IsUndefined()) return perTensorLayout(x);
   return channelLayout(a.op, x, a.integer(i, "axis"));
-}
-
-inline TensorPtr f32(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  return t;
 }
 
 inline TensorPtr i32(const Args& a, size_t i, const char* name) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "conv_layout.h"
 #include "onednn.h"
 
@@ -12,14 +13,10 @@ using namespace ssql::onednn;
 
 namespace {
 
-struct Geometry {
-  int64_t N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW;
-
+struct Geometry : ConvGeometry {
   memory::dims src() const { return {N, C, H, W}; }
   memory::dims dst() const { return {N, O, OH, OW}; }
   memory::dims wei() const { return G == 1 ? memory::dims{O, C, KH, KW} : memory::dims{G, O / G, C / G, KH, KW}; }
-  Shape weiShape() const { return {O, C / G, KH, KW}; }
-  Shape dstShape() const { return {N, O, OH, OW}; }
   tag weiTag() const { return G == 1 ? tag::oihw : tag::goihw; }
   memory::dims strides() const { return {SH, SW}; }
   memory::dims dilates() const { return {DH - 1, DW - 1}; }  // oneDNN counts the gaps, PyTorch the step
@@ -31,41 +28,8 @@ struct Geometry {
   }
 };
 
-std::pair<int64_t, int64_t> pairArg(const Args& a, size_t i, const char* name, int64_t min) {
-  auto v = a.ints(i, name);
-  if (v.size() != 2) throw TypeError(a.where(i, name) + " must be a pair [h, w]");
-  if (v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20))
-    throw RangeError(a.where(i, name) + " must hold values >= " + std::to_string(min));
-  return {v[0], v[1]};
-}
-
-// Parses stride, padding, dilation and groups at argument `first` onwards and checks them against x and w shapes.
-Geometry geometry(const Args& a, const Shape& x, const Shape& w, size_t first) {
-  if (x.size() != 4) throw RangeError(std::string(a.op) + "(): input must be [N, C, H, W], got " + shapeStr(x));
-  if (w.size() != 4) throw RangeError(std::string(a.op) + "(): weight must be [Cout, Cin/groups, kh, kw], got " + shapeStr(w));
-  auto [sh, sw] = pairArg(a, first, "stride", 1);
-  auto [ph, pw] = pairArg(a, first + 1, "padding", 0);
-  auto [dh, dw] = pairArg(a, first + 2, "dilation", 1);
-  int64_t g = a.integer(first + 3, "groups");
-  if (g < 1) throw RangeError(a.where(first + 3, "groups") + " must be >= 1");
-  Geometry q{x[0], x[1], x[2], x[3], w[0], w[2], w[3], sh, sw, ph, pw, dh, dw, g, 0, 0};
-  for (int64_t d : x)
-    if (d < 0) throw RangeError(std::string(a.op) + "(): negative dimension in input shape " + shapeStr(x));
-  if (q.C % g || q.O % g || q.O == 0 || q.C == 0)
-    throw RangeError(std::string(a.op) + "(): channels in " + std::to_string(q.C) + " and out " + std::to_string(q.O) +
-                     " must be positive multiples of groups " + std::to_string(g));
-  if (w[1] != q.C / g)
-    throw RangeError(std::string(a.op) + "(): weight " + shapeStr(w) + " expects " + std::to_string(w[1] * g) +
-                     " input channels, input " + shapeStr(x) + " has " + std::to_string(q.C));
-  if (q.KH < 1 || q.KW < 1) throw RangeError(std::string(a.op) + "(): kernel size must be positive, got " + shapeStr(w));
-  int64_t extH = dh * (q.KH - 1) + 1, extW = dw * (q.KW - 1) + 1;
-  if (q.H + 2 * ph < extH || q.W + 2 * pw < extW)
-    throw RangeError(std::string(a.op) + "(): kernel " + shapeStr(w) + " (dilated) is larger than the padded input " +
-                     shapeStr(x));
-  q.OH = (q.H + 2 * ph - extH) / sh + 1;
-  q.OW = (q.W + 2 * pw - extW) / sw + 1;
-  return q;
-}
+// The shared argument checks (nn_args.h), with oneDNN's view of the problem.
+Geometry geometry(const Args& a, const Shape& x, const Shape& w, size_t first) { return Geometry{convGeometry(a, x, w, first)}; }
 
 // Padding on the far side as oneDNN wants it: whatever makes the output size come out as PyTorch's floor formula.
 memory::dims padsRight(const Geometry& q) {
@@ -197,42 +161,29 @@ void zero(Tensor& t) {
   if (t.bytes()) std::memset(t.storage->data, 0, t.bytes());
 }
 
-TensorPtr f32(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  return t;
-}
-
-Shape shapeArg(const Args& a, size_t i, const char* name) {
-  Shape s = a.ints(i, name);
-  for (int64_t d : s)
-    if (d < 0) throw RangeError(a.where(i, name) + " has a negative dimension");
-  return s;
-}
-
 }  // namespace
 
 SSQL_OP(conv2d) {
-  auto x = f32(a, 0, "x");
-  auto w = f32(a, 1, "w");
+  auto x = f32Arg(a, 0, "x");
+  auto w = f32Arg(a, 1, "w");
   auto b = a.optTensor(2, "bias");
   Geometry q = geometry(a, x->shape, w->shape, 3);
   if (b) {
     requireDtype(a.op, "bias", *b, DType::F32);
     requireShape(a.op, "bias", *b, {q.O});
   }
-  auto y = empty(DType::F32, q.dstShape());
+  auto y = empty(DType::F32, q.yShape());
   if (y->numel() == 0) return wrap(a.env(), y);
   runForward(q, chooseConvLayout(ConvPass::Forward, q.C), *x, *w, b.get(), *y);
   return wrap(a.env(), y);
 }
 
 SSQL_OP(conv2dBackwardData) {
-  auto gy = f32(a, 0, "gy");
-  auto w = f32(a, 1, "w");
+  auto gy = f32Arg(a, 0, "gy");
+  auto w = f32Arg(a, 1, "w");
   Shape xs = shapeArg(a, 2, "xShape");
   Geometry q = geometry(a, xs, w->shape, 3);
-  requireShape(a.op, "gy", *gy, q.dstShape());
+  requireShape(a.op, "gy", *gy, q.yShape());
   auto gx = empty(DType::F32, xs);
   if (gx->numel() == 0) return wrap(a.env(), gx);
   if (gy->numel() == 0) {
@@ -244,12 +195,12 @@ SSQL_OP(conv2dBackwardData) {
 }
 
 SSQL_OP(conv2dBackwardWeight) {
-  auto gy = f32(a, 0, "gy");
-  auto x = f32(a, 1, "x");
+  auto gy = f32Arg(a, 0, "gy");
+  auto x = f32Arg(a, 1, "x");
   Shape ws = shapeArg(a, 2, "wShape");
   Geometry q = geometry(a, x->shape, ws, 3);
   bool withBias = a.boolean(7, "withBias");
-  requireShape(a.op, "gy", *gy, q.dstShape());
+  requireShape(a.op, "gy", *gy, q.yShape());
   auto gw = empty(DType::F32, ws);
   auto gb = withBias ? empty(DType::F32, {q.O}) : nullptr;
   if (gy->numel() == 0) {

@@ -4,17 +4,12 @@
 
 #include "../core/binding.h"
 #include "../core/broadcast.h"
+#include "../core/nn_args.h"
 #include "parallel.h"
 
 using namespace ssql;
 
 namespace {
-
-TensorPtr f32Arg(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  return t;
-}
 
 template <typename F>
 Napi::Value binary(const Args& a, F f) {

@@ -71,8 +71,8 @@ void fakeQuantKernel(RunFn run, bool withMask, const float* x, float* out, uint8
 Napi::Value fakeQuant(const Args& a, bool perChannel) {
   // perTensor: (x, scale, zeroPoint, quantMin, quantMax, enabled, withMask)
   // perChannel: (x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask)
-  auto x = f32(a, 0, "x");
-  auto scale = f32(a, 1, "scale");
+  auto x = f32Arg(a, 0, "x");
+  auto scale = f32Arg(a, 1, "scale");
   auto zp = i32(a, 2, "zeroPoint");
   size_t k = perChannel ? 4 : 3;
   ChannelLayout l = perChannel ? channelLayout(a.op, *x, a.integer(3, "axis")) : perTensorLayout(*x);
@@ -142,7 +142,7 @@ SSQL_OP(fakeQuantPerChannel) { return fakeQuant(a, true); }
 
 // fakeQuantBackward(grad, mask): grad * mask, as PyTorch's cachemask backward (a masked-out negative gives -0).
 SSQL_OP(fakeQuantBackward) {
-  auto g = f32(a, 0, "grad");
+  auto g = f32Arg(a, 0, "grad");
   auto mask = a.tensor(1, "mask");
   requireDtype(a.op, "mask", *mask, DType::U8);
   requireSameShape(a.op, *g, *mask);
@@ -161,13 +161,13 @@ SSQL_OP(fakeQuantBackward) {
 // with its sign, half to each on a tie (torch.maximum's rule). Asymmetric: s = (max - min) / (quantMax - quantMin),
 // +term to argmax, -term to argmin (the zero point's round() has no gradient).
 SSQL_OP(fakeQuantRangeBackward) {
-  auto g = f32(a, 0, "grad");
-  auto x = f32(a, 1, "x");
+  auto g = f32Arg(a, 0, "grad");
+  auto x = f32Arg(a, 1, "x");
   requireSameShape(a.op, *g, *x);
-  auto scale = f32(a, 2, "scale");
+  auto scale = f32Arg(a, 2, "scale");
   auto zp = i32(a, 3, "zeroPoint");
-  auto mn = f32(a, 4, "min");
-  auto mx = f32(a, 5, "max");
+  auto mn = f32Arg(a, 4, "min");
+  auto mx = f32Arg(a, 5, "max");
   auto amin = i32(a, 6, "argmin");
   auto amax = i32(a, 7, "argmax");
   ChannelLayout l = layoutArg(a, 8, *x);

@@ -4,18 +4,12 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "parallel.h"
 
 using namespace ssql;
 
 namespace {
-
-TensorPtr logits2d(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  requireDim(a.op, name, *t, 2);
-  return t;
-}
 
 TensorPtr targetsFor(const Args& a, size_t i, const Tensor& logits) {
   auto t = a.tensor(i, "target");
@@ -52,7 +46,7 @@ void logSoftmaxRows(const float* x, float* y, int64_t N, int64_t C) {
 }  // namespace
 
 SSQL_OP(logSoftmax) {
-  auto x = logits2d(a, 0, "x");
+  auto x = f32Arg(a, 0, "x", 2);
   auto y = empty(DType::F32, x->shape);
   logSoftmaxRows(x->f32(), y->f32(), x->shape[0], x->shape[1]);
   return wrap(a.env(), y);
@@ -60,8 +54,8 @@ SSQL_OP(logSoftmax) {
 
 // gx = gy - exp(y) * sum(gy) per row.
 SSQL_OP(logSoftmaxBackward) {
-  auto gy = logits2d(a, 0, "gy");
-  auto y = logits2d(a, 1, "y");
+  auto gy = f32Arg(a, 0, "gy", 2);
+  auto y = f32Arg(a, 1, "y", 2);
   requireSameShape(a.op, *gy, *y);
   int64_t C = y->shape[1];
   auto gx = empty(DType::F32, y->shape);
@@ -79,7 +73,7 @@ SSQL_OP(logSoftmaxBackward) {
 
 // loss = mean_n [ -(1 - ls) * lp[n, t_n] - ls / C * sum_c lp[n, c] ]
 SSQL_OP(crossEntropy) {
-  auto x = logits2d(a, 0, "logits");
+  auto x = f32Arg(a, 0, "logits", 2);
   auto t = targetsFor(a, 1, *x);
   double ls = labelSmoothingArg(a, 2);
   int64_t N = x->shape[0], C = x->shape[1];
@@ -104,7 +98,7 @@ SSQL_OP(crossEntropyBackward) {
   auto g = a.tensor(0, "gLoss");
   requireDtype(a.op, "gLoss", *g, DType::F32);
   if (g->numel() != 1) throw RangeError("crossEntropyBackward(): gLoss must hold one value, got shape " + shapeStr(g->shape));
-  auto lp = logits2d(a, 1, "logProbs");
+  auto lp = f32Arg(a, 1, "logProbs", 2);
   auto t = targetsFor(a, 2, *lp);
   double ls = labelSmoothingArg(a, 3);
   int64_t N = lp->shape[0], C = lp->shape[1];
@@ -124,7 +118,7 @@ SSQL_OP(crossEntropyBackward) {
 // A sample counts for k when fewer than k classes rank above its target; NaN ranks highest and ties go to the
 // lower class index.
 SSQL_OP(topkCorrect) {
-  auto x = logits2d(a, 0, "logits");
+  auto x = f32Arg(a, 0, "logits", 2);
   auto t = targetsFor(a, 1, *x);
   auto ks = a.ints(2, "ks");
   int64_t N = x->shape[0], C = x->shape[1];

@@ -2,19 +2,13 @@
 #include <cstring>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "onednn.h"
 #include "parallel.h"
 
 using namespace ssql;
 
 namespace {
-
-TensorPtr matrix(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::F32);
-  requireDim(a.op, name, *t, 2);
-  return t;
-}
 
 // C[M, N] = op(A) @ op(B) + beta * C, with A and B stored row-major as given.
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
@@ -32,8 +26,8 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
 }  // namespace
 
 SSQL_OP(matmul) {
-  auto x = matrix(a, 0, "a");
-  auto y = matrix(a, 1, "b");
+  auto x = f32Arg(a, 0, "a", 2);
+  auto y = f32Arg(a, 1, "b", 2);
   bool ta = a.boolean(2, "transA");
   bool tb = a.boolean(3, "transB");
   int64_t M = ta ? x->shape[1] : x->shape[0], K = ta ? x->shape[0] : x->shape[1];
@@ -47,8 +41,8 @@ SSQL_OP(matmul) {
 }
 
 SSQL_OP(linear) {
-  auto x = matrix(a, 0, "x");
-  auto w = matrix(a, 1, "w");
+  auto x = f32Arg(a, 0, "x", 2);
+  auto w = f32Arg(a, 1, "w", 2);
   auto b = a.optTensor(2, "bias");
   int64_t N = x->shape[0], in = x->shape[1], outF = w->shape[0];
   if (w->shape[1] != in)

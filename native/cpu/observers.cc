@@ -94,9 +94,9 @@ inline int64_t firstIndex(const float* x, int64_t b, int64_t e, float v) {
 // extreme. With accumulate, the buffers keep the smaller min / larger max of old and new (old wins ties), as the
 // original's MinMax observer over several forward passes; NaN propagates as in torch.min/max.
 SSQL_OP(aminmax_) {
-  auto x = f32(a, 0, "x");
-  auto mnT = f32(a, 1, "min");
-  auto mxT = f32(a, 2, "max");
+  auto x = f32Arg(a, 0, "x");
+  auto mnT = f32Arg(a, 1, "min");
+  auto mxT = f32Arg(a, 2, "max");
   auto aminT = a.optTensor(3, "argmin");
   auto amaxT = a.optTensor(4, "argmax");
   ChannelLayout l = layoutArg(a, 5, *x);
@@ -176,8 +176,8 @@ SSQL_OP(aminmax_) {
 // emaUpdate_(dst, src, momentum): dst = momentum * dst + (1 - momentum) * src in fp32, as the original's
 // MomentumMinMax observer computes it with PyTorch scalar ops.
 SSQL_OP(emaUpdate_) {
-  auto dst = f32(a, 0, "dst");
-  auto src = f32(a, 1, "src");
+  auto dst = f32Arg(a, 0, "dst");
+  auto src = f32Arg(a, 1, "src");
   requireSameShape(a.op, *dst, *src);
   double m = momentumArg(a, 2);
   const float km = static_cast<float>(m), kr = static_cast<float>(1.0 - m);
@@ -196,8 +196,8 @@ SSQL_OP(emaUpdate_) {
 // calcQParams(min, max, bits, symmetric) -> [scale f32, zeroPoint i32, enabled i32 [1]]: the original's
 // calc_quant_params, plus the device-side flag of its identity rule (enabled = 0 when min(scale) == 0).
 SSQL_OP(calcQParams) {
-  auto mnT = f32(a, 0, "min");
-  auto mxT = f32(a, 1, "max");
+  auto mnT = f32Arg(a, 0, "min");
+  auto mxT = f32Arg(a, 1, "max");
   requireSameShape(a.op, *mnT, *mxT);
   const int bits = bitsArg(a, 2);
   bool symmetric = a.boolean(3, "symmetric");

@@ -83,7 +83,8 @@ struct Bound {
   TensorPtr scratch;
 };
 
-inline Bound bindInput(const Operand& op, void* data) {
+// Wraps `data` in the operand's user layout and, when the primitive runs on another layout, allocates the inner one.
+inline Bound bind(const Operand& op, void* data) {
   Bound b;
   b.userMem = memory(op.user, engine(), data);
   if (!op.reordered) {
@@ -92,21 +93,16 @@ inline Bound bindInput(const Operand& op, void* data) {
   }
   b.scratch = empty(DType::U8, {static_cast<int64_t>(op.inner.get_size())});
   b.innerMem = memory(op.inner, engine(), b.scratch->storage->data);
-  op.toInner.execute(stream(), b.userMem, b.innerMem);
   return b;
 }
 
-inline Bound bindOutput(const Operand& op, void* data) {
-  Bound b;
-  b.userMem = memory(op.user, engine(), data);
-  if (!op.reordered) {
-    b.innerMem = b.userMem;
-    return b;
-  }
-  b.scratch = empty(DType::U8, {static_cast<int64_t>(op.inner.get_size())});
-  b.innerMem = memory(op.inner, engine(), b.scratch->storage->data);
+inline Bound bindInput(const Operand& op, void* data) {
+  Bound b = bind(op, data);
+  if (op.reordered) op.toInner.execute(stream(), b.userMem, b.innerMem);
   return b;
 }
+
+inline Bound bindOutput(const Operand& op, void* data) { return bind(op, data); }
 
 inline void finishOutput(const Operand& op, Bound& b) {
   if (op.reordered) op.toUser.execute(stream(), b.innerMem, b.userMem);

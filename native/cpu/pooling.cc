@@ -6,20 +6,9 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 
 using namespace ssql;
-
-namespace {
-
-std::pair<int64_t, int64_t> pairArg(const Args& a, size_t i, const char* name, int64_t min) {
-  auto v = a.ints(i, name);
-  if (v.size() != 2) throw TypeError(a.where(i, name) + " must be a pair [h, w]");
-  if (v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20))
-    throw RangeError(a.where(i, name) + " must hold values >= " + std::to_string(min));
-  return {v[0], v[1]};
-}
-
-}  // namespace
 
 SSQL_OP(maxPool2d) {
   auto x = a.tensor(0, "x");

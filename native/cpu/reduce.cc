@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "parallel.h"
 
 using namespace ssql;
@@ -16,29 +17,6 @@ struct ReducePlan {
   bool general = false;
   std::vector<bool> reduced;
 };
-
-std::vector<bool> reducedMask(const char* op, const Shape& s, const std::vector<int64_t>& dims) {
-  std::vector<bool> mask(s.size(), false);
-  if (dims.empty()) mask.assign(s.size(), true);
-  for (int64_t d : dims) {
-    int64_t nd = static_cast<int64_t>(s.size());
-    int64_t k = d < 0 ? d + nd : d;
-    if (k < 0 || k >= nd)
-      throw RangeError(std::string(op) + "(): dimension " + std::to_string(d) + " out of range for shape " + shapeStr(s));
-    if (mask[k]) throw RangeError(std::string(op) + "(): dimension " + std::to_string(d) + " repeated");
-    mask[k] = true;
-  }
-  return mask;
-}
-
-Shape outShape(const Shape& s, const std::vector<bool>& mask, bool keepdim) {
-  Shape o;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (!mask[i]) o.push_back(s[i]);
-    else if (keepdim) o.push_back(1);
-  }
-  return o;
-}
 
 // Sum over masked dims, accumulated in double. Fast path when the layout collapses to
 // [reduced A][kept B][reduced C] (covers all, leading, trailing and per-channel NCHW reductions).
@@ -92,7 +70,7 @@ Napi::Value sumOrMean(const Args& a, bool mean) {
   auto dims = a.ints(1, "dims");
   bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
   auto mask = reducedMask(a.op, x->shape, dims);
-  auto out = empty(DType::F32, outShape(x->shape, mask, keepdim));
+  auto out = empty(DType::F32, reducedShape(x->shape, mask, keepdim));
   int64_t outN = out->numel();
   std::vector<double> acc(static_cast<size_t>(outN));
   sumReduce(x->f32(), x->shape, mask, acc.data(), outN);
@@ -121,7 +99,7 @@ Napi::Value argExtreme(const Args& a, bool isMax) {
   for (int64_t i = k + 1; i < nd; ++i) inner *= x->shape[i];
   std::vector<bool> mask(nd, false);
   mask[k] = true;
-  Shape os = outShape(x->shape, mask, keepdim);
+  Shape os = reducedShape(x->shape, mask, keepdim);
   auto vals = empty(DType::F32, os);
   auto idxs = empty(DType::I32, os);
   const float* px = x->f32();

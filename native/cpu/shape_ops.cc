@@ -3,17 +3,10 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "parallel.h"
 
 using namespace ssql;
-
-namespace {
-int64_t normDim(const char* op, int64_t d, int64_t nd) {
-  int64_t k = d < 0 ? d + nd : d;
-  if (k < 0 || k >= nd) throw RangeError(std::string(op) + "(): dimension " + std::to_string(d) + " out of range");
-  return k;
-}
-}  // namespace
 
 SSQL_OP(permute) {
   auto x = a.tensor(0, "x");
@@ -23,7 +16,7 @@ SSQL_OP(permute) {
   std::vector<bool> seen(nd, false);
   Shape os(nd);
   for (int64_t i = 0; i < nd; ++i) {
-    int64_t k = normDim("permute", perm[i], nd);
+    int64_t k = normalizeDim("permute", perm[i], nd);
     if (seen[k]) throw RangeError("permute(): repeated dimension");
     seen[k] = true;
     perm[i] = k;
@@ -52,7 +45,7 @@ SSQL_OP(concat) {
   auto xs = a.tensors(0, "tensors");
   if (xs.empty()) throw RangeError("concat(): needs at least one tensor");
   int64_t nd = xs[0]->dim();
-  int64_t k = normDim("concat", a.integer(1, "dim"), nd);
+  int64_t k = normalizeDim("concat", a.integer(1, "dim"), nd);
   Shape os = xs[0]->shape;
   os[k] = 0;
   for (auto& t : xs) {
@@ -82,7 +75,7 @@ SSQL_OP(concat) {
 SSQL_OP(narrow) {
   auto x = a.tensor(0, "x");
   int64_t nd = x->dim();
-  int64_t k = normDim("narrow", a.integer(1, "dim"), nd);
+  int64_t k = normalizeDim("narrow", a.integer(1, "dim"), nd);
   int64_t start = a.integer(2, "start"), length = a.integer(3, "length");
   if (start < 0 || length < 0 || start + length > x->shape[k])
     throw RangeError("narrow(): range [" + std::to_string(start) + ", " + std::to_string(start + length) + ") outside dimension of size " + std::to_string(x->shape[k]));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/nn_args.h"
 #include "../core/quant_args.h"
 #include "fake_quant.h"
 #include "runtime.h"
@@ -31,8 +32,8 @@ void* dataOf(const TensorPtr& t) { return t ? t->storage->data : nullptr; }
 Napi::Value fakeQuant(const Args& a, bool perChannel) {
   // perTensor: (x, scale, zeroPoint, quantMin, quantMax, enabled, withMask)
   // perChannel: (x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask)
-  auto x = f32(a, 0, "x");
-  auto scale = f32(a, 1, "scale");
+  auto x = f32Arg(a, 0, "x");
+  auto scale = f32Arg(a, 1, "scale");
   auto zp = i32(a, 2, "zeroPoint");
   size_t k = perChannel ? 4 : 3;
   ChannelLayout l = perChannel ? channelLayout(a.op, *x, a.integer(3, "axis")) : perTensorLayout(*x);
@@ -57,7 +58,7 @@ SSQL_OP(fakeQuantPerTensor) { return fakeQuant(a, false); }
 SSQL_OP(fakeQuantPerChannel) { return fakeQuant(a, true); }
 
 SSQL_OP(fakeQuantBackward) {
-  auto g = f32(a, 0, "grad");
+  auto g = f32Arg(a, 0, "grad");
   auto mask = a.tensor(1, "mask");
   requireDtype(a.op, "mask", *mask, DType::U8);
   requireSameShape(a.op, *g, *mask);
@@ -68,13 +69,13 @@ SSQL_OP(fakeQuantBackward) {
 
 // fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric, enabled)
 SSQL_OP(fakeQuantRangeBackward) {
-  auto g = f32(a, 0, "grad");
-  auto x = f32(a, 1, "x");
+  auto g = f32Arg(a, 0, "grad");
+  auto x = f32Arg(a, 1, "x");
   requireSameShape(a.op, *g, *x);
-  auto scale = f32(a, 2, "scale");
+  auto scale = f32Arg(a, 2, "scale");
   auto zp = i32(a, 3, "zeroPoint");
-  auto mn = f32(a, 4, "min");
-  auto mx = f32(a, 5, "max");
+  auto mn = f32Arg(a, 4, "min");
+  auto mx = f32Arg(a, 5, "max");
   auto amin = i32(a, 6, "argmin");
   auto amax = i32(a, 7, "argmax");
   ChannelLayout l = layoutArg(a, 8, *x);
@@ -103,9 +104,9 @@ SSQL_OP(fakeQuantRangeBackward) {
 
 // aminmax_(x, min, max, argmin, argmax, axis, accumulate)
 SSQL_OP(aminmax_) {
-  auto x = f32(a, 0, "x");
-  auto mnT = f32(a, 1, "min");
-  auto mxT = f32(a, 2, "max");
+  auto x = f32Arg(a, 0, "x");
+  auto mnT = f32Arg(a, 1, "min");
+  auto mxT = f32Arg(a, 2, "max");
   auto aminT = a.optTensor(3, "argmin");
   auto amaxT = a.optTensor(4, "argmax");
   ChannelLayout l = layoutArg(a, 5, *x);
@@ -133,8 +134,8 @@ SSQL_OP(aminmax_) {
 }
 
 SSQL_OP(emaUpdate_) {
-  auto dst = f32(a, 0, "dst");
-  auto src = f32(a, 1, "src");
+  auto dst = f32Arg(a, 0, "dst");
+  auto src = f32Arg(a, 1, "src");
   requireSameShape(a.op, *dst, *src);
   double m = momentumArg(a, 2);
   SSQL_CUDA(cuda::emaUpdate(dst->f32(), src->f32(), dst->numel(), m, cuda::stream()));
@@ -143,8 +144,8 @@ SSQL_OP(emaUpdate_) {
 
 // calcQParams(min, max, bits, symmetric) -> [scale f32, zeroPoint i32, enabled i32 [1]]
 SSQL_OP(calcQParams) {
-  auto mnT = f32(a, 0, "min");
-  auto mxT = f32(a, 1, "max");
+  auto mnT = f32Arg(a, 0, "min");
+  auto mxT = f32Arg(a, 1, "max");
   requireSameShape(a.op, *mnT, *mxT);
   const int bits = bitsArg(a, 2);
   bool symmetric = a.boolean(3, "symmetric");

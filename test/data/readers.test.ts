@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FMNIST_SYSTEM_DIR, openDataset, resolveDataRoot } from "../../lib/data/datasets";
 import type { InMemoryDataset } from "../../lib/data/dataset";
 import { ImageFolderDataset } from "../../lib/data/image_folder";
-import { NdArray, unpickle } from "../../lib/data/pickle";
+import { NdArray, unpickleNumpy as unpickle } from "../../lib/data/numpy_pickle";
 
 const FIXTURES = path.join(__dirname, "../fixtures/cifar");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ssql-readers-"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Rng } from "../../lib/data/rng";
+import { Rng } from "../../lib/tensor/prng";
 import { DistributedSampler, batchIndices } from "../../lib/data/sampler";
 
 describe("DistributedSampler", () => {

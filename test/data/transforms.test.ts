@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { Rng } from "../../lib/data/rng";
+import { Rng } from "../../lib/tensor/prng";
 import {
   colorJitter,
   evalPipeline,

@@ -1,6 +1,7 @@
 import { backward } from "../../lib/tensor/autograd";
 import { tidy } from "../../lib/tensor/scope";
 import { Tensor, tensor } from "../../lib/tensor/tensor";
+import { randomArray } from "./random";
 
 /** ‖a − b‖ / max(‖b‖, tiny): the normalized error used for every comparison against a reference. */
 export function normErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -15,18 +16,7 @@ export function normErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
-/** Deterministic pseudo-random values in [-1, 1) for test inputs. */
-export function randomArray(n: number, seed = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+export { randomArray };
 
 export function randomTensor(shape: number[], seed = 1, requiresGrad = true): Tensor {
   const t = tensor(randomArray(shape.reduce((a, b) => a * b, 1), seed), shape).keep();

@@ -13,8 +13,9 @@ if (!built) console.log(`addon separation test skipped: ${cudaAddonPath} is not 
 
 // Loads the CUDA addon first: before its symbols were hidden, the CPU addon loaded second picked up its ops.
 (built ? describe : describe.skip)("the CPU and CUDA addons in one process", () => {
-  const cuda = require(cudaAddonPath) as NativeOps & Record<string, unknown>;
-  const cpu = require(cpuAddonPath) as NativeOps & Record<string, unknown>;
+  // A skipped describe still runs its body: load only when the addon exists.
+  const cuda = (built ? require(cudaAddonPath) : {}) as NativeOps & Record<string, unknown>;
+  const cpu = (built ? require(cpuAddonPath) : {}) as NativeOps & Record<string, unknown>;
 
   it("keep separate op tables", () => {
     expect(cpu.device).toBe("cpu");

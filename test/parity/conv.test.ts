@@ -4,7 +4,7 @@ import { conv2d } from "../../lib/tensor/ops/conv";
 import * as E from "../../lib/tensor/ops/elementwise";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
-import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
+import { type FixtureCase, arrayOf, expectClose, fixtureTests, optTensorOf, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
 
 function check(c: FixtureCase): void {
@@ -25,12 +25,7 @@ function check(c: FixtureCase): void {
 }
 
 describe("conv2d against PyTorch", () => {
-  for (const c of loadFixture("conv2d")) it(c.name, () => check(c));
-
-  const large = loadLargeFixture("conv2d");
-  it.skipIf(!large)("ResNet-18 layer shapes (large fixtures)", () => {
-    for (const c of large ?? []) check(c);
-  });
+  fixtureTests("conv2d", check, "ResNet-18 layer shapes (large fixtures)");
 });
 
 describe("conv2d gradients", () => {

@@ -4,7 +4,7 @@ import { backward } from "../../lib/tensor/autograd";
 import { cpuOps } from "../../lib/tensor/binding";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
-import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixture";
+import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixtures";
 
 interface Case {
   name: string;

@@ -5,7 +5,7 @@ import { linear, matmul } from "../../lib/tensor/ops/linear";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
-import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
+import { type FixtureCase, arrayOf, expectClose, fixtureTests, optTensorOf, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
 
 function check(c: FixtureCase): void {
@@ -36,11 +36,7 @@ function check(c: FixtureCase): void {
 }
 
 describe("matmul and linear against PyTorch", () => {
-  for (const c of loadFixture("linear")) it(c.name, () => check(c));
-  const large = loadLargeFixture("linear");
-  it.skipIf(!large)("large shapes", () => {
-    for (const c of large ?? []) check(c);
-  });
+  fixtureTests("linear", check);
 });
 
 describe("matmul", () => {

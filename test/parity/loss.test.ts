@@ -5,7 +5,7 @@ import { crossEntropy, logSoftmax, topkCorrect } from "../../lib/tensor/ops/loss
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
-import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, tensorOf } from "../helpers/fixtures";
+import { type FixtureCase, arrayOf, expectClose, fixtureTests, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
 
 function check(c: FixtureCase): void {
@@ -33,11 +33,7 @@ function check(c: FixtureCase): void {
 }
 
 describe("losses against PyTorch", () => {
-  for (const c of loadFixture("loss")) it(c.name, () => check(c));
-  const large = loadLargeFixture("loss");
-  it.skipIf(!large)("large shapes", () => {
-    for (const c of large ?? []) check(c);
-  });
+  fixtureTests("loss", check);
 });
 
 describe("losses", () => {

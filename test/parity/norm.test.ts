@@ -4,7 +4,7 @@ import * as E from "../../lib/tensor/ops/elementwise";
 import { batchNorm, cosineSimilarity, normalize } from "../../lib/tensor/ops/norm";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
-import { type FixtureCase, arrayOf, expectClose, has, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
+import { type FixtureCase, arrayOf, expectClose, fixtureTests, has, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
 
 function checkBatchNorm(c: FixtureCase): void {
@@ -29,12 +29,7 @@ function checkBatchNorm(c: FixtureCase): void {
 }
 
 describe("batchNorm against PyTorch", () => {
-  for (const c of loadFixture("batch_norm")) it(c.name, () => checkBatchNorm(c));
-
-  const large = loadLargeFixture("batch_norm");
-  it.skipIf(!large)("large shapes", () => {
-    for (const c of large ?? []) checkBatchNorm(c);
-  });
+  fixtureTests("batch_norm", checkBatchNorm);
 });
 
 describe("batchNorm gradients", () => {

@@ -3,7 +3,7 @@ import { MinMaxObserver, MomentumMinMaxObserver, createObserver } from "../../li
 import { cpuOps } from "../../lib/tensor/binding";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
-import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixture";
+import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixtures";
 
 interface Case {
   shape: number[];

@@ -5,7 +5,7 @@ import { adaptiveAvgPool2d, maxPool2d } from "../../lib/tensor/ops/pool";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
-import { type FixtureCase, arrayOf, expectClose, loadFixture, loadLargeFixture, tensorOf } from "../helpers/fixtures";
+import { type FixtureCase, arrayOf, expectClose, fixtureTests, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
 
 function check(c: FixtureCase): void {
@@ -24,11 +24,7 @@ function check(c: FixtureCase): void {
 }
 
 describe("maxPool2d against PyTorch", () => {
-  for (const c of loadFixture("max_pool2d")) it(c.name, () => check(c));
-  const large = loadLargeFixture("max_pool2d");
-  it.skipIf(!large)("ImageNet stem pooling (large fixture)", () => {
-    for (const c of large ?? []) check(c);
-  });
+  fixtureTests("max_pool2d", check, "ImageNet stem pooling (large fixture)");
 
   it("propagates NaN and reports its index", () => {
     const x = tensor([1, NaN, 3, 2], [1, 1, 2, 2]);

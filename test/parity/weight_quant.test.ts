@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { weightQuantizer } from "../../lib/quant/quantizer";
 import { backward, noGrad } from "../../lib/tensor/autograd";
 import { tidy } from "../../lib/tensor/scope";
-import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixture";
+import { bits, decode, firstDiff, fromFixture, readFixture, type Encoded } from "../helpers/fixtures";
 import { normErr } from "../helpers/numeric";
 
 interface Case {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { BitSampler, Xoshiro128, validateBitRange } from "../../lib/quant/sampling";
-import { readFixture } from "../helpers/fixture";
+import { BitSampler, validateBitRange } from "../../lib/quant/sampling";
+import { Rng as Xoshiro128 } from "../../lib/tensor/prng";
+import { readFixture } from "../helpers/fixtures";
 
 describe("bit sampling", () => {
   it("xoshiro128** matches an independent Python implementation", () => {
     const fx = readFixture<{ state: number[]; u32: number[] }>("quant/xoshiro.json");
     const r = new Xoshiro128(fx.state);
-    expect(fx.u32.map(() => r.nextU32())).toEqual(fx.u32);
+    expect(fx.u32.map(() => r.nextUint32())).toEqual(fx.u32);
   });
 
   it("draws W in [2, 9) and A in [4, 9) uniformly and independently", () => {

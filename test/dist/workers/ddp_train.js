@@ -10,7 +10,7 @@ const { tidy } = require("../../../lib/tensor/scope.js");
 const { tensor, liveTensorCount } = require("../../../lib/tensor/tensor.js");
 const { cpuOps } = require("../../../lib/tensor/binding.js");
 const { buildModel, D } = require("./tiny_model.js");
-const { randomArray } = require("./random.js");
+const { randomArray } = require("../../helpers/random.js");
 
 const steps = Number(process.env.STEPS ?? 5);
 const globalBatch = Number(process.env.GLOBAL_BATCH ?? 8);

@@ -1,6 +1,6 @@
 // The SyncBN test's global batch, shared by the worker and the test's reference.
 "use strict";
-const { randomArray } = require("./random.js");
+const { randomArray } = require("../../helpers/random.js");
 
 function batch() {
   const shape = [6, 3, 2, 2];

@@ -7,7 +7,7 @@ const { sum, mean } = require("../../../lib/tensor/ops/reduce.js");
 const { reshape, narrow, concat } = require("../../../lib/tensor/ops/shape.js");
 const { tensor, parameter, zeros } = require("../../../lib/tensor/tensor.js");
 const { syncBatchNorm } = require("../../../lib/dist/sync_bn.js");
-const { randomArray } = require("./random.js");
+const { randomArray } = require("../../helpers/random.js");
 
 const D = 8;
 const H = 16;

@@ -1,5 +1,8 @@
-// The same xorshift stream as test/helpers/numeric.ts randomArray, for workers that run outside vitest.
+// Deterministic pseudo-random test inputs (xorshift32), as plain CommonJS so that the distributed-test workers,
+// which run outside vitest, draw the same stream as the tests (through numeric.ts).
 "use strict";
+
+/** n float32 values in [-1, 1). */
 function randomArray(n, seed = 1) {
   let s = seed >>> 0 || 1;
   const out = new Float32Array(n);
@@ -11,4 +14,5 @@ function randomArray(n, seed = 1) {
   }
   return out;
 }
+
 module.exports = { randomArray };

@@ -1,7 +1,8 @@
 /**
- * Seeded, serializable random numbers for the data pipeline: xoshiro128** seeded by hashing a tuple of
- * integers, e.g. (seed, rank, epoch, batch), so that every batch's draws can be recreated without replaying
- * earlier ones (a resumed run draws exactly what an uninterrupted one would).
+ * xoshiro128** (Blackman and Vigna), the one seeded generator of the JavaScript side (data pipeline, bit sampler):
+ * 32-bit words, so every step is exact in JavaScript, and a four-word state that serializes as JSON. A generator is
+ * seeded by hashing a tuple of integers, e.g. (seed, rank, epoch, batch), so that any stream can be recreated without
+ * replaying earlier ones (a resumed run draws exactly what an uninterrupted one would).
  */
 export interface RngState {
   readonly s: readonly [number, number, number, number];
@@ -17,32 +18,36 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
+const isWord = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 4294967296;
+
 export class Rng {
   private s0: number;
   private s1: number;
   private s2: number;
   private s3: number;
 
-  private constructor(s: readonly number[]) {
-    [this.s0, this.s1, this.s2, this.s3] = s.map((v) => v >>> 0);
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  /** A generator in the given state: four uint32 words, not all zero. */
+  constructor(words: readonly number[]) {
+    if (!Array.isArray(words) || words.length !== 4 || !words.every(isWord) || words.every((v) => v === 0))
+      throw new RangeError(`xoshiro128** state must be four uint32 words, not all zero, got ${JSON.stringify(words)}`);
+    [this.s0, this.s1, this.s2, this.s3] = words;
   }
 
-  /** A generator determined by a tuple of non-negative integers below 2^53. */
+  /** A generator determined by a tuple of integers of magnitude below 2^53. */
   static fromSeed(...words: number[]): Rng {
     let h = 0x9e3779b9;
     for (const w of words) {
-      if (!Number.isSafeInteger(w) || w < 0) throw new RangeError(`Rng.fromSeed(): seeds must be non-negative integers, got ${w}`);
+      if (!Number.isSafeInteger(w)) throw new RangeError(`seed must be an integer of magnitude below 2^53, got ${w}`);
       h = mix32(h ^ mix32(w >>> 0));
       h = mix32(h ^ mix32(Math.floor(w / 4294967296) + 0x632be5ab));
     }
-    return new Rng([0, 1, 2, 3].map((i) => mix32(h + Math.imul(i + 1, 0x9e3779b9))));
+    const s = [0, 1, 2, 3].map((i) => mix32(h + Math.imul(i + 1, 0x9e3779b9)));
+    if (!s.some((v) => v !== 0)) s[0] = 1;
+    return new Rng(s);
   }
 
   static fromState(state: RngState): Rng {
-    if (!Array.isArray(state?.s) || state.s.length !== 4 || state.s.some((v) => !Number.isInteger(v)))
-      throw new TypeError("Rng.fromState(): expected { s: [four 32-bit integers] }");
-    return new Rng(state.s);
+    return new Rng(state?.s);
   }
 
   state(): RngState {
@@ -73,7 +78,7 @@ export class Rng {
     return lo + (hi - lo) * this.random();
   }
 
-  /** Uniform integer in [lo, hi) without modulo bias, as torch.randint(lo, hi). */
+  /** Uniform integer in [lo, hi), as torch.randint(lo, hi): the top partial bucket of 2^32 is rejected (no modulo bias). */
   randint(lo: number, hi: number): number {
     const n = hi - lo;
     if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new RangeError(`Rng.randint(): empty or too large range [${lo}, ${hi})`);
