@@ -7,9 +7,14 @@
 # 2. loads both addons; if ssql_cuda.node cannot load or use the GPU, prints ldd and the error and rebuilds it with
 #    this machine's nvcc (scripts/build-cuda-plain.sh);
 # 3. `ssql info`, the shared op cases on CUDA vs CPU and the JS references, the CUDA checks;
-# 4. conv2d fwd/bwd on ResNet-18 CIFAR layer shapes at batch 256, ours and PyTorch eager (same GPU, same run);
-# 5. writes $OUT/gpu-check.json (plus every step's own JSON and this log) and prints the summary.
-# Every step has a time limit and runs whatever happened before it. Environment: OUT, PYTHON, SSQL_FORCE_REBUILD=1.
+# 4. the quantization ops on CUDA vs the CPU ops; fake-quant fwd/bwd timings, ours and PyTorch's;
+# 5. the NCCL process group through lib/dist (one rank) and all-reduce timings, ours and PyTorch's;
+# 6. whole SSQL_SimSiam and SimSiam training steps (CIFAR ResNet-18, batch 256 per view), ours and PyTorch's;
+# 7. conv2d fwd/bwd on ResNet-18 CIFAR layer shapes at batch 256, ours and PyTorch eager (same GPU, same run);
+# 8. writes $OUT/gpu-check.json (plus every step's own JSON and this log) and prints the summary.
+# Every step has a time limit and runs whatever happened before it; all steps together stay within
+# SSQL_CHECK_BUDGET seconds (default 540: a step gets at most what is left, keeping time for the summary).
+# Environment: OUT, PYTHON, SSQL_FORCE_REBUILD=1, SSQL_CHECK_BUDGET.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,12 +33,24 @@ NOTES=$OUT/notes.txt
 
 note() { echo "$*" | tee -a "$NOTES"; }
 
-# step NAME LIMIT CMD...: runs CMD under a time limit and records its exit status; never stops the script.
+BUDGET=${SSQL_CHECK_BUDGET:-540}
+SUMMARY_RESERVE=20
+
+# step NAME LIMIT CMD...: runs CMD under a time limit (cut to what is left of the budget) and records its exit
+# status; never stops the script. A step with under 10 s left is skipped (recorded with rc 125).
 step() {
   local name=$1 limit=$2
   shift 2
-  local start
+  local start left
   start=$(date +%s)
+  left=$((T0 + BUDGET - start))
+  [ "$name" != summary ] && left=$((left - SUMMARY_RESERVE))
+  if [ "$left" -lt 10 ]; then
+    echo "=== $name: skipped (budget of ${BUDGET}s spent)"
+    printf '{"step": "%s", "rc": 125, "seconds": 0, "skipped": true}\n' "$name" >> "$STEPS"
+    return 125
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo
   echo "=== $name (limit ${limit}s, t+$((start - T0))s)"
   timeout --kill-after=10 "$limit" "$@"
@@ -142,11 +159,20 @@ echo "cuda addon: $CUDA_ADDON_SOURCE ($SSQL_CUDA_ADDON)"
 printf '{"cuda_addon": "%s", "cuda_addon_path": "%s", "python": "%s", "nvcc": "%s"}\n' "$CUDA_ADDON_SOURCE" \
   "$SSQL_CUDA_ADDON" "$PY" "$NVCC" > "$OUT/gpu-env.json"
 
-step info 60 "$WORK/nodew" "$DEV/js/lib/main.js" info
-step ops 240 "$WORK/nodew" "$DEV/js/test/gpu/check.js" ops --out "$OUT/gpu-ops.json"
+CHECK="$DEV/js/test/gpu/check.js"
+step info 30 "$WORK/nodew" "$DEV/js/lib/main.js" info
+step ops 150 "$WORK/nodew" "$CHECK" ops --out "$OUT/gpu-ops.json"
+step quant 60 "$WORK/nodew" "$CHECK" quant --out "$OUT/gpu-quant.json"
+step fq-ours 60 "$WORK/nodew" "$CHECK" fqbench --out "$OUT/gpu-fq-ours.json"
+step fq-torch 60 "$PY" test/gpu/torch_fq_bench.py --out "$OUT/gpu-fq-torch.json"
+step nccl-ours 60 "$WORK/nodew" "$CHECK" nccl --out "$OUT/gpu-nccl.json"
+step nccl-torch 45 "$PY" test/gpu/torch_nccl_bench.py --out "$OUT/gpu-nccl-torch.json"
+STEP_CONFIGS=configs/cifar/resnet18_ssql_simsiam_cifar.yaml,configs/cifar/resnet18_simsiam_cifar.yaml
+step step-ours 150 "$WORK/nodew" "$CHECK" step --configs "$STEP_CONFIGS" --batch 256 --steps 10 --warmup 3 --out "$OUT/gpu-step-ours.json"
+step step-torch 120 "$PY" bench/torch_ssql_step.py --batch 256 --steps 10 --warmup 3 --out "$OUT/gpu-step-torch.json"
 SHAPES=test/gpu/resnet18-cifar-convs.json
-step bench-ours 150 "$WORK/nodew" "$DEV/js/test/gpu/check.js" bench --shapes "$SHAPES" --out "$OUT/gpu-bench-ours.json"
-step bench-torch 150 "$PY" test/gpu/torch_conv_bench.py --shapes "$SHAPES" --out "$OUT/gpu-bench-torch.json"
-step summary 60 "$PY" test/gpu/summarize.py "$OUT"
+step bench-ours 90 "$WORK/nodew" "$CHECK" bench --shapes "$SHAPES" --out "$OUT/gpu-bench-ours.json"
+step bench-torch 90 "$PY" test/gpu/torch_conv_bench.py --shapes "$SHAPES" --out "$OUT/gpu-bench-torch.json"
+step summary 30 "$PY" test/gpu/summarize.py "$OUT"
 echo "=== done in $(($(date +%s) - T0))s; results in $OUT/gpu-check.json"
 rm -rf "$WORK"

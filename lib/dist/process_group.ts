@@ -1,6 +1,6 @@
 import { env } from "../env";
 import { opsFor, type Device } from "../tensor/binding";
-import type { NativeOps, NativeProcessGroup, NativeTensor, ReduceOp } from "../tensor/native";
+import type { DeviceOps, NativeProcessGroup, NativeTensor, ReduceOp } from "../tensor/native";
 import type { Tensor } from "../tensor/tensor";
 import { watchLauncher, worldFromEnv, type World } from "./launch";
 import { Store, StoreServer } from "./store";
@@ -55,7 +55,7 @@ export class ProcessGroup {
     return new ProcessGroup(handle, opts.rank, opts.size, device, timeoutMs);
   }
 
-  private get ops(): NativeOps {
+  private get ops(): DeviceOps {
     return opsFor(this.device);
   }
 

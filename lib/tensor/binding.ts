@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { env } from "../env";
-import type { CudaOps, NativeOps, NcclOps } from "./native";
+import type { CudaOps, DeviceOps, NativeOps, NcclOps } from "./native";
 
 export type Device = "cpu" | "cuda";
 
@@ -10,22 +10,22 @@ export const cpuAddonPath = env.cpuAddon ?? path.join(root, "build", "Release", 
 export const cudaAddonPath = env.cudaAddon ?? path.join(root, "build-cuda", "Release", "ssql_cuda.node");
 
 let cpu: NativeOps | undefined;
-/** What ssql_cuda.node exports: the shared op table, device management and (NCCL) collectives. */
-export type CudaNativeOps = CudaOps & NativeOps & NcclOps;
+/** What ssql_cuda.node exports: the op table without DataOps, device management and NCCL communicators. */
+export type CudaNativeOps = CudaOps & DeviceOps & NcclOps;
 
 let cuda: CudaNativeOps | undefined;
 let cudaError: Error | undefined;
 
-function load(file: string): NativeOps {
+function load<T>(file: string): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(file) as NativeOps;
+  return require(file) as T;
 }
 
 export function cpuOps(): NativeOps {
   if (!cpu) {
     if (!fs.existsSync(cpuAddonPath))
       throw new Error(`the CPU addon is not built (${cpuAddonPath} is missing): run 'npm run build:native'`);
-    cpu = load(cpuAddonPath);
+    cpu = load<NativeOps>(cpuAddonPath);
     if (env.threads) cpu.setNumThreads(env.threads);
   }
   return cpu;
@@ -38,7 +38,7 @@ export function cudaOps(): CudaNativeOps {
   try {
     if (!fs.existsSync(cudaAddonPath))
       throw new Error(`the CUDA addon is not built (${cudaAddonPath} is missing): run 'npm run build:native' on a machine with nvcc, cuDNN and NCCL`);
-    const ops = load(cudaAddonPath) as CudaNativeOps;
+    const ops = load<CudaNativeOps>(cudaAddonPath);
     const why = ops.cudaAvailable();
     if (why) throw new Error(`CUDA is unavailable: ${why}`);
     ops.setTf32(env.tf32);
@@ -50,6 +50,7 @@ export function cudaOps(): CudaNativeOps {
   }
 }
 
-export function opsFor(device: Device): NativeOps {
+/** The ops of a device (DataOps only through cpuOps()). */
+export function opsFor(device: Device): DeviceOps {
   return device === "cpu" ? cpuOps() : cudaOps();
 }

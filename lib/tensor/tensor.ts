@@ -1,5 +1,5 @@
 import { opsFor, type Device } from "./binding";
-import type { AnyTypedArray, DType, NativeOps, NativeTensor } from "./native";
+import type { AnyTypedArray, DType, DeviceOps, NativeTensor } from "./native";
 import { trackInScope, untrack } from "./scope";
 
 /** One step of the autograd tape: maps the output gradient to one gradient per input (null where none). */
@@ -29,7 +29,7 @@ export class Tensor {
     trackInScope(this);
   }
 
-  get ops(): NativeOps {
+  get ops(): DeviceOps {
     return opsFor(this.device);
   }
 

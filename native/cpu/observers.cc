@@ -179,8 +179,7 @@ SSQL_OP(emaUpdate_) {
   auto dst = f32Arg(a, 0, "dst");
   auto src = f32Arg(a, 1, "src");
   requireSameShape(a.op, *dst, *src);
-  double m = a.number(2, "momentum");
-  if (!(m >= 0.0 && m <= 1.0)) throw RangeError("emaUpdate_(): momentum must lie in [0, 1]");
+  double m = momentumArg(a, 2);
   const float km = static_cast<float>(m), kr = static_cast<float>(1.0 - m);
   float* pd = dst->f32();
   const float* ps = src->f32();
@@ -200,8 +199,7 @@ SSQL_OP(calcQParams) {
   auto mnT = f32Arg(a, 0, "min");
   auto mxT = f32Arg(a, 1, "max");
   requireSameShape(a.op, *mnT, *mxT);
-  int64_t bits = a.integer(2, "bits");
-  if (bits < 1 || bits > 16) throw RangeError("calcQParams(): bits must lie in 1..16, got " + std::to_string(bits));
+  const int bits = bitsArg(a, 2);
   bool symmetric = a.boolean(3, "symmetric");
   auto scale = empty(DType::F32, mnT->shape);
   auto zp = empty(DType::I32, mnT->shape);
@@ -212,8 +210,7 @@ SSQL_OP(calcQParams) {
   int32_t* pz = zp->data<int32_t>();
   bool anyNan = false, anyZero = false;
   for (int64_t c = 0; c < mnT->numel(); ++c) {
-    int b = static_cast<int>(bits);
-    float s = symmetric ? fq::symmetricScale(pmn[c], pmx[c], b) : fq::asymmetricScale(pmn[c], pmx[c], b);
+    float s = symmetric ? fq::symmetricScale(pmn[c], pmx[c], bits) : fq::asymmetricScale(pmn[c], pmx[c], bits);
     ps[c] = s;
     pz[c] = symmetric ? 0 : fq::asymmetricZeroPoint(pmn[c], s);
     anyNan = anyNan || s != s;

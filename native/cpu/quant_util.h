@@ -1,4 +1,5 @@
-// Argument checks and loop helpers shared by the CPU quantization ops (fake_quant.cc, observers.cc).
+// Loop helpers shared by the CPU quantization ops (fake_quant.cc, observers.cc); their argument checks are in
+// core/quant_args.h, shared with the CUDA addon.
 #pragma once
 
 #include <omp.h>
@@ -7,7 +8,7 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/quant_args.h"
 
 // Inner loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load time (GCC target_clones).
 // Both give the same bits: only IEEE mul/add/compare/select are used, and FMA is not enabled.
@@ -19,68 +20,6 @@
 
 namespace ssql {
 namespace quant {
-
-// x viewed as [outer, channels, inner] around the channel axis; per-tensor is channels = 1, inner = numel.
-struct ChannelLayout {
-  int64_t outer = 1, channels = 1, inner = 1;
-  int64_t axis = -1;  // -1: per tensor
-};
-
-inline ChannelLayout perTensorLayout(const Tensor& x) {
-  ChannelLayout l;
-  l.inner = x.numel();
-  return l;
-}
-
-inline ChannelLayout channelLayout(const char* op, const Tensor& x, int64_t axis) {
-  int64_t nd = x.dim();
-  int64_t k = axis < 0 ? axis + nd : axis;
-  if (nd == 0 || k < 0 || k >= nd)
-    throw RangeError(std::string(op) + "(): axis " + std::to_string(axis) + " out of range for shape " + shapeStr(x.shape));
-  ChannelLayout l;
-  l.axis = k;
-  l.channels = x.shape[k];
-  for (int64_t i = 0; i < k; ++i) l.outer *= x.shape[i];
-  for (int64_t i = k + 1; i < nd; ++i) l.inner *= x.shape[i];
-  return l;
-}
-
-// Argument i is either null (per tensor) or an integer axis.
-inline ChannelLayout layoutArg(const Args& a, size_t i, const Tensor& x) {
-  auto v = a.at(i, "axis");
-  if (v.IsNull() || v.IsUndefined()) return perTensorLayout(x);
-  return channelLayout(a.op, x, a.integer(i, "axis"));
-}
-
-inline TensorPtr i32(const Args& a, size_t i, const char* name) {
-  auto t = a.tensor(i, name);
-  requireDtype(a.op, name, *t, DType::I32);
-  return t;
-}
-
-inline void requireNumel(const char* op, const char* name, const Tensor& t, int64_t n) {
-  if (t.numel() != n)
-    throw RangeError(std::string(op) + "(): '" + name + "' must hold " + std::to_string(n) + " value(s), got shape " +
-                     shapeStr(t.shape));
-}
-
-// Optional int32 [1] flag: 0 makes the op the identity (PyTorch's fake_quant_enabled), read on the device side.
-inline const int32_t* enabledArg(const Args& a, size_t i) {
-  auto t = a.optTensor(i, "enabled");
-  if (!t) return nullptr;
-  requireDtype(a.op, "enabled", *t, DType::I32);
-  requireNumel(a.op, "enabled", *t, 1);
-  return t->data<int32_t>();
-}
-
-inline void quantRangeArgs(const Args& a, size_t i, float& qmin, float& qmax) {
-  int64_t lo = a.integer(i, "quantMin"), hi = a.integer(i + 1, "quantMax");
-  if (lo > hi) throw RangeError(std::string(a.op) + "(): quantMin " + std::to_string(lo) + " exceeds quantMax " + std::to_string(hi));
-  if (lo < -(int64_t(1) << 24) || hi > (int64_t(1) << 24))
-    throw RangeError(std::string(a.op) + "(): quantMin/quantMax must lie within +-2^24");
-  qmin = static_cast<float>(lo);
-  qmax = static_cast<float>(hi);
-}
 
 constexpr int64_t kMinParallel = 32768;  // elements below which threads cost more than they save
 

@@ -182,10 +182,14 @@ __global__ void rangeGradKernel(const float* __restrict__ g, const float* __rest
 __global__ void rangeRouteKernel(float* __restrict__ dx, const double* __restrict__ sums, const float* __restrict__ mn,
                                  const float* __restrict__ mx, const int32_t* __restrict__ argmin,
                                  const int32_t* __restrict__ argmax, const int32_t* __restrict__ enabled,
-                                 int64_t channels, double span, bool symmetric) {
+                                 int64_t channels, int64_t n, double span, bool symmetric) {
   if (!isOn(enabled)) return;
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
+  // Indices come from JavaScript; checking them on the host would need a read-back, so bad ones are skipped here
+  // (the CPU op throws) rather than written out of bounds.
+  const int32_t imin = argmin[c], imax = argmax[c];
+  const bool okMin = imin >= 0 && imin < n, okMax = imax >= 0 && imax < n;
   if (symmetric) {
     const double t = sums[c] / (span / 2.0);
     const float am = fabsf(mn[c]), ax = fabsf(mx[c]);
@@ -193,12 +197,12 @@ __global__ void rangeRouteKernel(float* __restrict__ dx, const double* __restric
     const double wMin = am > ax ? 1.0 : (am < ax ? 0.0 : 0.5);
     const double sMin = mn[c] > 0.0f ? 1.0 : (mn[c] < 0.0f ? -1.0 : 0.0);
     const double sMax = mx[c] > 0.0f ? 1.0 : (mx[c] < 0.0f ? -1.0 : 0.0);
-    if (wMin > 0.0) atomicAdd(dx + argmin[c], static_cast<float>(t * wMin * sMin));
-    if (wMin < 1.0) atomicAdd(dx + argmax[c], static_cast<float>(t * (1.0 - wMin) * sMax));
+    if (wMin > 0.0 && okMin) atomicAdd(dx + imin, static_cast<float>(t * wMin * sMin));
+    if (wMin < 1.0 && okMax) atomicAdd(dx + imax, static_cast<float>(t * (1.0 - wMin) * sMax));
   } else {
     const double t = sums[c] / span;
-    atomicAdd(dx + argmax[c], static_cast<float>(t));
-    atomicAdd(dx + argmin[c], static_cast<float>(-t));
+    if (okMax) atomicAdd(dx + imax, static_cast<float>(t));
+    if (okMin) atomicAdd(dx + imin, static_cast<float>(-t));
   }
 }
 
@@ -399,7 +403,7 @@ cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx,
     rangeGradKernel<false><<<grid, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, sums, layout.channels,
                                                           layout.inner, per, qmin, qmax);
   rangeRouteKernel<<<static_cast<unsigned>((layout.channels + 127) / 128), 128, 0, stream>>>(
-      dx, sums, min, max, argmin, argmax, enabled, layout.channels,
+      dx, sums, min, max, argmin, argmax, enabled, layout.channels, layout.numel(),
       static_cast<double>(quantMax) - static_cast<double>(quantMin), symmetric);
   return cudaGetLastError();
 }

@@ -32,6 +32,7 @@ cudaError_t fakeQuantForward(const float* x, float* out, uint8_t* mask, const fl
 cudaError_t fakeQuantBackward(const float* grad, const uint8_t* mask, float* dx, int64_t n, cudaStream_t stream);
 
 // fakeQuantRangeBackward: dx = grad * M plus the scale term routed to argmin/argmax (flat indices into x) per channel.
+// Indices outside [0, numel) are skipped (the CPU op rejects them; checking here would need a read-back).
 // `workspace` holds fakeQuantRangeBackwardWorkspaceBytes(layout) bytes (the per-channel sums).
 size_t fakeQuantRangeBackwardWorkspaceBytes(QuantLayout layout);
 cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx, const float* scale,

@@ -2,13 +2,22 @@
  * Plain-node GPU runner (no vitest; compiled by tsconfig.gpu.json into .device/js/ for scripts/gpu-check.sh).
  *   node check.js ops   --out ops.json                     shared op cases on CUDA vs CPU and references, CUDA checks
  *   node check.js bench --shapes convs.json --out ours.json  conv2d fwd/bwd timings on ResNet-18 layer shapes
+ *   node check.js quant --out quant.json                   quantization ops on CUDA vs the CPU ops (quant_checks.ts)
+ *   node check.js fqbench --out fq.json                    fake-quant fwd/bwd timings and bandwidth (fq_bench.ts)
+ *   node check.js step --configs a.yaml,b.yaml --batch 256 --steps 10 --warmup 3 --out step.json
+ *                                                          whole SSL training steps (step_bench.ts)
+ *   node check.js nccl --out nccl.json                     the NCCL process group through lib/dist (nccl_check.ts)
  * Addons come from SSQL_CPU_ADDON / SSQL_CUDA_ADDON (lib/env.ts). Exit status 0 when everything passed, 1 otherwise.
  */
 import * as fs from "node:fs";
-import { cpuOps, cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
+import { cpuOps, cudaOps, type CudaNativeOps, type Device } from "../../lib/tensor/binding";
 import type { NativeOps, NativeTensor } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases } from "../shared/op-cases";
-import { cudaChecks, cudaTolerance, runCaseOnCuda, type CaseResult } from "./checks";
+import { cudaChecks, cudaTolerance, runCaseOnCuda, type CaseResult, type CudaCheck } from "./checks";
+import { fqBench } from "./fq_bench";
+import { ncclCheck } from "./nccl_check";
+import { quantChecks } from "./quant_checks";
+import { stepBench } from "./step_bench";
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -186,21 +195,47 @@ async function benchMode(): Promise<number> {
     rows.push(row);
   }
   const stats = cuda.memoryStats();
-  const fakeQuant = Object.keys(cuda).filter((k) => /fake.?quant/i.test(k));
-  const report = {
-    device: cuda.cudaInfo(), batch, iters, layers: rows,
-    peak_reserved_bytes: stats.peakReservedBytes,
-    fake_quant: fakeQuant.length ? `ops present but not benchmarked here: ${fakeQuant.join(", ")}` : "no fake-quant ops in the CUDA addon",
-  };
+  const report = { device: cuda.cudaInfo(), batch, iters, layers: rows, peak_reserved_bytes: stats.peakReservedBytes };
   fs.writeFileSync(out, JSON.stringify(report, null, 2));
-  console.log(`fake quant: ${report.fake_quant}`);
   return rows.some((r) => r.error) ? 1 : 0;
 }
 
+/** A list of CUDA checks, each isolated, the report rewritten after each (a hang still leaves the results so far). */
+async function checksMode(list: readonly CudaCheck[], out: string): Promise<number> {
+  const cuda = cudaOps();
+  const cpu = tryLoad(cpuOps);
+  const checks: { name: string; ok: boolean; detail: string; ms: number }[] = [];
+  const save = () => fs.writeFileSync(out, JSON.stringify({ cpu: cpu.ops ? "loaded" : cpu.error, checks }, null, 2));
+  for (const check of list) {
+    const t0 = performance.now();
+    let ok = false, detail: string;
+    try {
+      detail = await check.run(cuda, cpu.ops);
+      ok = true;
+    } catch (e) {
+      detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    }
+    checks.push({ name: check.name, ok, detail, ms: Math.round(performance.now() - t0) });
+    console.log(`  ${ok ? "pass " : "FAIL "} ${check.name} (${checks[checks.length - 1].ms} ms)\n        ${detail}`);
+    save();
+  }
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
+
+const modes: Record<string, () => Promise<number>> = {
+  ops: opsMode,
+  bench: benchMode,
+  quant: () => checksMode(quantChecks, arg("out", "gpu-quant.json")),
+  fqbench: () => fqBench(arg("out", "gpu-fq-ours.json")),
+  step: () =>
+    stepBench(arg("configs").split(","), Number(arg("batch", "256")), Number(arg("steps", "10")), Number(arg("warmup", "3")), arg("out", "gpu-step-ours.json"),
+      arg("device", "cuda") as Device),
+  nccl: () => ncclCheck(arg("out", "gpu-nccl.json")),
+};
 const mode = process.argv[2];
-const run = mode === "ops" ? opsMode : mode === "bench" ? benchMode : null;
+const run = modes[mode];
 if (!run) {
-  console.error("usage: node check.js ops --out FILE | bench --shapes FILE --out FILE");
+  console.error(`usage: node check.js ${Object.keys(modes).join("|")} [--out FILE] (see the header of test/gpu/check.ts)`);
   process.exit(2);
 }
 run().then(

@@ -10,7 +10,7 @@ import * as Red from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
 import { toDevice, toDeviceAsync } from "../../lib/tensor/transfer";
-import type { NativeOps, NativeTensor, NcclOps } from "../../lib/tensor/native";
+import type { DeviceOps, NativeTensor, NcclOps } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases, rand, type OpCase, type Outputs } from "../shared/op-cases";
 import * as R from "../shared/reference";
 
@@ -32,7 +32,7 @@ export interface CaseResult {
 const worst = (errs: Record<string, number> | undefined) => Math.max(0, ...Object.values(errs ?? {}));
 
 /** Runs one case on CUDA and compares it with the CPU addon (when it has the ops) and the reference. */
-export async function runCaseOnCuda(c: OpCase, cuda: NativeOps, cpu: NativeOps | null): Promise<CaseResult> {
+export async function runCaseOnCuda(c: OpCase, cuda: DeviceOps, cpu: DeviceOps | null): Promise<CaseResult> {
   const t0 = performance.now();
   const result: CaseResult = { name: c.name, ops: c.ops, ok: false, ms: 0 };
   try {
@@ -57,7 +57,7 @@ export async function runCaseOnCuda(c: OpCase, cuda: NativeOps, cpu: NativeOps |
   return result;
 }
 
-export async function runAllCases(cuda: NativeOps, cpu: NativeOps | null): Promise<CaseResult[]> {
+export async function runAllCases(cuda: DeviceOps, cpu: DeviceOps | null): Promise<CaseResult[]> {
   const out: CaseResult[] = [];
   for (const c of opCases) out.push(await runCaseOnCuda(c, cuda, cpu));
   return out;
@@ -66,7 +66,7 @@ export async function runAllCases(cuda: NativeOps, cpu: NativeOps | null): Promi
 export interface CudaCheck {
   name: string;
   /** Throws on failure; returns what it measured. */
-  run(cuda: CudaNativeOps, cpu: NativeOps | null): Promise<string>;
+  run(cuda: CudaNativeOps, cpu: DeviceOps | null): Promise<string>;
 }
 
 function assert(cond: unknown, msg: string): asserts cond {
@@ -84,7 +84,7 @@ function expectThrow(f: () => unknown, kind: ErrorConstructor, pattern: RegExp):
   throw new Error(`expected a ${kind.name} matching ${pattern}`);
 }
 
-function disposeAll(ops: NativeOps, hs: (NativeTensor | null)[]): void {
+function disposeAll(ops: DeviceOps, hs: (NativeTensor | null)[]): void {
   for (const h of hs) if (h) ops.dispose(h);
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { cpuOps, cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
-import type { NativeOps } from "../../lib/tensor/native";
+import type { DeviceOps } from "../../lib/tensor/native";
 import { opCases } from "../shared/op-cases";
 import { cudaChecks, cudaTolerance, runCaseOnCuda } from "./checks";
+import { quantChecks } from "./quant_checks";
 
 function load(): { cuda: CudaNativeOps | null; why: string } {
   try {
@@ -15,7 +16,7 @@ function load(): { cuda: CudaNativeOps | null; why: string } {
 const { cuda, why } = load();
 if (!cuda) console.log(`CUDA tests skipped: ${why}`);
 
-function cpuOrNull(): NativeOps | null {
+function cpuOrNull(): DeviceOps | null {
   try {
     return cpuOps();
   } catch {
@@ -32,5 +33,5 @@ function cpuOrNull(): NativeOps | null {
       for (const [k, e] of Object.entries(r.vsReference ?? {})) expect(e, `vs reference: ${k}`).toBeLessThanOrEqual(c.tolerance ?? cudaTolerance);
       for (const [k, e] of Object.entries(r.vsCpu ?? {})) expect(e, `vs CPU: ${k}`).toBeLessThanOrEqual(cudaTolerance);
     });
-  for (const check of cudaChecks) it(check.name, () => check.run(cuda!, cpu).then(() => undefined));
+  for (const check of [...cudaChecks, ...quantChecks]) it(check.name, () => check.run(cuda!, cpu).then(() => undefined));
 });

@@ -30,6 +30,10 @@ def main():
     ops = load(os.path.join(out, "gpu-ops.json"))
     ours = load(os.path.join(out, "gpu-bench-ours.json"))
     torch = load(os.path.join(out, "gpu-bench-torch.json"))
+    quant = load(os.path.join(out, "gpu-quant.json"))
+    fq = {"ours": load(os.path.join(out, "gpu-fq-ours.json")), "torch": load(os.path.join(out, "gpu-fq-torch.json"))}
+    nccl = {"ours": load(os.path.join(out, "gpu-nccl.json")), "torch": load(os.path.join(out, "gpu-nccl-torch.json"))}
+    step = {"ours": load(os.path.join(out, "gpu-step-ours.json")), "torch": load(os.path.join(out, "gpu-step-torch.json"))}
 
     print("=== summary")
     print("steps: " + ", ".join(f"{s['step']}={s['rc']} ({s['seconds']}s)" for s in steps))
@@ -88,15 +92,99 @@ def main():
         if tot["torch"]:
             print(f"  whole ResNet-18 conv stack (fwd + both bwd, weighted by count): ours {tot['ours']:.2f} ms, "
                   f"PyTorch {tot['torch']:.2f} ms, ratio {tot['ours'] / tot['torch']:.2f}x" + ("" if complete else " (incomplete)"))
-        print(f"fake quant: {ours.get('fake_quant')}")
     else:
         print(f"conv benchmark: no result ({ours.get('missing')})")
 
+    if quant.get("checks") is not None:
+        qc = quant["checks"]
+        print(f"quantization ops, CUDA vs CPU: {sum(1 for c in qc if c['ok'])}/{len(qc)} checks pass")
+        for c in qc:
+            print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail'][:300]}")
+    else:
+        print(f"quantization checks: no result ({quant.get('missing')})")
+
+    fq_cmp = summarize_fq(fq)
+    step_cmp = summarize_steps(step)
+    nccl_cmp = summarize_nccl(nccl)
+
     result = {"steps": steps, "notes": notes, "env": env, "ops": ops, "bench": {
         "ours": ours, "torch": torch, "comparison": comparison,
-        "total_ms": tot, "total_ratio": (tot["ours"] / tot["torch"]) if tot["torch"] else None}}
+        "total_ms": tot, "total_ratio": (tot["ours"] / tot["torch"]) if tot["torch"] else None},
+        "quant": quant, "fake_quant_bench": dict(fq, comparison=fq_cmp),
+        "ssl_step": dict(step, comparison=step_cmp), "nccl": dict(nccl, comparison=nccl_cmp)}
     with open(os.path.join(out, "gpu-check.json"), "w") as f:
         json.dump(result, f, indent=2)
+
+
+def summarize_fq(fq):
+    ours, torch = fq["ours"], fq["torch"]
+    if not ours.get("rows"):
+        print(f"fake-quant benchmark: no result ({ours.get('missing')})")
+        return []
+    by_key = {r.get("key"): r for r in torch.get("rows", [])}
+    print(f"fake quant, ms per call (ours / PyTorch {torch.get('torch', '?')}), GB/s and share of each side's copy bandwidth "
+          f"(ours {ours.get('copy_gbps') or 0:.0f}, PyTorch {torch.get('copy_gbps') or 0:.0f} GB/s):")
+    rows = []
+    for r in ours["rows"]:
+        t = by_key.get(r.get("key"), {})
+        row = {"name": r["name"], "ours_ms": r.get("ms"), "torch_ms": t.get("ms"), "ours_of_copy": r.get("ofCopy"),
+               "torch_of_copy": t.get("ofCopy"), "ratio": (r["ms"] / t["ms"]) if r.get("ms") and t.get("ms") else None}
+        rows.append(row)
+        cell = lambda ms, share: "-" if not ms else f"{ms:.4f} ms ({100 * (share or 0):.0f}%)"
+        print(f"  {r['name'][:84]:84} {cell(r.get('ms'), r.get('ofCopy')):>18} / {cell(t.get('ms'), t.get('ofCopy')):>18}"
+              + (f"  {row['ratio']:.2f}x" if row["ratio"] else "") + (f"  ERROR {r['error'][:100]}" if r.get("error") else ""))
+    return rows
+
+
+def summarize_steps(step):
+    ours, torch = step["ours"], step["torch"]
+    if not ours.get("rows"):
+        print(f"training step benchmark: no result ({ours.get('missing')})")
+        return []
+    by_method = {r.get("method"): r for r in torch.get("rows", [])}
+    print(f"training step, CIFAR ResNet-18, ours / PyTorch {torch.get('torch', '?')} (same GPU, TF32 off):")
+    rows = []
+    for r in ours["rows"]:
+        t = by_method.get(r.get("method"), {})
+        row = {"method": r.get("method"), "batch": r.get("batch"), "ours_ms": r.get("step_ms"), "torch_ms": t.get("step_ms"),
+               "ours_peak_bytes": r.get("peak_bytes"), "torch_peak_bytes": t.get("peak_bytes"),
+               "ratio": (r["step_ms"] / t["step_ms"]) if r.get("step_ms") and t.get("step_ms") else None,
+               "ours_phases_ms": r.get("phases_ms"), "torch_phases_ms": t.get("phases_ms")}
+        rows.append(row)
+        if r.get("error"):
+            print(f"  {r.get('method')}: ours ERROR {r['error'][:200]}")
+            continue
+        mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "-"
+        ph = lambda p: "/".join(f"{p[k]:.0f}" for k in ("forward", "backward", "sgd")) if p else "-"
+        print(f"  {r['method']:14} batch {r['batch']}/view: {r['step_ms']:.1f} / {t.get('step_ms') or float('nan'):.1f} ms per step"
+              + (f" ({row['ratio']:.2f}x)" if row["ratio"] else "")
+              + f"; fwd/bwd/sgd {ph(r.get('phases_ms'))} / {ph(t.get('phases_ms'))} ms; peak {mib(r.get('peak_bytes'))} / "
+              f"{mib(t.get('peak_bytes'))}; loss {r.get('loss')} / {t.get('loss')}" + (f"  torch ERROR {t['error'][:120]}" if t.get("error") else ""))
+    return rows
+
+
+def summarize_nccl(nccl):
+    ours, torch = nccl["ours"], nccl["torch"]
+    if ours.get("checks") is None:
+        print(f"NCCL process group: no result ({ours.get('missing')})")
+        return []
+    checks = ours["checks"]
+    print(f"NCCL process group (lib/dist, one rank): {sum(1 for c in checks if c['ok'])}/{len(checks)} checks pass")
+    for c in checks:
+        print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail'][:200]}")
+    by_bytes = {r["bytes"]: r for r in torch.get("rows", [])}
+    rows = []
+    if ours.get("bandwidth"):
+        print(f"  all-reduce ms per call, ours / PyTorch {torch.get('torch', '?')} (NCCL {torch.get('nccl', '?')}); "
+              "one rank, so bus bandwidth is 0 by definition and algbw is the local cost:")
+        for r in ours["bandwidth"]:
+            t = by_bytes.get(r["bytes"], {})
+            rows.append({"bytes": r["bytes"], "ours_ms": r.get("ms"), "torch_ms": t.get("ms"),
+                         "ours_algbw_gbps": r.get("algbw_gbps"), "torch_algbw_gbps": t.get("algbw_gbps")})
+            o = f"{r['ms']:.4f}" if isinstance(r.get("ms"), float) else str(r.get("error", "-"))[:60]
+            p = f"{t['ms']:.4f}" if isinstance(t.get("ms"), float) else "-"
+            print(f"    {r['bytes']:>9} B  {o} / {p} ms")
+    return rows
 
 
 if __name__ == "__main__":

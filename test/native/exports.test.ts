@@ -1,18 +1,65 @@
+import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { cpuOps } from "../../lib/tensor/binding";
-import { declaredOps } from "../helpers/opTable";
+import { cpuAddonPath, cudaAddonPath } from "../../lib/tensor/binding";
+import { declaredFamilies, declaredOps, interfaceMembers } from "../helpers/opTable";
 
-describe("the CPU addon's op table", () => {
+/**
+ * Which op families (the interfaces NativeOps extends) each addon implements. Data loading and augmentation stay
+ * on the CPU (the loader uploads finished batches), so the CUDA addon leaves DataOps out; it adds device management
+ * (CudaOps) and raw NCCL communicators (NcclOps).
+ */
+const families = declaredFamilies();
+const allFamilies = [...families.keys()];
+const implemented: Record<"cpu" | "cuda", { families: string[]; extras: string[] }> = {
+  cpu: { families: allFamilies, extras: [] },
+  cuda: { families: allFamilies.filter((f) => f !== "DataOps"), extras: ["CudaOps", "NcclOps"] },
+};
+
+function expected(addon: "cpu" | "cuda"): string[] {
+  const { families: fams, extras } = implemented[addon];
+  return [...new Set(["device", ...fams.flatMap((f) => families.get(f)!), ...extras.flatMap(interfaceMembers)])].sort();
+}
+
+function exportsOf(file: string): Record<string, unknown> {
+  return require(file) as Record<string, unknown>;
+}
+
+function diff(exp: string[], got: string[]) {
+  return { missing: exp.filter((n) => !got.includes(n)), extra: got.filter((n) => !exp.includes(n)) };
+}
+
+describe("the op families of lib/tensor/native", () => {
+  it("are the interfaces NativeOps extends, and DataOps is one of them", () => {
+    expect(allFamilies.sort()).toEqual(["CollectiveOps", "CoreOps", "DataOps", "ElementwiseOps", "NnOps", "QuantOps", "ReduceShapeOps"]);
+    expect(declaredOps().size).toBeGreaterThan(40);
+  });
+});
+
+describe("the CPU addon implements every family", () => {
   it("exports exactly the ops declared in lib/tensor/native/*.ts", () => {
-    const declared = [...declaredOps().keys()].sort();
-    const exported = Object.keys(cpuOps()).sort();
-    expect(declared.length).toBeGreaterThan(40);
-    expect({ missing: declared.filter((n) => !exported.includes(n)), extra: exported.filter((n) => !declared.includes(n)) }).toEqual({ missing: [], extra: [] });
+    const exported = Object.keys(exportsOf(cpuAddonPath)).sort();
+    expect(diff(expected("cpu"), exported)).toEqual({ missing: [], extra: [] });
+    expect(diff([...declaredOps().keys()].sort(), exported)).toEqual({ missing: [], extra: [] });
   });
 
   it("exports functions for every declared method", () => {
-    const ops = cpuOps() as unknown as Record<string, unknown>;
+    const ops = exportsOf(cpuAddonPath);
     for (const [name, info] of declaredOps()) if (name !== "device") expect(typeof ops[name], `${name} (${info.iface})`).toBe("function");
     expect(ops.device).toBe("cpu");
+  });
+});
+
+// Loading the CUDA addon touches no CUDA API, so this runs wherever it is built (GPU or not).
+const cudaBuilt = fs.existsSync(cudaAddonPath);
+if (!cudaBuilt) console.log(`CUDA export test skipped: ${cudaAddonPath} is not built (no nvcc here)`);
+
+(cudaBuilt ? describe : describe.skip)("the CUDA addon implements every family but DataOps", () => {
+  it("exports exactly those families plus CudaOps and NcclOps", () => {
+    const ops = exportsOf(cudaAddonPath);
+    const exported = Object.keys(ops).sort();
+    expect(diff(expected("cuda"), exported)).toEqual({ missing: [], extra: [] });
+    expect(families.get("DataOps")!.filter((n) => n in ops)).toEqual([]);
+    for (const name of expected("cuda")) if (name !== "device") expect(typeof ops[name], name).toBe("function");
+    expect(ops.device).toBe("cuda");
   });
 });

@@ -1,10 +1,10 @@
 /**
- * One suite of op cases for every backend: each case builds its inputs, calls ops through the NativeOps it is
+ * One suite of op cases for every backend: each case builds its inputs, calls ops through the DeviceOps it is
  * given, and returns named outputs (forward results and gradients from the backward ops). Each case also has an
  * independent plain-JavaScript reference (reference.ts). The CPU addon runs them under vitest
  * (test/native/op-cases.test.ts); CUDA runs them against the CPU and the references (test/gpu/).
  */
-import type { AnyTypedArray, NativeOps, NativeTensor } from "../../lib/tensor/native";
+import type { AnyTypedArray, DeviceOps, NativeTensor } from "../../lib/tensor/native";
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "../../lib/tensor/native/core";
 import type { NnOps } from "../../lib/tensor/native/nn";
 import * as R from "./reference";
@@ -14,10 +14,10 @@ export type Outputs = Record<string, ArrayLike<number>>;
 
 export interface OpCase {
   readonly name: string;
-  /** The NativeOps members this case calls. */
+  /** The DeviceOps members this case calls. */
   readonly ops: readonly OpName[];
   /** Runs the ops and reads every output back; frees every tensor it made. */
-  run(ops: NativeOps): Promise<Outputs>;
+  run(ops: DeviceOps): Promise<Outputs>;
   /** The same outputs computed independently (float64 JavaScript); integer outputs as Int32Array. */
   reference(): Outputs;
   /** Largest normalized error allowed against the reference (default 1e-5). */
@@ -55,7 +55,7 @@ export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
 /** Tensors made in one case, freed together. */
 class Session {
   private readonly made: NativeTensor[] = [];
-  constructor(readonly ops: NativeOps) {}
+  constructor(readonly ops: DeviceOps) {}
   own<T extends NativeTensor | null>(h: T): T {
     if (h) this.made.push(h);
     return h;
@@ -71,7 +71,7 @@ class Session {
   }
 }
 
-function session(ops: NativeOps, body: (s: Session) => Outputs | Promise<Outputs>): Promise<Outputs> {
+function session(ops: DeviceOps, body: (s: Session) => Outputs | Promise<Outputs>): Promise<Outputs> {
   const s = new Session(ops);
   return Promise.resolve()
     .then(() => body(s))

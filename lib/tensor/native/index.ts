@@ -12,7 +12,13 @@ export type { QuantOps } from "./quant";
 export type { CudaOps, CudaMemoryStats } from "./cuda";
 export type { NcclOps, Communicator } from "./nccl";
 
-/** Everything an addon exports: one table, implemented by ssql_cpu.node and ssql_cuda.node alike. */
+/** Everything an addon exports: one table; ssql_cpu.node implements all of it, ssql_cuda.node all but DataOps. */
 export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, DataOps, CollectiveOps, QuantOps {
   readonly device: "cpu" | "cuda";
 }
+
+/**
+ * The families every device implements. Data loading and augmentation (DataOps) stay on the CPU: the loader
+ * builds batches there and uploads them, so the CUDA addon does not export them.
+ */
+export type DeviceOps = Omit<NativeOps, keyof DataOps>;
