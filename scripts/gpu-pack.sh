@@ -43,6 +43,11 @@ cp node_modules/node-api-headers/include/*.h node_modules/node-addon-api/napi*.h
 echo "gpu-pack: compiling TypeScript (tsconfig.gpu.json)"
 npx tsc -p tsconfig.gpu.json
 cp package.json .device/js/
+# Runtime npm dependencies of lib/ (the GPU machine has no registry).
+mkdir -p .device/js/node_modules
+for dep in $(node -p 'Object.keys(require("./package.json").dependencies).filter((d) => d !== "node-addon-api").join(" ")'); do
+  cp -r "node_modules/$dep" .device/js/node_modules/
+done
 
 size=$(du -sm .device | cut -f1)
 du -sh .device/* .device
