@@ -37,7 +37,10 @@ inline const napi_type_tag& tensorTag() {
   return tag;
 }
 
+// Host bytes only: V8's external-memory accounting is host memory pressure, and counting device memory there
+// makes it run full garbage collections for allocations that do not touch the host heap.
 inline int64_t uniqueBytes(const TensorPtr& t) {
+  if (backend().device != kCPU) return 0;
   return t && t->storage && t->storage.use_count() == 1 ? static_cast<int64_t>(t->storage->bytes) : 0;
 }
 

@@ -29,6 +29,8 @@ export interface StepRow {
   loss?: number;
   bits?: { w: number; a: number };
   parameters?: number;
+  /** One step with a synchronize() after every native call: where the device time goes, and what is left for JS. */
+  profile?: OpProfile;
   error?: string;
 }
 
@@ -117,6 +119,7 @@ export async function stepBench(configs: string[], batch: number, steps: number,
       }
       const med = (k: number) => times.map((t) => t[k]).sort((a, b) => a - b)[1];
       row.phases_ms = { forward: med(0), backward: med(1), sgd: med(2) };
+      if (cuda) row.profile = profileStep(cuda as unknown as Record<string, unknown>, () => step().dispose(), sync);
       console.log(`  ${row.method.padEnd(14)} batch ${batch}/view: ${row.step_ms.toFixed(1)} ms/step (${row.images_per_s.toFixed(0)} img/s per view), ` +
         `split fwd ${row.phases_ms.forward.toFixed(1)} / bwd ${row.phases_ms.backward.toFixed(1)} / sgd ${row.phases_ms.sgd.toFixed(1)} ms, ` +
         `peak ${((row.peak_bytes ?? 0) / 2 ** 20).toFixed(0)} MiB, loss ${row.loss.toFixed(4)}, setup ${row.setup_ms} ms`);
@@ -138,4 +141,61 @@ export async function stepBench(configs: string[], batch: number, steps: number,
   }
   save();
   return rows.some((r) => r.error) ? 1 : 0;
+}
+
+export interface OpProfile {
+  wall_ms: number;
+  ops_ms: number;
+  gc_ms: number;
+  gc_count: number;
+  top: { op: string; calls: number; ms: number }[];
+}
+
+/** Times every native call of one step (synchronizing after each) and the garbage collections during it. */
+function profileStep(ops: Record<string, unknown>, run: () => void, sync: () => void): OpProfile {
+  const { PerformanceObserver } = require("node:perf_hooks") as typeof import("node:perf_hooks");
+  const stats = new Map<string, { calls: number; ms: number }>();
+  const saved = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(ops)) {
+    if (typeof v !== "function" || k === "synchronize") continue;
+    saved.set(k, v);
+    const fn = v as (...a: unknown[]) => unknown;
+    ops[k] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      const r = fn(...args);
+      sync();
+      const e = stats.get(k) ?? { calls: 0, ms: 0 };
+      e.calls++;
+      e.ms += performance.now() - t0;
+      stats.set(k, e);
+      return r;
+    };
+  }
+  let gcMs = 0;
+  let gcCount = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMs += e.duration;
+      gcCount++;
+    }
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  const t0 = performance.now();
+  try {
+    run();
+    sync();
+  } finally {
+    for (const [k, v] of saved) ops[k] = v;
+  }
+  const wall = performance.now() - t0;
+  for (const e of obs.takeRecords()) {
+    gcMs += e.duration;
+    gcCount++;
+  }
+  obs.disconnect();
+  const top = [...stats.entries()].map(([op, e]) => ({ op, calls: e.calls, ms: e.ms })).sort((a, b) => b.ms - a.ms);
+  const opsMs = top.reduce((a, b) => a + b.ms, 0);
+  console.log(`    profile: wall ${wall.toFixed(1)} ms, native calls ${opsMs.toFixed(1)} ms, GC ${gcMs.toFixed(1)} ms in ${gcCount}; top: ` +
+    top.slice(0, 14).map((t) => `${t.op} ${t.ms.toFixed(1)}/${t.calls}`).join(", "));
+  return { wall_ms: wall, ops_ms: opsMs, gc_ms: gcMs, gc_count: gcCount, top: top.slice(0, 30) };
 }
