@@ -1,18 +1,36 @@
-/** `npm run bench`: every microbenchmark in turn, each against PyTorch measured in the same run. */
+/** `npm run bench`: every benchmark in turn, each against PyTorch measured in the same run (`npm run bench -- NAME...` picks some). */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
 import { benchBatchNorm } from "./batch_norm";
+import { root, writeResult } from "./common";
 import { benchConv2d } from "./conv2d";
-import { benchResnet18Step } from "./resnet18_step";
-import { writeResult } from "./common";
+import { benchSslStep } from "./ssl_step";
+
+/** Benchmarks that run in their own processes (allocator state, worker pools or several ranks). */
+const standalone = (file: string, ...args: string[]) => () => {
+  execFileSync(process.execPath, [path.join(root, "bench", file), ...args], { stdio: "inherit" });
+  return { see: `output of bench/${file}` };
+};
 
 const benches: Record<string, () => unknown> = {
   conv2d: () => benchConv2d(),
   batch_norm: () => benchBatchNorm(),
-  resnet18_step: () => benchResnet18Step(),
+  ssl_step: () => benchSslStep(),
+  fake_quant: standalone("fake_quant.bench.js"),
+  data: standalone("data.bench.js"),
+  allreduce: standalone("allreduce.bench.js", "2", "3"),
 };
 
-const only = process.argv.slice(2);
-for (const [name, run] of Object.entries(benches)) {
-  if (only.length && !only.includes(name)) continue;
-  const result = run();
-  console.log(`results: ${writeResult(name, result)}\n`);
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  for (const [name, run] of Object.entries(benches)) {
+    if (only.length && !only.includes(name)) continue;
+    const result = await run();
+    console.log(`results: ${writeResult(name, result)}\n`);
+  }
 }
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

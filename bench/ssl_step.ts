@@ -1,0 +1,37 @@
+/**
+ * Whole SSL training steps on the CPU (issue target: batch 32 per view, 2 threads): SSQL_SimSiam and SimSiam on a
+ * CIFAR ResNet-18 built from the shipped configs, against bench/torch_ssql_step.py (the same step in PyTorch) run in
+ * the same process tree with the same thread count.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { cpuOps } from "../lib/tensor/binding";
+import { stepBench, type StepRow } from "../test/gpu/step_bench";
+import { python, root, table } from "./common";
+
+const CONFIGS = ["configs/cifar/resnet18_ssql_simsiam_cifar.yaml", "configs/cifar/resnet18_simsiam_cifar.yaml"].map((c) => path.join(root, c));
+
+export async function benchSslStep(batch = 32, steps = 4, warmup = 4): Promise<unknown> {
+  const threads = cpuOps().getNumThreads();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ssql-step-"));
+  const oursFile = path.join(tmp, "ours.json");
+  const torchFile = path.join(tmp, "torch.json");
+  console.log(`SSL training step on the CPU, batch ${batch} per view, ${threads} threads:`);
+  await stepBench(CONFIGS, batch, steps, warmup, oursFile, "cpu");
+  execFileSync(python(), [path.join(root, "bench", "torch_ssql_step.py"), "--device", "cpu", "--batch", String(batch), "--steps", String(steps), "--warmup", String(warmup), "--out", torchFile], {
+    stdio: "inherit",
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
+  const ours = (JSON.parse(fs.readFileSync(oursFile, "utf8")) as { rows: StepRow[] }).rows;
+  const torch = (JSON.parse(fs.readFileSync(torchFile, "utf8")) as { rows: StepRow[] }).rows;
+  const rows: (string | number)[][] = [["method", "ours ms", "PyTorch ms", "ours/PyTorch"]];
+  for (const o of ours) {
+    const t = torch.find((r) => r.method === o.method);
+    if (o.step_ms && t?.step_ms) rows.push([o.method, o.step_ms, t.step_ms, o.step_ms / t.step_ms]);
+  }
+  console.log(table(rows));
+  fs.rmSync(tmp, { recursive: true, force: true });
+  return { batch, threads, ours, torch };
+}
