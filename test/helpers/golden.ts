@@ -27,6 +27,9 @@ export function goldenSkipReason(): string | null {
   return reason;
 }
 
+/** Time allowed to a beforeAll that may have to run the generator (minutes of CPU on a slow machine). */
+export const GENERATE_MS = 20 * 60_000;
+
 export interface Golden {
   meta: Record<string, string>;
   tensors: Record<string, HostTensor>;

@@ -8,7 +8,7 @@ import { backward } from "../../lib/tensor/autograd";
 import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
 import type { Tensor } from "../../lib/tensor/tensor";
-import { compareGroup, expectScalarClose, goldenSkipReason, hostToTensor, loadGolden, loadInit, type Golden } from "../helpers/golden";
+import { GENERATE_MS, compareGroup, expectScalarClose, goldenSkipReason, hostToTensor, loadGolden, loadInit, type Golden } from "../helpers/golden";
 
 /**
  * One training step of SSQL_SimSiam, SSQL_BYOL and SimSiam on a CIFAR ResNet-18 against the PyTorch
@@ -126,7 +126,7 @@ describe.skipIf(skip !== null)("one training step against the original (PyTorch 
       built.push(b);
       loadInit(g, b.method, rename);
       r = runStep(b, g);
-    });
+    }, GENERATE_MS);
 
     it("draws the fixed bits and matches the loss", () => {
       expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
@@ -147,7 +147,7 @@ describe.skipIf(skip !== null)("one training step against the original (PyTorch 
       // The target encoder starts from its own weights in the fixture (loaded over the construction-time copy).
       loadInit(g, b.method, rename);
       r = runStep(b, g);
-    });
+    }, GENERATE_MS);
 
     it("draws the fixed bits and matches the loss", () => {
       expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
@@ -167,7 +167,7 @@ describe.skipIf(skip !== null)("one training step against the original (PyTorch 
       built.push(b);
       loadInit(g, b.method, rename);
       r = runStep(b, g);
-    });
+    }, GENERATE_MS);
 
     it("matches the loss", () => {
       expect(r.bits).toBeUndefined();

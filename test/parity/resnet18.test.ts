@@ -4,7 +4,7 @@ import { backward } from "../../lib/tensor/autograd";
 import { crossEntropy } from "../../lib/tensor/ops/loss";
 import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
-import { compareGroup, expectScalarClose, goldenSkipReason, hostToTensor, loadGolden, loadInit, type Golden } from "../helpers/golden";
+import { GENERATE_MS, compareGroup, expectScalarClose, goldenSkipReason, hostToTensor, loadGolden, loadInit, type Golden } from "../helpers/golden";
 
 /**
  * The whole CIFAR ResNet-18 classifier (models/cifar_resnet.py), forward and backward with cross-entropy, against
@@ -39,7 +39,7 @@ describe.skipIf(skip !== null)("CIFAR ResNet-18 forward + backward against PyTor
       x.dispose();
       target.dispose();
     }
-  });
+  }, GENERATE_MS);
   afterAll(() => net?.dispose());
 
   it("has the original's state-dict keys", () => {

@@ -128,7 +128,7 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
     const seen: { unit: string; kind: "weight" | "output"; levels: number }[] = [];
     noGrad(() =>
       tidy(() => {
-        const x = gen.normal([2, 3, 32, 32]);
+        const x = gen.normal([4, 3, 32, 32]);
         q.observe();
         enc.forward(x);
         q.fullPrecision();
