@@ -112,5 +112,6 @@ export function compareGroup(g: Golden, prefix: string, ours: (key: string) => T
 /** |a - b| <= tol, or relatively when |b| > 1. */
 export function expectScalarClose(what: string, actual: number, expected: number, tol: number): void {
   const err = Math.abs(actual - expected) / Math.max(1, Math.abs(expected));
+  console.log(`${what}: ${actual} vs ${expected} (error ${err.toExponential(2)})`);
   expect(err, `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(tol);
 }
