@@ -1,0 +1,178 @@
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, type Config } from "../../lib/config";
+import type { Module } from "../../lib/nn/module";
+import { BatchNorm } from "../../lib/nn/layers";
+import { buildSslMethod, type BuiltMethod } from "../../lib/ssl/build";
+import { backward } from "../../lib/tensor/autograd";
+import { Generator } from "../../lib/tensor/ops/random";
+import { tidy } from "../../lib/tensor/scope";
+import type { Tensor } from "../../lib/tensor/tensor";
+import { GENERATE_MS, compareGroup, expectScalarClose, goldenSkipReason, hostToTensor, loadGolden, loadInit, type Golden } from "../helpers/golden";
+
+/**
+ * One training step of SSQL_SimSiam, SSQL_BYOL and SimSiam on a CIFAR ResNet-18 against the PyTorch
+ * re-implementation of the original code (test/fixtures/generate_golden.py): same initial weights, BN state and
+ * views, bits fixed at W=4 / A=5 with the shipped BIT_CONFIG. Loss within 1e-5, every parameter gradient within
+ * 1e-4 normalized error, every BN running statistic within 1e-5.
+ */
+
+const root = path.resolve(__dirname, "..", "..");
+const skip = goldenSkipReason();
+if (skip) console.warn(`golden_step: skipped: ${skip}`);
+
+const LOSS_TOL = 1e-5;
+const GRAD_TOL = 1e-4;
+const STAT_TOL = 1e-5;
+
+/** The original's plain names with its method prefixes → our state-dict keys. */
+function rename(key: string): string | null {
+  if (key.endsWith("num_batches_tracked")) return null;
+  if (key.startsWith("encoder_q.")) return `encoder.${key.slice("encoder_q.".length)}`;
+  return key; // encoder_k.*, predictor.* are ours already
+}
+
+/** The CIFAR SSQL recipe (its BIT_CONFIG) at the fixture's sizes; a one-value BIT_RANGE pins the drawn bits. */
+function configFor(type: string, g: Golden): Config {
+  const o = (key: string, value: unknown) => ({ key, value });
+  return loadConfig(path.join(root, "configs", "cifar", "resnet18_ssql_simsiam_cifar.yaml"), [
+    o("SSL.TYPE", type),
+    o("SSL.SETTING.DIM", Number(g.meta.dim)),
+    o("SSL.SETTING.HIDDEN_DIM", Number(g.meta.hidden_dim)),
+    o("SSL.SETTING.MOMENTUM", Number(g.meta.momentum ?? 0.99)),
+    o("QUANT.W.BIT_RANGE", [Number(g.meta.w_bit), Number(g.meta.w_bit) + 1]),
+    o("QUANT.A.BIT_RANGE", [Number(g.meta.a_bit), Number(g.meta.a_bit) + 1]),
+  ]);
+}
+
+interface StepResult {
+  loss: number;
+  bits?: { w: number; a: number };
+}
+
+function runStep(built: BuiltMethod, g: Golden): StepResult {
+  const m = built.method;
+  m.train();
+  const x1 = hostToTensor(g.tensors.x1);
+  const x2 = hostToTensor(g.tensors.x2);
+  try {
+    return tidy(() => {
+      const out = m.step(x1, x2);
+      backward(out.loss);
+      return { loss: out.loss.itemSync(), bits: out.bits };
+    });
+  } finally {
+    x1.dispose();
+    x2.dispose();
+  }
+}
+
+function byName(m: Module): { params: Map<string, Tensor>; buffers: Map<string, Tensor> } {
+  return { params: new Map(m.namedParameters()), buffers: new Map(m.namedBuffers()) };
+}
+
+function report(what: string, c: { worst: { key: string; err: number }; count: number }): void {
+  console.log(`${what}: ${c.count} tensors, worst ${c.worst.err.toExponential(2)} at ${c.worst.key}`);
+}
+
+/** Every parameter and BN statistic against the fixture; also: a parameter has a gradient iff PyTorch's has. */
+function compareAll(built: BuiltMethod, g: Golden, label: string): void {
+  const { params, buffers } = byName(built.method);
+  const gradKeys = new Set(Object.keys(g.tensors).filter((k) => k.startsWith("grad/")).map((k) => rename(k.slice(5))));
+  for (const [name, p] of params) expect(p.grad !== null, `${name}: has a gradient`).toBe(gradKeys.has(name));
+  report(`${label} grads`, compareGroup(g, "grad", (k) => params.get(rename(k)!)?.grad, GRAD_TOL));
+  // after/ holds every BN running statistic, and for BYOL also the momentum-updated target parameters.
+  report(`${label} after-step state`, compareGroup(g, "after", (k) => buffers.get(rename(k)!) ?? params.get(rename(k)!), STAT_TOL));
+  const bnStats = [...built.method.namedModules()].filter(([, m]) => m instanceof BatchNorm).length * 2;
+  expect(Object.keys(g.tensors).filter((k) => k.startsWith("after/") && /running_(mean|var)$/.test(k)).length).toBe(bnStats);
+}
+
+/** The quantizers' scales, computed from what the FP passes observed, against the original's. */
+function compareScales(built: BuiltMethod, g: Golden, label: string): void {
+  const quant = built.quant!;
+  const c = compareGroup(
+    g,
+    "scale",
+    (k) => {
+      const m = /^(.*)\.(w|a)$/.exec(k)!;
+      const q = m[2] === "w" ? quant.layer(m[1])?.weight : quant.layer(m[1])?.act;
+      return q?.qparams().qp.scale;
+    },
+    1e-5,
+  );
+  report(`${label} scales`, c);
+  // Every active quantizer is in the fixture, and no other.
+  const active = Object.entries(quant.activeBits()).flatMap(([n, b]) => [...(b.w ? [`${n}.w`] : []), ...(b.a ? [`${n}.a`] : [])]);
+  const fixture = Object.keys(g.tensors).filter((k) => k.startsWith("scale/")).map((k) => k.slice(6));
+  expect(active.sort()).toEqual(fixture.sort());
+}
+
+describe.skipIf(skip !== null)("one training step against the original (PyTorch re-implementation)", () => {
+  const built: BuiltMethod[] = [];
+  afterAll(() => {
+    for (const b of built) {
+      b.method.dispose();
+      b.quant?.dispose();
+    }
+  });
+
+  describe("SSQL_SimSiam", () => {
+    let g: Golden;
+    let b: BuiltMethod;
+    let r: StepResult;
+    beforeAll(async () => {
+      g = await loadGolden("ssql_simsiam");
+      b = buildSslMethod(configFor("SSQL_SimSiam", g), new Generator(0));
+      built.push(b);
+      loadInit(g, b.method, rename);
+      r = runStep(b, g);
+    }, GENERATE_MS);
+
+    it("draws the fixed bits and matches the loss", () => {
+      expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
+      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
+    });
+    it("computes the same quantization scales", () => compareScales(b, g, "SSQL_SimSiam"));
+    it("matches every gradient and BN running statistic", () => compareAll(b, g, "SSQL_SimSiam"));
+  });
+
+  describe("SSQL_BYOL", () => {
+    let g: Golden;
+    let b: BuiltMethod;
+    let r: StepResult;
+    beforeAll(async () => {
+      g = await loadGolden("ssql_byol");
+      b = buildSslMethod(configFor("SSQL_BYOL", g), new Generator(0));
+      built.push(b);
+      // The target encoder starts from its own weights in the fixture (loaded over the construction-time copy).
+      loadInit(g, b.method, rename);
+      r = runStep(b, g);
+    }, GENERATE_MS);
+
+    it("draws the fixed bits and matches the loss", () => {
+      expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
+      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
+    });
+    it("computes the same quantization scales", () => compareScales(b, g, "SSQL_BYOL"));
+    it("matches every gradient, BN running statistic and momentum-updated target weight", () => compareAll(b, g, "SSQL_BYOL"));
+  });
+
+  describe("SimSiam", () => {
+    let g: Golden;
+    let b: BuiltMethod;
+    let r: StepResult;
+    beforeAll(async () => {
+      g = await loadGolden("simsiam");
+      b = buildSslMethod(configFor("SimSiam", g), new Generator(0));
+      built.push(b);
+      loadInit(g, b.method, rename);
+      r = runStep(b, g);
+    }, GENERATE_MS);
+
+    it("matches the loss", () => {
+      expect(r.bits).toBeUndefined();
+      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
+    });
+    it("matches every gradient and BN running statistic", () => compareAll(b, g, "SimSiam"));
+  });
+});
