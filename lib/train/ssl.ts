@@ -192,8 +192,7 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
       }
     }
     metrics?.close();
-    // The optimizer's momentum buffers are kept tensors too: free them with the model.
-    for (const { momentumBuffer } of Object.values(optimizer.stateDict().state)) momentumBuffer.dispose();
+    optimizer.dispose();
     method.dispose();
     built.quant?.dispose();
     dataset.dispose();

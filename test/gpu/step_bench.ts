@@ -65,7 +65,7 @@ export async function stepBench(configs: string[], batch: number, steps: number,
       owned.push(x1, x2, {
         dispose: () => {
           opt.zeroGrad();
-          for (const s of Object.values(opt.stateDict().state)) s.momentumBuffer.dispose();
+          opt.dispose();
         },
       });
       const step = (phases?: number[]): Tensor => {
