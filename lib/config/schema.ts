@@ -297,6 +297,11 @@ export const SCHEMA = {
       SIZE: int(0, "calibration images"),
       BATCHSIZE: int(1, "calibration batch size"),
       NUM_WORKERS: int(0, "calibration loader workers (set by -j)"),
+      BATCHES: int(
+        0,
+        "project key. linear/ptq: training batches observed to calibrate the quantizer ranges; 0 = the original's " +
+          "effective count, ceil(batches per epoch / BATCH_SIZE) (1 batch for CIFAR-10 at 4 x 128)",
+      ),
     },
     FINETUNE: {
       ENABLE: bool(false, "BRECQ reconstruction (unused by SSQL)"),

@@ -76,6 +76,12 @@ export class SGD {
       }
   }
 
+  /** Frees the momentum buffers (the optimizer is done; the parameters stay). */
+  dispose(): void {
+    for (const buf of this.buffers.values()) buf.dispose();
+    this.buffers.clear();
+  }
+
   /** The momentum buffers (shared, not copied) and hyperparameters, keyed like torch's state_dict(). */
   stateDict(): SGDStateDict {
     const state: SGDStateDict["state"] = {};
