@@ -205,6 +205,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     }
     const prior = history.seconds;
     const ddp = dist ? await DistributedDataParallel.create(dist.group, params, linearEval ? [] : model.namedBuffers().map(([, t]) => t)) : null;
+    if (main) fs.mkdirSync(dir, { recursive: true });
     const metrics = main ? new MetricsLog(path.join(dir, "metrics.jsonl")) : null;
     const epochs = cfg.TRAIN.EPOCHS;
     const lastEpoch = Math.min(epochs, startEpoch + (o.stopAfterEpochs ?? epochs));
