@@ -341,6 +341,11 @@ export const SCHEMA = {
   LINEAR: {
     BITS: strs([], 'project key. Bit settings for a linear-eval sweep, e.g. ["fp", "8w8f", "4w4f", "2w4f"]; ' +
       "empty = the single setting of QUANT.W.BIT / QUANT.A.BIT"),
+    AUGMENT: bool(
+      true,
+      "project key. linear: train the classifier on augmented images as the original (random crop and flip); false = " +
+        "on the evaluation transform, which lets linear evaluation compute the frozen backbone's features once",
+    ),
   },
 };
 

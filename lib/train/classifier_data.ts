@@ -40,7 +40,8 @@ export async function openClassifierData(cfg: Config, o: ClassifierDataOptions):
     if (maxLabel(ds) >= classes)
       throw new Error(`MODEL.NUM_CLASSES is ${classes}, but the ${ds.mode} set of ${ds.name} has label ${maxLabel(ds)}; set it to ${ds.classes.length || maxLabel(ds) + 1}`);
   }
-  const pipelines = o.pipelines ?? linearEvalPipelines(cfg);
+  const standard = linearEvalPipelines(cfg);
+  const pipelines = o.pipelines ?? (cfg.LINEAR.AUGMENT ? standard : { train: standard.eval, eval: standard.eval });
   const seed = cfg.SEED ?? 0;
   const rank = o.rank ?? 0;
   const upload = uploader(o.device);

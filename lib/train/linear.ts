@@ -21,7 +21,9 @@ import type { Tensor } from "../tensor/tensor";
 import { calibrate, calibrationBatches, quantizeClassifier, type CalibrationResult } from "./calibrate";
 import { openClassifierData, type ClassifierData } from "./classifier_data";
 import { moveToDevice } from "./device";
-import { evaluate, type Accuracy } from "./evaluate";
+import { accuracy, evaluate, loaderBatches, type Accuracy, type LabelledBatch } from "./evaluate";
+import { FeatureCache, isDeterministic } from "./feature_cache";
+import { batchIndices } from "../data/sampler";
 import { MetricsLog } from "./metrics";
 import { describeLoad, loadIntoModel, readStateDict, type LoadedStateDict } from "./pretrained";
 import { Progress } from "./progress";
@@ -47,6 +49,8 @@ export interface LinearRunOptions {
   /** Replaces the linear-eval pipelines (tests: no augmentation). */
   pipelines?: { train: Pipeline; eval: Pipeline };
   shuffle?: boolean;
+  /** Cache the frozen backbone's features when the pipelines allow it (default true; tests compare both paths). */
+  cacheFeatures?: boolean;
 }
 
 export interface LinearRunResult {
@@ -106,7 +110,9 @@ export async function runLinear(o: LinearRunOptions): Promise<LinearRunResult> {
   const main = (dist?.world.rank ?? 0) === 0;
   try {
     setDataThreads(Math.max(1, o.workers));
-    const pretrained = cfg.MODEL.PRETRAINED || (cfg.TRAIN.WARMUP_FC ? cfg.MODEL.CHECKPOINT : "");
+    if (cfg.MODEL.CHECKPOINT && settings.length > 1) throw new Error("MODEL.CHECKPOINT resumes one setting; for a sweep use --resume with the sweep's --output");
+    // Only MODEL.CHECKPOINT set: the backbone (and scales) come from the run being resumed.
+    const pretrained = cfg.MODEL.PRETRAINED || cfg.MODEL.CHECKPOINT;
     if (!pretrained) throw new Error("MODEL.PRETRAINED is not set: name the SSL checkpoint to evaluate (a run folder, checkpoint.json, or a PyTorch checkpoint.pth.tar)");
     const state = await readStateDict(pretrained);
     const data = await openClassifierData(cfg, { device: o.device, rank: dist?.world.rank, worldSize: dist?.world.worldSize, pipelines: o.pipelines, shuffle: o.shuffle });
@@ -151,6 +157,11 @@ export async function runLinear(o: LinearRunOptions): Promise<LinearRunResult> {
   }
 }
 
+/** Cached features batch by batch, gathered only when the loop asks for them. */
+function* gathered(cache: FeatureCache, batches: Int32Array[]): IterableIterator<LabelledBatch> {
+  for (const idx of batches) yield cache.batch(idx);
+}
+
 /** One bit setting: returns its result, or null when stopped early (stopAfterEpochs). */
 async function runSetting(ctx: Context, bits: string): Promise<SettingResult | null> {
   const { o, cfg, data, dist, main, progress } = ctx;
@@ -162,7 +173,8 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     progress.log(`[${bits}] already finished (${resultFile}): top-1 ${done.top1.toFixed(2)}`);
     return done;
   }
-  const resumeFrom = typeof o.resume === "string" ? o.resume : o.resume === true && fs.existsSync(checkpointFile) ? checkpointFile : cfg.MODEL.CHECKPOINT && !cfg.TRAIN.WARMUP_FC ? cfg.MODEL.CHECKPOINT : null;
+  const resumeFrom =
+    typeof o.resume === "string" ? o.resume : o.resume === true ? (fs.existsSync(checkpointFile) ? checkpointFile : null) : cfg.MODEL.CHECKPOINT || null;
   const ckpt = resumeFrom ? await loadCheckpoint(resumeFrom) : null;
   const { w, a } = parseBitSetting(bits);
   const fp = w === 0 && a === 0;
@@ -173,6 +185,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
   const model: ResNet = createResNet(cfg.MODEL.ARCH, new Generator(seed), { numClasses: cfg.MODEL.NUM_CLASSES });
   let quant: QuantizedEncoder | null = null;
   let optimizer: SGD | null = null;
+  const caches: ({ train: FeatureCache; val: FeatureCache } | null)[] = [];
   try {
     const report = loadIntoModel(model, ctx.state, "cpu", cfg.TRAIN.WARMUP_FC ? "required" : "fresh");
     progress.log(`[${bits}] ${describeLoad(report, ctx.state.file)}`);
@@ -189,6 +202,31 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
       const active = Object.keys(quant.activeBits()).length;
       progress.log(`[${bits}] calibrated on ${calibration.batches} training batch(es) (${calibration.images} images); ${active} layers quantized, classifier in full precision`);
     } else progress.log(`[${bits}] full precision: no quantizer anywhere (the stem included)`);
+
+    // Linear evaluation on a deterministic pipeline: the frozen (and calibrated) backbone's features, computed once.
+    let cache: { train: FeatureCache; val: FeatureCache } | null = null;
+    if (linearEval && !dist && o.cacheFeatures !== false && isDeterministic(data.pipelines.train) && isDeterministic(data.pipelines.eval)) {
+      const tc = Date.now();
+      const vbs = Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE);
+      const train = await FeatureCache.build(model, data.train, data.pipelines.train, vbs, o.device);
+      cache = { train, val: await FeatureCache.build(model, data.val, data.pipelines.eval, vbs, o.device) };
+      progress.log(`[${bits}] augmentation off: features of the frozen backbone cached once (${train.length} training, ${cache.val.length} validation images, ${((Date.now() - tc) / 1000).toFixed(1)} s)`);
+    }
+    caches.push(cache);
+    const forward = (x: Tensor) => (cache ? model.fc.forward(x) : model.forward(x));
+    const epochBatches = (epoch: number): AsyncIterable<LabelledBatch> | Iterable<LabelledBatch> => {
+      if (!cache) return loaderBatches(data.trainLoader, epoch);
+      const sampler = data.trainLoader.sampler;
+      sampler.setEpoch(epoch);
+      const c = cache.train;
+      return gathered(c, batchIndices(sampler.indices(), cfg.TRAIN.BATCH_SIZE, false));
+    };
+    const validate = async (): Promise<Accuracy> => {
+      if (!cache) return evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES);
+      const c = cache.val;
+      const order = Int32Array.from({ length: c.length }, (_, i) => i);
+      return accuracy(forward, gathered(c, batchIndices(order, Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE), false)), cfg.MODEL.NUM_CLASSES);
+    };
 
     const params = model.parameters().filter((p) => p.requiresGrad);
     const hyper = { lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR, momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM, weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY };
@@ -229,10 +267,10 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
       let sum = 0;
       let count = 0;
       let images = 0;
-      for await (const batch of loader.epoch(epoch)) {
+      for await (const batch of epochBatches(epoch)) {
         if (ddp && !linearEval) await ddp.broadcastBuffers();
         const loss: Tensor = tidy(() => {
-          const l = crossEntropy(model.forward(batch.images), batch.labels, { labelSmoothing: cfg.TRAIN.LABEL_SMOOTHING });
+          const l = crossEntropy(forward(batch.x), batch.labels, { labelSmoothing: cfg.TRAIN.LABEL_SMOOTHING });
           if (ddp) ddp.backward(l);
           else backward(l);
           return l;
@@ -254,7 +292,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
       history.losses.push(meanLoss);
       let acc: Accuracy | null = null;
       if ((epoch > 0 && epoch % 20 === 0) || epoch === epochs - 1) {
-        acc = await evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES);
+        acc = await validate();
         history.evals.push({ epoch, top1: acc.top1, top5: acc.top5, loss: acc.loss });
         progress.log(`[${bits}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (epoch ${epoch}, ${acc.images} images)`);
       }
@@ -291,6 +329,10 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     if (main) fs.writeFileSync(resultFile, JSON.stringify(result, null, 2) + "\n");
     return result;
   } finally {
+    for (const c of caches) {
+      c?.train.dispose();
+      c?.val.dispose();
+    }
     optimizer?.dispose();
     quant?.dispose();
     model.dispose();

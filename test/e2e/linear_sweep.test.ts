@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { report } from "../../lib/cli/report";
 import { buildConfig, type Config } from "../../lib/config";
-import { saveCheckpoint } from "../../lib/io/checkpoint";
+import { loadCheckpoint, saveCheckpoint } from "../../lib/io/checkpoint";
 import type { HostTensors } from "../../lib/io/host_tensor";
 import { createResNet } from "../../lib/nn/resnet";
 import { Generator } from "../../lib/tensor/ops/random";
@@ -12,6 +12,7 @@ import { calibrationBatches } from "../../lib/train/calibrate";
 import { bitSettings, runLinear } from "../../lib/train/linear";
 import { runPtq } from "../../lib/train/ptq";
 import { readRunResults, type RunResults } from "../../lib/train/results";
+import { normErr } from "../helpers/numeric";
 
 const haveFmnist = existsSync("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
 
@@ -119,6 +120,34 @@ describe.skipIf(!haveFmnist)("linear sweep, resume, ptq and report (Fashion-MNIS
     expect(Math.abs(r.settings[1].valLoss - fp.valLoss)).toBeGreaterThan(0);
     expect(Math.abs(r.settings[1].valLoss - fp.valLoss) / fp.valLoss).toBeLessThan(0.05); // 8 bits: a small change
     expect(readRunResults(join(dir, "ptq")).command).toBe("ptq");
+  }, 240_000);
+
+  it("fine-tuning (LINEAR_EVAL off, WARMUP_FC) with LARS trains the whole quantized network from a linear checkpoint", async () => {
+    const cfg = config(join(out, "fp"), {
+      LINEAR: { BITS: ["4w4f"] },
+      TRAIN: {
+        DATASET: "fmnist",
+        EPOCHS: 1,
+        BATCH_SIZE: 32,
+        LINEAR_EVAL: false,
+        WARMUP_FC: true,
+        OPTIMIZER: { NAME: "lars", MOMENTUM: 0.9, WEIGHT_DECAY: 1e-4 },
+        LR_SCHEDULER: { TYPE: "multiStep", BASE_LR: 0.5, DECAY_MILESTONES: [] },
+      },
+    });
+    const ftOut = join(dir, "finetune");
+    const r = await runLinear({ cfg, output: ftOut, device: "cpu", workers: 2, printFreq: 100, resume: false, quiet: true });
+    expect(r.complete).toBe(true);
+    expect(r.results.linearEval).toBe(false);
+    expect(r.results.label).toBe("SSQL_SimSiam"); // carried over from the linear checkpoint's record
+    const before = await loadCheckpoint(join(out, "fp"));
+    const after = await loadCheckpoint(join(ftOut, "4w4f"));
+    const changed = (k: string) => normErr(after.tensors[k].data as Float32Array, before.tensors[k].data as Float32Array);
+    // Every part moved: conv weights (SGD through the fake-quantized weights), BN statistics (train mode), classifier.
+    for (const k of ["model.conv1.weight", "model.layer4.1.conv2.weight", "model.fc.weight", "model.layer2.0.bn1.running_mean"]) expect(changed(k), k).toBeGreaterThan(0);
+    // LARS caps every step at trust 0.001 x lr of the weight's norm (x 1/(1 - momentum) at most): tiny relative moves.
+    expect(changed("model.layer4.1.conv2.weight")).toBeLessThan(0.5 * 0.001 * 10 * 2 + 1e-9);
+    expect(Object.keys(after.tensors).filter((k) => k.startsWith("optimizer.")).length).toBe(62); // every parameter trains
   }, 240_000);
 
   it("report merges several runs into one table and one chart", async () => {
