@@ -235,7 +235,9 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     let startEpoch = 0;
     let history: History = { losses: [], evals: [], seconds: 0 };
     if (ckpt) {
-      restoreTrainingState(ckpt, model, optimizer, o.device);
+      // An intermediate linear-eval checkpoint holds the classifier only (the frozen backbone is PRETRAINED's).
+      const holds = (ckpt.manifest.config as { holds?: string } | null)?.holds;
+      restoreTrainingState(ckpt, holds === "classifier" ? model.fc : model, optimizer, o.device);
       startEpoch = ckpt.manifest.epoch;
       const m = ckpt.manifest.metrics as Partial<History> | null;
       history = { losses: m?.losses ?? [], evals: m?.evals ?? [], seconds: m?.seconds ?? 0 };
@@ -299,10 +301,14 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
       metrics?.write({ kind: "epoch", bits, epoch, loss: meanLoss, lr, ...(acc ? { top1: acc.top1, top5: acc.top5, valLoss: acc.loss } : {}) });
       progress.log(`[${bits}] epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${((Date.now() - te) / 1000).toFixed(1)} s)`);
       if (main) {
-        await saveTrainingState(checkpointFile, model, optimizer, {
+        // With a frozen backbone only the classifier changes: the epochs before the last save just it (a whole
+        // ResNet-18 every epoch would dominate a cached-feature run); the last epoch saves the whole classifier
+        // model, which ptq and fine-tuning (WARMUP_FC) read.
+        const whole = !linearEval || epoch === epochs - 1;
+        await saveTrainingState(checkpointFile, whole ? model : model.fc, optimizer, {
           epoch: epoch + 1,
           step: (epoch + 1) * loader.length,
-          config: { command: "linear", method: runLabel(ctx.state).method, bits, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET, numClasses: cfg.MODEL.NUM_CLASSES, linearEval, pretrained: ctx.state.file },
+          config: { command: "linear", holds: whole ? "model" : "classifier", method: runLabel(ctx.state).method, bits, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET, numClasses: cfg.MODEL.NUM_CLASSES, linearEval, pretrained: ctx.state.file },
           metrics: { ...history, seconds: prior + (Date.now() - t0) / 1000 },
         });
       }

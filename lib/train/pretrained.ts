@@ -60,6 +60,13 @@ export async function readStateDict(file: string): Promise<LoadedStateDict> {
 
 async function fromTrainer(file: string): Promise<LoadedStateDict> {
   const ckpt = await loadCheckpoint(file);
+  if ((ckpt.manifest.config as { holds?: unknown } | null)?.holds === "classifier") {
+    throw new FileFormatError(
+      ckpt.path,
+      `the checkpoint of an unfinished linear evaluation (epoch ${ckpt.manifest.epoch}) holds only the classifier, not the frozen ` +
+        "backbone; finish the run (linear --resume) first",
+    );
+  }
   const tensors: HostTensors = {};
   // Optimizer buffers live beside the model under "optimizer."; only the model's state is a state dict.
   for (const [k, t] of Object.entries(ckpt.tensors)) if (k.startsWith(OUR_MODEL)) setOwn(tensors, k.slice(OUR_MODEL.length), t);

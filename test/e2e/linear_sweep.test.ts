@@ -10,6 +10,7 @@ import { createResNet } from "../../lib/nn/resnet";
 import { Generator } from "../../lib/tensor/ops/random";
 import { calibrationBatches } from "../../lib/train/calibrate";
 import { bitSettings, runLinear } from "../../lib/train/linear";
+import { readStateDict } from "../../lib/train/pretrained";
 import { runPtq } from "../../lib/train/ptq";
 import { readRunResults, type RunResults } from "../../lib/train/results";
 import { normErr } from "../helpers/numeric";
@@ -104,6 +105,10 @@ describe.skipIf(!haveFmnist)("linear sweep, resume, ptq and report (Fashion-MNIS
     const out2 = join(dir, "interrupted");
     const first = await runLinear({ cfg: config(pretrained), output: out2, device: "cpu", workers: 2, printFreq: 100, resume: false, quiet: true, stopAfterEpochs: 1 });
     expect(first.complete).toBe(false);
+    // Before the last epoch a linear-eval checkpoint holds just the classifier and its momentum (the backbone is frozen).
+    const partial = await loadCheckpoint(join(out2, "4w4f"));
+    expect(Object.keys(partial.tensors).sort()).toEqual(["model.bias", "model.weight", "optimizer.0.momentum_buffer", "optimizer.1.momentum_buffer"]);
+    await expect(readStateDict(join(out2, "4w4f"))).rejects.toThrow(/unfinished linear evaluation \(epoch 1\) holds only the classifier/);
     const second = await runLinear({ cfg: config(pretrained), output: out2, device: "cpu", workers: 2, printFreq: 100, resume: true, quiet: true });
     expect(second.complete).toBe(true);
     const strip = (r: RunResults) => r.settings.map(({ seconds: _s, ...rest }) => rest);
