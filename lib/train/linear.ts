@@ -185,7 +185,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
   const model: ResNet = createResNet(cfg.MODEL.ARCH, new Generator(seed), { numClasses: cfg.MODEL.NUM_CLASSES });
   let quant: QuantizedEncoder | null = null;
   let optimizer: SGD | null = null;
-  const caches: ({ train: FeatureCache; val: FeatureCache } | null)[] = [];
+  let cache: { train: FeatureCache; val: FeatureCache } | null = null;
   try {
     const report = loadIntoModel(model, ctx.state, "cpu", cfg.TRAIN.WARMUP_FC ? "required" : "fresh");
     progress.log(`[${bits}] ${describeLoad(report, ctx.state.file)}`);
@@ -204,26 +204,28 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     } else progress.log(`[${bits}] full precision: no quantizer anywhere (the stem included)`);
 
     // Linear evaluation on a deterministic pipeline: the frozen (and calibrated) backbone's features, computed once.
-    let cache: { train: FeatureCache; val: FeatureCache } | null = null;
     if (linearEval && !dist && o.cacheFeatures !== false && isDeterministic(data.pipelines.train) && isDeterministic(data.pipelines.eval)) {
       const tc = Date.now();
       const vbs = Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE);
       const train = await FeatureCache.build(model, data.train, data.pipelines.train, vbs, o.device);
-      cache = { train, val: await FeatureCache.build(model, data.val, data.pipelines.eval, vbs, o.device) };
-      progress.log(`[${bits}] augmentation off: features of the frozen backbone cached once (${train.length} training, ${cache.val.length} validation images, ${((Date.now() - tc) / 1000).toFixed(1)} s)`);
+      const val = await FeatureCache.build(model, data.val, data.pipelines.eval, vbs, o.device).catch((e: unknown) => {
+        train.dispose();
+        throw e;
+      });
+      cache = { train, val };
+      progress.log(`[${bits}] augmentation off: features of the frozen backbone cached once (${train.length} training, ${val.length} validation images, ${((Date.now() - tc) / 1000).toFixed(1)} s)`);
     }
-    caches.push(cache);
-    const forward = (x: Tensor) => (cache ? model.fc.forward(x) : model.forward(x));
+    const cached = cache;
+    const forward = (x: Tensor) => (cached ? model.fc.forward(x) : model.forward(x));
     const epochBatches = (epoch: number): AsyncIterable<LabelledBatch> | Iterable<LabelledBatch> => {
-      if (!cache) return loaderBatches(data.trainLoader, epoch);
+      if (!cached) return loaderBatches(data.trainLoader, epoch);
       const sampler = data.trainLoader.sampler;
       sampler.setEpoch(epoch);
-      const c = cache.train;
-      return gathered(c, batchIndices(sampler.indices(), cfg.TRAIN.BATCH_SIZE, false));
+      return gathered(cached.train, batchIndices(sampler.indices(), cfg.TRAIN.BATCH_SIZE, false));
     };
     const validate = async (): Promise<Accuracy> => {
-      if (!cache) return evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES);
-      const c = cache.val;
+      if (!cached) return evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES);
+      const c = cached.val;
       const order = Int32Array.from({ length: c.length }, (_, i) => i);
       return accuracy(forward, gathered(c, batchIndices(order, Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE), false)), cfg.MODEL.NUM_CLASSES);
     };
@@ -335,10 +337,8 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     if (main) fs.writeFileSync(resultFile, JSON.stringify(result, null, 2) + "\n");
     return result;
   } finally {
-    for (const c of caches) {
-      c?.train.dispose();
-      c?.val.dispose();
-    }
+    cache?.train.dispose();
+    cache?.val.dispose();
     optimizer?.dispose();
     quant?.dispose();
     model.dispose();

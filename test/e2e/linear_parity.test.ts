@@ -18,6 +18,7 @@ import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
 import { runLinear } from "../../lib/train/linear";
+import { runPtq } from "../../lib/train/ptq";
 import { loadIntoModel, readStateDict } from "../../lib/train/pretrained";
 import { normErr } from "../helpers/numeric";
 
@@ -157,6 +158,18 @@ describe.skipIf(!haveTorch || !haveFmnist)("linear probe against the same recipe
     expect(Math.abs(ours.top1 - ref.top1)).toBeLessThanOrEqual(100 / N + 1e-9);
     expect(Math.abs(ours.top5 - ref.top5)).toBeLessThanOrEqual(100 / N + 1e-9);
   }, 300_000);
+
+  it("ptq evaluates the classifier PyTorch trained (a plain torch.save state dict) to PyTorch's accuracy", async () => {
+    const ref = JSON.parse(readFileSync(join(dir, "reference_fp.json"), "utf-8")) as Reference;
+    const cfg = buildConfig({
+      MODEL: { ARCH: "cifar_resnet18", NUM_CLASSES: 10, INPUTSHAPE: [S, S], PRETRAINED: join(dir, "classifier_fp.pth") },
+      DATA: { TRAIN_SUBSET: N, VAL_SUBSET: N },
+      TRAIN: { DATASET: "fmnist", BATCH_SIZE: recipe.batch_size },
+    } as never);
+    const r = await runPtq({ cfg, output: join(dir, "ptq"), device: "cpu", workers: 2, quiet: true, settings: ["fp"], pipelines: { train: plain, eval: plain } });
+    expect(r.settings[0].top1).toBe(ref.top1);
+    expect(Math.abs(r.settings[0].valLoss - ref.val_loss) / ref.val_loss).toBeLessThan(1e-5);
+  }, 120_000);
 
   it("4w4f: the same backbone calibrated on the first training batch and fake-quantized as the original's QuantModel", async () => {
     const { ours, ref } = await both("4w4f");
