@@ -31,10 +31,16 @@ describe.skipIf(!haveFmnist)("linear on two processes", () => {
     // first batches (the calibration data) together are its first batch.
     const opts = ["MODEL.PRETRAINED", pretrained, "MODEL.INPUTSHAPE", "[16, 16]", "DATA.TRAIN_SUBSET", "128", "DATA.VAL_SUBSET", "64", "TRAIN.EPOCHS", "2", "LINEAR.AUGMENT", "False"];
     const distOut = join(dir, "two");
-    execFileSync(process.execPath, [join(root, "lib/main.js"), "linear", "--nproc-per-node", "2", "--config", CONFIG, "--bits", "fp,4w4f", "--output", distOut, "-j", "1", "--opts", ...opts, "TRAIN.BATCH_SIZE", "16"], {
-      stdio: "inherit",
-      timeout: 300_000,
-    });
+    try {
+      execFileSync(process.execPath, [join(root, "lib/main.js"), "linear", "--nproc-per-node", "2", "--config", CONFIG, "--bits", "fp,4w4f", "--output", distOut, "-j", "1", "--opts", ...opts, "TRAIN.BATCH_SIZE", "16"], {
+        encoding: "utf-8",
+        stdio: "pipe",
+        timeout: 300_000,
+      });
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`the 2-process run failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`);
+    }
     const cfg = loadConfig(CONFIG, [...pairs(opts), { key: "TRAIN.BATCH_SIZE", value: "32" }]);
     const single = await runLinear({ cfg, output: join(dir, "one"), device: "cpu", workers: 1, printFreq: 1000, resume: false, quiet: true, settings: ["fp", "4w4f"] });
     const two = readRunResults(distOut);
