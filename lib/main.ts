@@ -1,6 +1,10 @@
 #!/usr/bin/env node
+import { demo } from "./cli/demo";
 import { info } from "./cli/info";
 import { launch } from "./cli/launch";
+import { linear } from "./cli/linear";
+import { ptq } from "./cli/ptq";
+import { report } from "./cli/report";
 import { ssl } from "./cli/ssl";
 import { watchLauncher } from "./dist/launch";
 
@@ -10,6 +14,7 @@ commands:
   ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
   linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
   ptq      calibrate and validate a trained classifier at a bit-width
+  report   merge the results of several linear/ptq runs into one table and chart
   launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
   demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
   info     versions, backends and devices on this machine
@@ -19,8 +24,12 @@ Run 'node lib/main.js <command> --help' for a command's options.`;
 type Command = (argv: string[]) => void | number | Promise<void | number>;
 
 const commands: Record<string, Command> = {
+  demo,
   info: () => info(),
   launch,
+  linear,
+  ptq,
+  report,
   ssl,
 };
 

@@ -259,6 +259,11 @@ export const SCHEMA = {
       SIZE: int(0, "calibration images"),
       BATCHSIZE: int(1, "calibration batch size"),
       NUM_WORKERS: int(0, "calibration loader workers (set by -j)"),
+      BATCHES: int(
+        0,
+        "project key. linear/ptq: training batches observed to calibrate the quantizer ranges; 0 = the original's " +
+          "effective count, ceil(batches per epoch / BATCH_SIZE) (1 batch for CIFAR-10 at 4 x 128)",
+      ),
     },
     FINETUNE: {
       ENABLE: bool(false, "BRECQ reconstruction (unused by SSQL)"),
@@ -298,6 +303,11 @@ export const SCHEMA = {
   LINEAR: {
     BITS: strs([], 'project key. Bit settings for a linear-eval sweep, e.g. ["fp", "8w8f", "4w4f", "2w4f"]; ' +
       "empty = the single setting of QUANT.W.BIT / QUANT.A.BIT"),
+    AUGMENT: bool(
+      true,
+      "project key. linear: train the classifier on augmented images as the original (random crop and flip); false = " +
+        "on the evaluation transform, which lets linear evaluation compute the frozen backbone's features once",
+    ),
   },
 };
 

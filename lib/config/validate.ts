@@ -73,6 +73,7 @@ export function validateConfig(cfg: Config): void {
   atLeast("TRAIN.LR_SCHEDULER.WARMUP_EPOCHS", cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS, 0);
   atLeast("DATA.TRAIN_SUBSET", cfg.DATA.TRAIN_SUBSET, 0);
   atLeast("DATA.VAL_SUBSET", cfg.DATA.VAL_SUBSET, 0);
+  atLeast("QUANT.CALIBRATION.BATCHES", cfg.QUANT.CALIBRATION.BATCHES, 0);
   const { EPOCHS } = cfg.TRAIN;
   const { WARMUP_EPOCHS } = cfg.TRAIN.LR_SCHEDULER;
   if (EPOCHS > 0 && WARMUP_EPOCHS > EPOCHS) {

@@ -119,10 +119,13 @@ describe.skipIf(!hasReference)("the project's configs", () => {
     for (const c of [ssql, linear]) {
       expect(c.TRAIN.DATASET).toBe("fmnist");
       expect(c.MODEL.ARCH).toBe("cifar_resnet18");
-      expect(c.TRAIN.BATCH_SIZE).toBe(128);
       expect(c.TRAIN.LR_SCHEDULER.TYPE).toBe("cosine");
       expect(c.DATA.TRAIN_SUBSET).toBeGreaterThan(0);
     }
+    expect(ssql.TRAIN.BATCH_SIZE).toBe(128);
+    // The linear demo trains on cached features (no augmentation): small batches, many cheap epochs.
+    expect(linear.TRAIN.BATCH_SIZE).toBe(32);
+    expect(linear.LINEAR.AUGMENT).toBe(false);
     expect(linear.LINEAR.BITS).toEqual(["fp", "8w8f", "4w4f", "2w4f"]);
     expect(linear.MODEL.NUM_CLASSES).toBe(10);
   });

@@ -1,0 +1,26 @@
+import { loadConfig, validateFor } from "../config";
+import { runPtq } from "../train/ptq";
+import { bitsOption, parseCommandArgs } from "./args";
+import { resolveDevice } from "./device";
+
+const summary =
+  "Post-training quantization of a trained classifier (MODEL.PRETRAINED: a linear run's setting folder, or a PyTorch " +
+  "state dict): calibrate, quantize at each bit setting, validate once; writes results.{json,md,csv,svg}.";
+
+/** `ptq --config FILE [--bits fp,8w8f,4w4f] [--output DIR] [--device D] [--opts K V ...]` */
+export async function ptq(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs("ptq", argv, [bitsOption], summary);
+  if ("help" in parsed) {
+    console.log(parsed.help);
+    return 0;
+  }
+  const cfg = loadConfig(parsed.options.config, parsed.configOverrides, { defaults: parsed.configDefaults });
+  validateFor("ptq", cfg);
+  await runPtq({
+    cfg,
+    output: cfg.OUTPUT || parsed.options.output,
+    device: resolveDevice(parsed.options.device ?? cfg.DEVICE),
+    workers: parsed.options.workers,
+  });
+  return 0;
+}

@@ -1,0 +1,67 @@
+import type { DataLoader } from "../data/loader";
+import type { Layer } from "../nn/module";
+import { noGrad } from "../tensor/autograd";
+import { crossEntropy, topkCorrect } from "../tensor/ops/loss";
+import { tidy } from "../tensor/scope";
+import type { Tensor } from "../tensor/tensor";
+
+export interface Accuracy {
+  /** Percent of images whose label is the top prediction. */
+  top1: number;
+  /** Percent with the label among the 5 top predictions (among all of them with fewer than 5 classes). */
+  top5: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  images: number;
+}
+
+/** A batch of inputs (images, or cached features) with their labels. */
+export interface LabelledBatch {
+  readonly x: Tensor;
+  readonly labels: Tensor;
+  readonly size: number;
+  dispose(): void;
+}
+
+/** The loader's batches of one epoch as LabelledBatches. */
+export async function* loaderBatches(loader: DataLoader, epoch: number): AsyncGenerator<LabelledBatch> {
+  for await (const b of loader.epoch(epoch)) yield { x: b.images, labels: b.labels, size: b.size, dispose: () => b.dispose() };
+}
+
+/** Top-1/top-5 accuracy and mean loss of `forward` over `batches`, without gradients (the caller sets eval mode). */
+export async function accuracy(forward: (x: Tensor) => Tensor, batches: AsyncIterable<LabelledBatch> | Iterable<LabelledBatch>, numClasses: number): Promise<Accuracy> {
+  const ks = [1, Math.min(5, numClasses)];
+  let c1 = 0;
+  let c5 = 0;
+  let lossSum = 0;
+  let images = 0;
+  for await (const batch of batches) {
+    const [counts, loss] = noGrad(() =>
+      tidy((): [Tensor, Tensor] => {
+        const logits = forward(batch.x);
+        return [topkCorrect(logits, batch.labels, ks), crossEntropy(logits, batch.labels)];
+      }),
+    );
+    const [c, l] = await Promise.all([counts.toArray(), loss.item()]);
+    counts.dispose();
+    loss.dispose();
+    c1 += Number(c[0]);
+    c5 += Number(c[1]);
+    lossSum += l * batch.size;
+    images += batch.size;
+    batch.dispose();
+  }
+  if (images === 0) throw new Error("evaluation: the validation set gave no images");
+  return { top1: (100 * c1) / images, top5: (100 * c5) / images, loss: lossSum / images, images };
+}
+
+/** Top-1/top-5 accuracy and mean loss of `model` over every batch of `loader`, in eval mode, without gradients. */
+export async function evaluate(model: Layer, loader: DataLoader, numClasses: number): Promise<Accuracy> {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return await accuracy((x) => model.forward(x), loaderBatches(loader, 0), numClasses);
+  } finally {
+    model.train(wasTraining);
+  }
+}
