@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { dumpConfig, formatBitSetting, parseBitSetting, type Config } from "../config";
+import { dumpConfig, type Config } from "../config";
+import { formatBitSetting, parseBitSetting } from "../quant/bits";
 import { setDataThreads } from "../data/augment";
 import { describePipeline, type Pipeline } from "../data/transforms";
 import { DistributedDataParallel } from "../dist/ddp";

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { dumpConfig, parseBitSetting, type Config } from "../config";
+import { dumpConfig, type Config } from "../config";
+import { parseBitSetting } from "../quant/bits";
 import { setDataThreads } from "../data/augment";
 import { createResNet } from "../nn/resnet";
 import type { Device } from "../tensor/binding";
