@@ -169,7 +169,7 @@ describe("linear: bad input gives errors that name the problem", () => {
   it("bit settings written wrong", () => {
     for (const bad of ["4w", "w4f4", "4w4", "8x8f", "4w99f", ""]) {
       expect(() => parseCommandArgs("linear", ["--config", "c.yaml", "--bits", bad], [bitsOption]), bad).toThrow(
-        bad === "" ? /option --bits: expects at least one setting/ : bad === "4w99f" ? /option --bits: bad bit setting '4w99f': bits must be in 0\.\.16/ : new RegExp(`option --bits: bad bit setting '${bad}': expected fp or <W>w<A>f`),
+        bad === "" ? /option --bits: expects at least one setting/ : bad === "4w99f" ? /option --bits: bad bit setting '4w99f': bit widths must be in 0\.\.16/ : new RegExp(`option --bits: bad bit setting '${bad}': expected 'fp' or '<W>w<A>f'`),
       );
     }
     const ok = parseCommandArgs("linear", ["--config", "c.yaml", "--bits", "fp,8w8f, 4w4f,2w4f"], [bitsOption]);
