@@ -28,8 +28,8 @@ export class BYOL extends SslMethod {
     readonly encoder: ResNet,
     readonly targetEncoder: ResNet,
     readonly predictor: Sequential,
-    private readonly momentum: number,
-    private readonly criterion: ByolCriterion,
+    protected readonly momentum: number,
+    protected readonly criterion: ByolCriterion,
   ) {
     super();
     this.registerModule("encoder", encoder as Module);
@@ -48,25 +48,20 @@ export class BYOL extends SslMethod {
 }
 
 /** SSQL on BYOL (§4.5): FP and quantized online predictions against the momentum encoder's targets. */
-export class SSQLBYOL extends SslMethod {
+export class SSQLBYOL extends BYOL {
   constructor(
-    readonly encoder: ResNet,
-    readonly targetEncoder: ResNet,
-    readonly predictor: Sequential,
-    private readonly momentum: number,
-    private readonly criterion: ByolCriterion,
+    encoder: ResNet,
+    targetEncoder: ResNet,
+    predictor: Sequential,
+    momentum: number,
+    criterion: ByolCriterion,
     private readonly quant: QuantizedEncoder,
     private readonly bits: BitSampler,
   ) {
-    super();
-    this.registerModule("encoder", encoder as Module);
-    this.registerModule("encoder_k", targetEncoder as Module);
-    this.registerModule("predictor", predictor);
-    copyWeights(targetEncoder, encoder);
-    freeze(targetEncoder);
+    super(encoder, targetEncoder, predictor, momentum, criterion);
   }
 
-  step(x1: Tensor, x2: Tensor): StepOutput {
+  override step(x1: Tensor, x2: Tensor): StepOutput {
     const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
     const [t1, t2] = targets(this.targetEncoder, this.encoder, this.momentum, x1, x2);
     const lossFp = byolLoss(this.criterion, v.p1, v.p2, t1, t2);

@@ -9,22 +9,9 @@ import type { Generator as RandomGenerator } from "../tensor/ops/random";
  * and are quantization units (`fc.0`, `fc.3`, `fc.6`); predictors are never quantized.
  */
 
-/** SimSiam / SSQL_SimSiam projector: 3 layers ending in an affine-free BN; the last bias is frozen. */
+/** SimSiam / SSQL_SimSiam projector: the BYOL projector ending in an affine-free BN, its last bias frozen. */
 export function simsiamProjector(slot: HookSlot, features: number, hidden: number, dim: number, gen: RandomGenerator): UnitSequential {
-  const last = new Linear(hidden, dim, gen);
-  if (last.bias) last.bias.requiresGrad = false;
-  return new UnitSequential(
-    slot,
-    "fc",
-    new Linear(features, hidden, gen, { bias: false }),
-    new BatchNorm(hidden),
-    new ReLU(),
-    new Linear(hidden, hidden, gen, { bias: false }),
-    new BatchNorm(hidden),
-    new ReLU(),
-    last,
-    new BatchNorm(dim, { affine: false }),
-  );
+  return byolProjector(slot, features, hidden, dim, gen, true);
 }
 
 /** BYOL projector; SSQL_BYOL appends an affine-free BN and freezes the last bias (`finalBn`). */

@@ -28,19 +28,17 @@ export class SimSiam extends SslMethod {
  * SSQL on SimSiam (§4.3): an FP pass of both views that also observes activation ranges, one (W, A) bit draw,
  * a fake-quantized pass through the same weights, and L = (L_fp + L_q) / 2 with FP targets for both terms.
  */
-export class SSQLSimSiam extends SslMethod {
+export class SSQLSimSiam extends SimSiam {
   constructor(
-    readonly encoder: ResNet,
-    readonly predictor: Sequential,
+    encoder: ResNet,
+    predictor: Sequential,
     private readonly quant: QuantizedEncoder,
     private readonly bits: BitSampler,
   ) {
-    super();
-    this.registerModule("encoder", encoder as Module);
-    this.registerModule("predictor", predictor);
+    super(encoder, predictor);
   }
 
-  step(x1: Tensor, x2: Tensor): StepOutput {
+  override step(x1: Tensor, x2: Tensor): StepOutput {
     const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
     const lossFp = symmetricNegativeCosine(v.p1, v.p2, v.z1, v.z2);
     const lossQ = symmetricNegativeCosine(v.p1q, v.p2q, v.z1, v.z2);
