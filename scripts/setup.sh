@@ -37,9 +37,9 @@ fi
 if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "setup: Python venv with the PyTorch CPU reference in .venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --retries 1 --timeout 15 "torch==2.13.0+cpu" numpy
+  .venv/bin/pip install -q --retries 1 --timeout 15 "torch==2.13.0+cpu" numpy==2.4.6
 fi
 if [ "$want_cuda" = 1 ] && [ ! -d .venv/lib/python3*/site-packages/nvidia/cudnn ]; then
   echo "setup: cuDNN, NCCL and cuBLAS wheels in .venv"
-  .venv/bin/pip install -q --retries 1 --timeout 15 nvidia-cudnn-cu13 nvidia-nccl-cu13 nvidia-cublas
+  .venv/bin/pip install -q --retries 1 --timeout 15 nvidia-cudnn-cu13==9.24.0.43 nvidia-nccl-cu13==2.30.7 nvidia-cublas==13.1.1.3
 fi
