@@ -107,7 +107,8 @@ describe("DataLoader", () => {
     // The batches still in flight are freed when their native work completes.
     for (let waited = 0; cpuOps().memoryStats().storages !== before && waited < 10000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     expect(cpuOps().memoryStats().storages).toBe(before);
-    expect(uploaded.slice(0, 1)).toEqual([0]);
+    // Batches in flight finish in any order, so any of them may reach the upload hook first; the consumed one must have.
+    expect(uploaded).toContain(0);
   });
 });
 
