@@ -22,6 +22,7 @@
 
 #include "../core/binding.h"
 #include "../core/collective_args.h"
+#include "../core/collective_jobs.h"
 #include "../core/store_client.h"
 
 using namespace ssql;
@@ -46,19 +47,8 @@ class TcpStore : public gloo::rendezvous::Store {
 
 struct Group;
 
-struct Job {
-  std::shared_ptr<Group> group;
-  std::string what;                                // the op's name, for error messages
-  std::function<void(Group&)> run;                 // on the group's thread; throws on failure
-  std::function<Napi::Value(Napi::Env)> result;    // on the JavaScript thread, after run succeeded
-  std::unique_ptr<Napi::Promise::Deferred> deferred;
-  bool blocking = false;
-  std::promise<void> done;
-  std::string error;
-};
-
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job);
-using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, deliver>;
+using Job = collective::Job<Group>;
+using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, collective::deliver<Group>>;
 
 struct Group : std::enable_shared_from_this<Group> {
   int rank = 0;
@@ -175,25 +165,6 @@ struct Group : std::enable_shared_from_this<Group> {
   }
 };
 
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job) {
-  std::unique_ptr<Job> owned(job);
-  if (!env) return;  // the environment is shutting down
-  Napi::HandleScope scope(env);
-  Group& g = *job->group;
-  if (--g.pendingAsync == 0) g.tsfn.Unref(env);
-  if (!job->error.empty()) {
-    job->deferred->Reject(Napi::Error::New(env, job->error).Value());
-    return;
-  }
-  try {
-    job->deferred->Resolve(job->result ? job->result(env) : env.Undefined());
-  } catch (const Napi::Error& e) {
-    job->deferred->Reject(e.Value());
-  } catch (const std::exception& e) {
-    job->deferred->Reject(Napi::Error::New(env, e.what()).Value());
-  }
-}
-
 const napi_type_tag& groupTag() {
   static const napi_type_tag tag = {0x9e0c1a57d15c0de1ULL, 0x61005a11ed00cafeULL};
   return tag;
@@ -201,27 +172,10 @@ const napi_type_tag& groupTag() {
 
 std::shared_ptr<Group> group(const Args& a, size_t i) { return parse::groupArg<Group>(a, i, groupTag()); }
 
-Napi::Value enqueueAsync(Napi::Env env, const std::shared_ptr<Group>& g, const std::string& what,
-                         std::function<void(Group&)> run, std::function<Napi::Value(Napi::Env)> result = nullptr) {
-  auto job = new Job;
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->result = std::move(result);
-  job->deferred = std::make_unique<Napi::Promise::Deferred>(env);
-  Napi::Promise promise = job->deferred->Promise();
-  // While collectives are in flight the group keeps the event loop alive; an idle group does not.
-  if (g->pendingAsync++ == 0) g->tsfn.Ref(env);
-  g->push(job);
-  return promise;
-}
+using collective::enqueueAsync;
 
 void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::function<void(Group&)> run) {
-  auto job = std::make_unique<Job>();
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->blocking = true;
+  auto job = collective::blockingJob(g, what, std::move(run));
   if (!g->tryRunInline(*job)) {
     auto done = job->done.get_future();
     g->push(job.get());

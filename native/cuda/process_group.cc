@@ -29,6 +29,7 @@
 
 #include "../core/binding.h"
 #include "../core/collective_args.h"
+#include "../core/collective_jobs.h"
 #include "../core/store_client.h"
 #include "runtime.h"
 
@@ -41,19 +42,8 @@ using Ms = std::chrono::milliseconds;
 
 struct Group;
 
-struct Job {
-  std::shared_ptr<Group> group;
-  std::string what;                              // the op's name, for error messages
-  std::function<void(Group&)> run;               // on the group's thread; throws on failure
-  std::function<Napi::Value(Napi::Env)> result;  // on the JavaScript thread, after run succeeded
-  std::unique_ptr<Napi::Promise::Deferred> deferred;
-  bool blocking = false;
-  std::promise<void> done;
-  std::string error;
-};
-
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job);
-using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, deliver>;
+using Job = collective::Job<Group>;
+using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, collective::deliver<Group>>;
 
 std::string ncclMessage(ncclResult_t r, ncclComm_t comm) {
   std::string msg = ncclGetErrorString(r);
@@ -343,25 +333,6 @@ struct Group : std::enable_shared_from_this<Group> {
   }
 };
 
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job) {
-  std::unique_ptr<Job> owned(job);
-  if (!env) return;  // the environment is shutting down
-  Napi::HandleScope scope(env);
-  Group& g = *job->group;
-  if (--g.pendingAsync == 0) g.tsfn.Unref(env);
-  if (!job->error.empty()) {
-    job->deferred->Reject(Napi::Error::New(env, job->error).Value());
-    return;
-  }
-  try {
-    job->deferred->Resolve(job->result ? job->result(env) : env.Undefined());
-  } catch (const Napi::Error& e) {
-    job->deferred->Reject(e.Value());
-  } catch (const std::exception& e) {
-    job->deferred->Reject(Napi::Error::New(env, e.what()).Value());
-  }
-}
-
 const napi_type_tag& groupTag() {
   static const napi_type_tag tag = {0x9e0c1a57d15c0de2ULL, 0x61005a11ed00ca5eULL};
   return tag;
@@ -369,28 +340,11 @@ const napi_type_tag& groupTag() {
 
 std::shared_ptr<Group> group(const Args& a, size_t i) { return parse::groupArg<Group>(a, i, groupTag()); }
 
-Napi::Value enqueueAsync(Napi::Env env, const std::shared_ptr<Group>& g, const std::string& what,
-                         std::function<void(Group&)> run, std::function<Napi::Value(Napi::Env)> result = nullptr) {
-  auto job = new Job;
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->result = std::move(result);
-  job->deferred = std::make_unique<Napi::Promise::Deferred>(env);
-  Napi::Promise promise = job->deferred->Promise();
-  // While collectives are in flight the group keeps the event loop alive; an idle group does not.
-  if (g->pendingAsync++ == 0) g->tsfn.Ref(env);
-  g->push(job);
-  return promise;
-}
+using collective::enqueueAsync;
 
 // Waits (on the JavaScript thread) until the group's thread has queued the collective.
 void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::function<void(Group&)> run) {
-  auto job = std::make_unique<Job>();
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->blocking = true;
+  auto job = collective::blockingJob(g, what, std::move(run));
   auto done = job->done.get_future();
   g->push(job.get());
   done.wait();
