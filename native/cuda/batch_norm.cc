@@ -60,16 +60,13 @@ SSQL_OP(batchNorm) {
 SSQL_OP(batchNormBackward) {
   parse::BatchNormBackwardArgs b = parse::batchNormBackwardArgs(a);
   const Planes& p = b.p;
-  const bool training = b.training, withAffine = b.withAffine;
-  const TensorPtr &gy = b.gy, &x = b.x, &weight = b.weight, &mean = b.mean, &invStd = b.invStd;
-  const TensorPtr &dx = b.dx, &dw = b.dw, &db = b.db;
   cudaStream_t s = cuda::stream();
   ChannelSums sums;
-  if (training || withAffine) {
-    sums = channelSums(cuda::ChannelSums::BackwardTerms, x->f32(), gy->f32(), mean->f32(), p);
-    cuda::batchNormBackwardParams(sums.data(), invStd->f32(), ptr(dw), ptr(db), p.C, s);
+  if (b.training || b.withAffine) {
+    sums = channelSums(cuda::ChannelSums::BackwardTerms, b.x->f32(), b.gy->f32(), b.mean->f32(), p);
+    cuda::batchNormBackwardParams(sums.data(), b.invStd->f32(), ptr(b.dw), ptr(b.db), p.C, s);
   }
-  cuda::batchNormBackwardData(gy->f32(), x->f32(), ptr(weight), mean->f32(), invStd->f32(),
-                              sums.sums ? sums.data() : nullptr, p.N, p.C, p.S, training, dx->f32(), s);
-  return wrapMany(a.env(), {dx, dw, db});
+  cuda::batchNormBackwardData(b.gy->f32(), b.x->f32(), ptr(b.weight), b.mean->f32(), b.invStd->f32(),
+                              sums.sums ? sums.data() : nullptr, p.N, p.C, p.S, b.training, b.dx->f32(), s);
+  return wrapMany(a.env(), {b.dx, b.dw, b.db});
 }

@@ -40,29 +40,24 @@ SSQL_OP(permute) {
 
 SSQL_OP(concat) {
   parse::ConcatArgs c = parse::concatArgs(a);
-  const std::vector<TensorPtr>& xs = c.xs;
-  const TensorPtr& out = c.out;
-  const Shape& os = out->shape;
-  const int64_t k = c.dim, outer = c.outer, inner = c.inner;
-  size_t es = dtypeSize(out->dtype);
-  auto* po = static_cast<uint8_t*>(out->storage->data);
+  const int64_t rowElems = c.out->shape[c.dim] * c.inner;
+  size_t es = dtypeSize(c.out->dtype);
+  auto* po = static_cast<uint8_t*>(c.out->storage->data);
   int64_t offset = 0;
-  for (auto& t : xs) {
-    int64_t chunk = t->shape[k] * inner;
-    copyRows(po + offset * es, static_cast<size_t>(os[k] * inner) * es, t->storage->data, static_cast<size_t>(chunk) * es,
-             static_cast<size_t>(chunk) * es, outer);
+  for (auto& t : c.xs) {
+    int64_t chunk = t->shape[c.dim] * c.inner;
+    copyRows(po + offset * es, static_cast<size_t>(rowElems) * es, t->storage->data, static_cast<size_t>(chunk) * es,
+             static_cast<size_t>(chunk) * es, c.outer);
     offset += chunk;
   }
-  return wrap(a.env(), out);
+  return wrap(a.env(), c.out);
 }
 
 SSQL_OP(narrow) {
   parse::NarrowArgs n = parse::narrowArgs(a);
-  const TensorPtr &x = n.x, &out = n.out;
-  const int64_t k = n.dim, start = n.start, length = n.length, outer = n.outer, inner = n.inner;
-  size_t es = dtypeSize(x->dtype);
-  const auto* px = static_cast<const uint8_t*>(x->storage->data);
-  copyRows(out->storage->data, static_cast<size_t>(length * inner) * es, px + start * inner * es,
-           static_cast<size_t>(x->shape[k] * inner) * es, static_cast<size_t>(length * inner) * es, outer);
-  return wrap(a.env(), out);
+  size_t es = dtypeSize(n.x->dtype);
+  const auto* px = static_cast<const uint8_t*>(n.x->storage->data);
+  copyRows(n.out->storage->data, static_cast<size_t>(n.length * n.inner) * es, px + n.start * n.inner * es,
+           static_cast<size_t>(n.x->shape[n.dim] * n.inner) * es, static_cast<size_t>(n.length * n.inner) * es, n.outer);
+  return wrap(a.env(), n.out);
 }
