@@ -87,5 +87,151 @@ inline int bitsArg(const Args& a, size_t i) {
   return static_cast<int>(bits);
 }
 
+// ---- each op's arguments, checked, with its outputs allocated; the backends add only the compute ----
+
+// fakeQuantPerTensor(x, scale, zeroPoint, quantMin, quantMax, enabled, withMask)
+// fakeQuantPerChannel(x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask)
+struct FakeQuantArgs {
+  TensorPtr x, scale, zeroPoint;
+  ChannelLayout layout;
+  float qmin, qmax;
+  const int32_t* enabled;
+  bool withMask;
+  TensorPtr out, mask;  // mask: null unless withMask
+};
+
+inline FakeQuantArgs fakeQuantArgs(const Args& a, bool perChannel) {
+  FakeQuantArgs q;
+  q.x = f32Arg(a, 0, "x");
+  q.scale = f32Arg(a, 1, "scale");
+  q.zeroPoint = i32(a, 2, "zeroPoint");
+  size_t k = perChannel ? 4 : 3;
+  q.layout = perChannel ? channelLayout(a.op, *q.x, a.integer(3, "axis")) : perTensorLayout(*q.x);
+  requireNumel(a.op, "scale", *q.scale, q.layout.channels);
+  requireNumel(a.op, "zeroPoint", *q.zeroPoint, q.layout.channels);
+  quantRangeArgs(a, k, q.qmin, q.qmax);
+  q.enabled = enabledArg(a, k + 2);
+  q.withMask = a.boolean(k + 3, "withMask");
+  q.out = empty(DType::F32, q.x->shape);
+  if (q.withMask) q.mask = empty(DType::U8, q.x->shape);
+  return q;
+}
+
+// fakeQuantBackward(grad, mask): the output has grad's shape.
+struct FakeQuantBackwardArgs {
+  TensorPtr grad, mask, out;
+};
+
+inline FakeQuantBackwardArgs fakeQuantBackwardArgs(const Args& a) {
+  FakeQuantBackwardArgs q;
+  q.grad = f32Arg(a, 0, "grad");
+  q.mask = a.tensor(1, "mask");
+  requireDtype(a.op, "mask", *q.mask, DType::U8);
+  requireSameShape(a.op, *q.grad, *q.mask);
+  q.out = empty(DType::F32, q.grad->shape);
+  return q;
+}
+
+// fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric,
+// enabled). The indices themselves are checked by the backend (the CPU reads them; CUDA cannot without a sync).
+struct RangeBackwardArgs {
+  TensorPtr grad, x, scale, zeroPoint, min, max, argmin, argmax;
+  ChannelLayout layout;
+  float qmin, qmax;
+  bool symmetric;
+  const int32_t* enabled;
+};
+
+inline RangeBackwardArgs rangeBackwardArgs(const Args& a) {
+  RangeBackwardArgs q;
+  q.grad = f32Arg(a, 0, "grad");
+  q.x = f32Arg(a, 1, "x");
+  requireSameShape(a.op, *q.grad, *q.x);
+  q.scale = f32Arg(a, 2, "scale");
+  q.zeroPoint = i32(a, 3, "zeroPoint");
+  q.min = f32Arg(a, 4, "min");
+  q.max = f32Arg(a, 5, "max");
+  q.argmin = i32(a, 6, "argmin");
+  q.argmax = i32(a, 7, "argmax");
+  q.layout = layoutArg(a, 8, *q.x);
+  quantRangeArgs(a, 9, q.qmin, q.qmax);
+  q.symmetric = a.boolean(11, "symmetric");
+  q.enabled = enabledArg(a, 12);
+  const int64_t C = q.layout.channels;
+  for (auto* t : {q.scale.get(), q.min.get(), q.max.get()}) requireNumel(a.op, "scale/min/max", *t, C);
+  for (auto* t : {q.zeroPoint.get(), q.argmin.get(), q.argmax.get()}) requireNumel(a.op, "zeroPoint/argmin/argmax", *t, C);
+  return q;
+}
+
+// aminmax_(x, min, max, argmin, argmax, axis, accumulate); x may hold at most maxNumel elements (the backend's
+// index range).
+struct AminmaxArgs {
+  TensorPtr x, min, max, argmin, argmax;  // argmin/argmax: both or neither
+  ChannelLayout layout;
+  bool accumulate;
+};
+
+inline AminmaxArgs aminmaxArgs(const Args& a, int64_t maxNumel) {
+  AminmaxArgs q;
+  q.x = f32Arg(a, 0, "x");
+  q.min = f32Arg(a, 1, "min");
+  q.max = f32Arg(a, 2, "max");
+  q.argmin = a.optTensor(3, "argmin");
+  q.argmax = a.optTensor(4, "argmax");
+  q.layout = layoutArg(a, 5, *q.x);
+  q.accumulate = a.boolean(6, "accumulate");
+  const int64_t C = q.layout.channels, n = q.x->numel();
+  if (n == 0 || q.layout.outer * q.layout.inner == 0)
+    throw RangeError(std::string(a.op) + "(): cannot observe an empty tensor of shape " + shapeStr(q.x->shape));
+  if (n > maxNumel) throw RangeError(std::string(a.op) + "(): tensors above 2^31 elements are not supported");
+  requireNumel(a.op, "min", *q.min, C);
+  requireNumel(a.op, "max", *q.max, C);
+  if (static_cast<bool>(q.argmin) != static_cast<bool>(q.argmax))
+    throw TypeError(std::string(a.op) + "(): give both argmin and argmax, or neither");
+  if (q.argmin) {
+    requireDtype(a.op, "argmin", *q.argmin, DType::I32);
+    requireDtype(a.op, "argmax", *q.argmax, DType::I32);
+    requireNumel(a.op, "argmin", *q.argmin, C);
+    requireNumel(a.op, "argmax", *q.argmax, C);
+  }
+  return q;
+}
+
+// emaUpdate_(dst, src, momentum)
+struct EmaUpdateArgs {
+  TensorPtr dst, src;
+  double momentum;
+};
+
+inline EmaUpdateArgs emaUpdateArgs(const Args& a) {
+  EmaUpdateArgs q;
+  q.dst = f32Arg(a, 0, "dst");
+  q.src = f32Arg(a, 1, "src");
+  requireSameShape(a.op, *q.dst, *q.src);
+  q.momentum = momentumArg(a, 2);
+  return q;
+}
+
+// calcQParams(min, max, bits, symmetric) -> [scale f32, zeroPoint i32, enabled i32 [1]]
+struct CalcQParamsArgs {
+  TensorPtr min, max;
+  int bits;
+  bool symmetric;
+  TensorPtr scale, zeroPoint, enabled;
+};
+
+inline CalcQParamsArgs calcQParamsArgs(const Args& a) {
+  CalcQParamsArgs q;
+  q.min = f32Arg(a, 0, "min");
+  q.max = f32Arg(a, 1, "max");
+  requireSameShape(a.op, *q.min, *q.max);
+  q.bits = bitsArg(a, 2);
+  q.symmetric = a.boolean(3, "symmetric");
+  q.scale = empty(DType::F32, q.min->shape);
+  q.zeroPoint = empty(DType::I32, q.min->shape);
+  q.enabled = empty(DType::I32, {1});
+  return q;
+}
+
 }  // namespace quant
 }  // namespace ssql

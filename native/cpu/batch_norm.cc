@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/batch_norm_args.h"
 #include "../core/binding.h"
 #include "parallel.h"
 #include "simd.h"
@@ -15,26 +16,7 @@ using namespace ssql;
 
 namespace {
 
-// x viewed as [N, C, S] with S = H * W (1 for 2-D input).
-struct Planes {
-  int64_t N, C, S;
-  int64_t count() const { return N * S; }
-  int64_t at(int64_t n, int64_t c) const { return (n * C + c) * S; }
-};
-
-Planes planesOf(const char* op, const Tensor& x) {
-  if (x.dim() != 2 && x.dim() != 4)
-    throw RangeError(std::string(op) + "(): input must be [N, C] or [N, C, H, W], got " + shapeStr(x.shape));
-  return {x.shape[0], x.shape[1], x.dim() == 4 ? x.shape[2] * x.shape[3] : 1};
-}
-
-TensorPtr channelVector(const Args& a, size_t i, const char* name, int64_t C, bool optional) {
-  auto t = optional ? a.optTensor(i, name) : a.tensor(i, name);
-  if (!t) return t;
-  requireDtype(a.op, name, *t, DType::F32);
-  requireShape(a.op, name, *t, {C});
-  return t;
-}
+using parse::Planes;
 
 // Channels are processed in blocks: one channel at a time for 4-D input (its planes stay in cache across the
 // passes), 64 at a time for 2-D input (where a row holds consecutive channels and the loops vectorize across them).
@@ -154,27 +136,13 @@ constexpr int64_t kMaxBlock = 64;
 }  // namespace
 
 SSQL_OP(batchNorm) {
-  auto x = a.tensor(0, "x");
-  requireDtype(a.op, "x", *x, DType::F32);
-  Planes p = planesOf(a.op, *x);
-  auto weight = channelVector(a, 1, "weight", p.C, true);
-  auto bias = channelVector(a, 2, "bias", p.C, true);
-  auto runMean = channelVector(a, 3, "runningMean", p.C, true);
-  auto runVar = channelVector(a, 4, "runningVar", p.C, true);
-  bool training = a.boolean(5, "training");
-  double momentum = a.number(6, "momentum");
-  double eps = a.number(7, "eps");
-  if (!runMean != !runVar) throw TypeError("batchNorm(): runningMean and runningVar must be given together");
-  if (!(eps >= 0.0)) throw RangeError("batchNorm(): eps must be >= 0");
-  if (!(momentum >= 0.0 && momentum <= 1.0)) throw RangeError("batchNorm(): momentum must be in [0, 1]");
-  if (!training && !runMean) throw RangeError("batchNorm(): eval mode needs runningMean and runningVar");
-  int64_t M = p.count();
-  if (training && M <= 1)
-    throw RangeError("batchNorm(): expected more than 1 value per channel when training, got input " + shapeStr(x->shape));
-
-  auto y = empty(DType::F32, x->shape);
-  auto mean = empty(DType::F32, {p.C});
-  auto invStd = empty(DType::F32, {p.C});
+  parse::BatchNormArgs b = parse::batchNormArgs(a);
+  const Planes& p = b.p;
+  const bool training = b.training;
+  const double momentum = b.momentum, eps = b.eps;
+  const int64_t M = p.count();
+  const TensorPtr &x = b.x, &weight = b.weight, &bias = b.bias, &runMean = b.runningMean, &runVar = b.runningVar;
+  const TensorPtr &y = b.y, &mean = b.mean, &invStd = b.invStd;
   const float* px = x->f32();
   float* py = y->f32();
   const float* pw = weight ? weight->f32() : nullptr;
@@ -217,21 +185,11 @@ SSQL_OP(batchNorm) {
 // dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
 // w * invStd * gy; dWeight = sum(gy * xhat), dBias = sum(gy).
 SSQL_OP(batchNormBackward) {
-  auto gy = a.tensor(0, "gy");
-  auto x = a.tensor(1, "x");
-  requireDtype(a.op, "gy", *gy, DType::F32);
-  requireDtype(a.op, "x", *x, DType::F32);
-  Planes p = planesOf(a.op, *x);
-  requireSameShape(a.op, *gy, *x);
-  auto weight = channelVector(a, 2, "weight", p.C, true);
-  auto mean = channelVector(a, 3, "mean", p.C, false);
-  auto invStd = channelVector(a, 4, "invStd", p.C, false);
-  bool training = a.boolean(5, "training");
-  bool withAffine = a.boolean(6, "withAffine");
-
-  auto dx = empty(DType::F32, x->shape);
-  auto dw = withAffine ? empty(DType::F32, {p.C}) : nullptr;
-  auto db = withAffine ? empty(DType::F32, {p.C}) : nullptr;
+  parse::BatchNormBackwardArgs b = parse::batchNormBackwardArgs(a);
+  const Planes& p = b.p;
+  const bool training = b.training, withAffine = b.withAffine;
+  const TensorPtr &gy = b.gy, &x = b.x, &weight = b.weight, &mean = b.mean, &invStd = b.invStd;
+  const TensorPtr &dx = b.dx, &dw = b.dw, &db = b.db;
   const float* pg = gy->f32();
   const float* px = x->f32();
   const float* pw = weight ? weight->f32() : nullptr;

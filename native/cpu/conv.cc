@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/conv_args.h"
 #include "conv_layout.h"
 #include "onednn.h"
 
@@ -27,9 +27,6 @@ struct Geometry : ConvGeometry {
     return cacheKey(op, {N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, static_cast<int64_t>(l), bias});
   }
 };
-
-// The shared argument checks (nn_args.h), with oneDNN's view of the problem.
-Geometry geometry(const Args& a, const Shape& x, const Shape& w, size_t first) { return Geometry{convGeometry(a, x, w, first)}; }
 
 // Padding on the far side as oneDNN wants it: whatever makes the output size come out as PyTorch's floor formula.
 memory::dims padsRight(const Geometry& q) {
@@ -164,27 +161,18 @@ void zero(Tensor& t) {
 }  // namespace
 
 SSQL_OP(conv2d) {
-  auto x = f32Arg(a, 0, "x");
-  auto w = f32Arg(a, 1, "w");
-  auto b = a.optTensor(2, "bias");
-  Geometry q = geometry(a, x->shape, w->shape, 3);
-  if (b) {
-    requireDtype(a.op, "bias", *b, DType::F32);
-    requireShape(a.op, "bias", *b, {q.O});
-  }
-  auto y = empty(DType::F32, q.yShape());
+  parse::Conv2dArgs c = parse::conv2dArgs(a);
+  const Geometry q{c.q};
+  const TensorPtr &x = c.x, &w = c.w, &b = c.bias, &y = c.y;
   if (y->numel() == 0) return wrap(a.env(), y);
   runForward(q, chooseConvLayout(ConvPass::Forward, q.C), *x, *w, b.get(), *y);
   return wrap(a.env(), y);
 }
 
 SSQL_OP(conv2dBackwardData) {
-  auto gy = f32Arg(a, 0, "gy");
-  auto w = f32Arg(a, 1, "w");
-  Shape xs = shapeArg(a, 2, "xShape");
-  Geometry q = geometry(a, xs, w->shape, 3);
-  requireShape(a.op, "gy", *gy, q.yShape());
-  auto gx = empty(DType::F32, xs);
+  parse::Conv2dBackwardDataArgs c = parse::conv2dBackwardDataArgs(a);
+  const Geometry q{c.q};
+  const TensorPtr &gy = c.gy, &w = c.w, &gx = c.gx;
   if (gx->numel() == 0) return wrap(a.env(), gx);
   if (gy->numel() == 0) {
     zero(*gx);
@@ -195,14 +183,9 @@ SSQL_OP(conv2dBackwardData) {
 }
 
 SSQL_OP(conv2dBackwardWeight) {
-  auto gy = f32Arg(a, 0, "gy");
-  auto x = f32Arg(a, 1, "x");
-  Shape ws = shapeArg(a, 2, "wShape");
-  Geometry q = geometry(a, x->shape, ws, 3);
-  bool withBias = a.boolean(7, "withBias");
-  requireShape(a.op, "gy", *gy, q.yShape());
-  auto gw = empty(DType::F32, ws);
-  auto gb = withBias ? empty(DType::F32, {q.O}) : nullptr;
+  parse::Conv2dBackwardWeightArgs c = parse::conv2dBackwardWeightArgs(a);
+  const Geometry q{c.q};
+  const TensorPtr &gy = c.gy, &x = c.x, &gw = c.gw, &gb = c.gb;
   if (gy->numel() == 0) {
     zero(*gw);
     if (gb) zero(*gb);

@@ -3,8 +3,7 @@
 #include <functional>
 
 #include "../core/binding.h"
-#include "../core/broadcast.h"
-#include "../core/nn_args.h"
+#include "../core/elementwise_args.h"
 #include "parallel.h"
 
 using namespace ssql;
@@ -13,10 +12,9 @@ namespace {
 
 template <typename F>
 Napi::Value binary(const Args& a, F f) {
-  auto x = f32Arg(a, 0, "a");
-  auto y = f32Arg(a, 1, "b");
-  BroadcastPlan plan = planBroadcast(a.op, x->shape, y->shape);
-  auto out = empty(DType::F32, plan.out);
+  parse::BinaryArgs r = parse::binaryArgs(a);
+  const TensorPtr &x = r.a, &y = r.b, &out = r.out;
+  const BroadcastPlan& plan = r.plan;
   const float* px = x->f32();
   const float* py = y->f32();
   float* po = out->f32();
@@ -30,8 +28,8 @@ Napi::Value binary(const Args& a, F f) {
 
 template <typename F>
 Napi::Value unary(const Args& a, F f) {
-  auto x = f32Arg(a, 0, "x");
-  auto out = empty(DType::F32, x->shape);
+  parse::UnaryArgs r = parse::unaryArgs(a);
+  const TensorPtr &x = r.x, &out = r.out;
   const float* px = x->f32();
   float* po = out->f32();
   parallelFor(x->numel(), [&](int64_t i) { po[i] = f(px[i]); });
@@ -41,10 +39,8 @@ Napi::Value unary(const Args& a, F f) {
 // Same-shape binary op without broadcasting (backward helpers).
 template <typename F>
 Napi::Value zip(const Args& a, F f) {
-  auto x = f32Arg(a, 0, "a");
-  auto y = f32Arg(a, 1, "b");
-  requireSameShape(a.op, *x, *y);
-  auto out = empty(DType::F32, x->shape);
+  parse::ZipArgs r = parse::zipArgs(a, "a", "b");
+  const TensorPtr &x = r.a, &y = r.b, &out = r.out;
   const float* px = x->f32();
   const float* py = y->f32();
   float* po = out->f32();
@@ -88,11 +84,9 @@ SSQL_OP(relu) { return unary(a, [](float x) { return x > 0.0f ? x : 0.0f; }); }
 SSQL_OP(reluBackward) { return zip(a, [](float g, float y) { return y > 0.0f ? g : 0.0f; }); }
 // clampMinBackward(grad, input, min): grad where the input was not clamped.
 SSQL_OP(clampMinBackward) {
-  auto g = f32Arg(a, 0, "grad");
-  auto x = f32Arg(a, 1, "input");
-  float lo = static_cast<float>(a.number(2, "min"));
-  requireSameShape(a.op, *g, *x);
-  auto out = empty(DType::F32, g->shape);
+  parse::ZipArgs r = parse::zipArgs(a, "grad", "input", "min");
+  const TensorPtr &g = r.a, &x = r.b, &out = r.out;
+  const float lo = r.scalar;
   const float* pg = g->f32();
   const float* px = x->f32();
   float* po = out->f32();
@@ -102,10 +96,9 @@ SSQL_OP(clampMinBackward) {
 
 // In place: dst += alpha * src (same shape). Used by gradient accumulation and optimizers.
 SSQL_OP(addScaled_) {
-  auto dst = f32Arg(a, 0, "dst");
-  auto src = f32Arg(a, 1, "src");
-  float alpha = static_cast<float>(a.number(2, "alpha"));
-  requireSameShape(a.op, *dst, *src);
+  parse::AddScaledArgs r = parse::addScaledArgs(a);
+  const TensorPtr &dst = r.dst, &src = r.src;
+  const float alpha = r.alpha;
   float* pd = dst->f32();
   const float* ps = src->f32();
   parallelFor(dst->numel(), [&](int64_t i) { pd[i] += alpha * ps[i]; });
@@ -130,11 +123,9 @@ SSQL_OP(fill_) {
 
 // expand(x, shape): materialise x broadcast to shape.
 SSQL_OP(expand) {
-  auto x = f32Arg(a, 0, "x");
-  Shape shape = a.ints(1, "shape");
-  BroadcastPlan plan = planBroadcast(a.op, shape, x->shape);
-  if (plan.out != shape) throw RangeError("expand(): cannot expand " + shapeStr(x->shape) + " to " + shapeStr(shape));
-  auto out = empty(DType::F32, shape);
+  parse::ExpandArgs r = parse::expandArgs(a);
+  const TensorPtr &x = r.x, &out = r.out;
+  const BroadcastPlan& plan = r.plan;
   const float* px = x->f32();
   float* po = out->f32();
   if (plan.kind == BroadcastPlan::Same) {

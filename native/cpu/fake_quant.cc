@@ -69,36 +69,19 @@ void fakeQuantKernel(RunFn run, bool withMask, const float* x, float* out, uint8
 }
 
 Napi::Value fakeQuant(const Args& a, bool perChannel) {
-  // perTensor: (x, scale, zeroPoint, quantMin, quantMax, enabled, withMask)
-  // perChannel: (x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask)
-  auto x = f32Arg(a, 0, "x");
-  auto scale = f32Arg(a, 1, "scale");
-  auto zp = i32(a, 2, "zeroPoint");
-  size_t k = perChannel ? 4 : 3;
-  ChannelLayout l = perChannel ? channelLayout(a.op, *x, a.integer(3, "axis")) : perTensorLayout(*x);
-  requireNumel(a.op, "scale", *scale, l.channels);
-  requireNumel(a.op, "zeroPoint", *zp, l.channels);
-  float qmin, qmax;
-  quantRangeArgs(a, k, qmin, qmax);
-  const int32_t* enabled = enabledArg(a, k + 2);
-  bool withMask = a.boolean(k + 3, "withMask");
-
-  auto out = empty(DType::F32, x->shape);
-  TensorPtr mask = withMask ? empty(DType::U8, x->shape) : nullptr;
-  const int64_t n = x->numel();
-  const float* px = x->f32();
-  float* po = out->f32();
-  uint8_t* pm = withMask ? mask->data<uint8_t>() : nullptr;
-  if (enabled && *enabled == 0) {
+  FakeQuantArgs q = fakeQuantArgs(a, perChannel);
+  const int64_t n = q.x->numel();
+  const float* px = q.x->f32();
+  float* po = q.out->f32();
+  uint8_t* pm = q.withMask ? q.mask->data<uint8_t>() : nullptr;
+  if (q.enabled && *q.enabled == 0) {
     if (n) std::memcpy(po, px, static_cast<size_t>(n) * sizeof(float));
     if (pm && n) std::memset(pm, 1, static_cast<size_t>(n));
-    return wrapMany(a.env(), {out, mask});
+    return wrapMany(a.env(), {q.out, q.mask});
   }
-  const float* ps = scale->f32();
-  const int32_t* pz = zp->data<int32_t>();
   RunFn run = perChannel ? (pm ? runPerChannelMask : runPerChannel) : (pm ? runPerTensorMask : runPerTensor);
-  fakeQuantKernel(run, pm != nullptr, px, po, pm, ps, pz, l, qmin, qmax);
-  return wrapMany(a.env(), {out, mask});
+  fakeQuantKernel(run, pm != nullptr, px, po, pm, q.scale->f32(), q.zeroPoint->data<int32_t>(), q.layout, q.qmin, q.qmax);
+  return wrapMany(a.env(), {q.out, q.mask});
 }
 
 // dx = g * M and the channel's sum of g * ((c - zp) - M * x/s) over n elements (fp32 blocks summed in double).
@@ -142,11 +125,8 @@ SSQL_OP(fakeQuantPerChannel) { return fakeQuant(a, true); }
 
 // fakeQuantBackward(grad, mask): grad * mask, as PyTorch's cachemask backward (a masked-out negative gives -0).
 SSQL_OP(fakeQuantBackward) {
-  auto g = f32Arg(a, 0, "grad");
-  auto mask = a.tensor(1, "mask");
-  requireDtype(a.op, "mask", *mask, DType::U8);
-  requireSameShape(a.op, *g, *mask);
-  auto out = empty(DType::F32, g->shape);
+  FakeQuantBackwardArgs q = fakeQuantBackwardArgs(a);
+  const TensorPtr &g = q.grad, &mask = q.mask, &out = q.out;
   const float* pg = g->f32();
   const uint8_t* pm = mask->data<uint8_t>();
   float* po = out->f32();
@@ -161,25 +141,15 @@ SSQL_OP(fakeQuantBackward) {
 // with its sign, half to each on a tie (torch.maximum's rule). Asymmetric: s = (max - min) / (quantMax - quantMin),
 // +term to argmax, -term to argmin (the zero point's round() has no gradient).
 SSQL_OP(fakeQuantRangeBackward) {
-  auto g = f32Arg(a, 0, "grad");
-  auto x = f32Arg(a, 1, "x");
-  requireSameShape(a.op, *g, *x);
-  auto scale = f32Arg(a, 2, "scale");
-  auto zp = i32(a, 3, "zeroPoint");
-  auto mn = f32Arg(a, 4, "min");
-  auto mx = f32Arg(a, 5, "max");
-  auto amin = i32(a, 6, "argmin");
-  auto amax = i32(a, 7, "argmax");
-  ChannelLayout l = layoutArg(a, 8, *x);
-  float qmin, qmax;
-  quantRangeArgs(a, 9, qmin, qmax);
-  bool symmetric = a.boolean(11, "symmetric");
-  const int32_t* enabled = enabledArg(a, 12);
+  RangeBackwardArgs q = rangeBackwardArgs(a);
+  const TensorPtr &g = q.grad, &x = q.x, &scale = q.scale, &zp = q.zeroPoint, &mn = q.min, &mx = q.max;
+  const ChannelLayout& l = q.layout;
+  const float qmin = q.qmin, qmax = q.qmax;
+  const bool symmetric = q.symmetric;
+  const int32_t* enabled = q.enabled;
   const int64_t C = l.channels, n = x->numel();
-  for (auto* t : {scale.get(), mn.get(), mx.get()}) requireNumel(a.op, "scale/min/max", *t, C);
-  for (auto* t : {zp.get(), amin.get(), amax.get()}) requireNumel(a.op, "zeroPoint/argmin/argmax", *t, C);
-  const int32_t* pmin = amin->data<int32_t>();
-  const int32_t* pmax = amax->data<int32_t>();
+  const int32_t* pmin = q.argmin->data<int32_t>();
+  const int32_t* pmax = q.argmax->data<int32_t>();
   for (int64_t c = 0; c < C; ++c)
     if (pmin[c] < 0 || pmin[c] >= n || pmax[c] < 0 || pmax[c] >= n)
       throw RangeError(std::string(a.op) + "(): argmin/argmax index out of range for " + shapeStr(x->shape));

@@ -21,6 +21,8 @@
 #include <thread>
 
 #include "../core/binding.h"
+#include "../core/collective_args.h"
+#include "../core/collective_jobs.h"
 #include "../core/store_client.h"
 
 using namespace ssql;
@@ -45,19 +47,8 @@ class TcpStore : public gloo::rendezvous::Store {
 
 struct Group;
 
-struct Job {
-  std::shared_ptr<Group> group;
-  std::string what;                                // the op's name, for error messages
-  std::function<void(Group&)> run;                 // on the group's thread; throws on failure
-  std::function<Napi::Value(Napi::Env)> result;    // on the JavaScript thread, after run succeeded
-  std::unique_ptr<Napi::Promise::Deferred> deferred;
-  bool blocking = false;
-  std::promise<void> done;
-  std::string error;
-};
-
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job);
-using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, deliver>;
+using Job = collective::Job<Group>;
+using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, collective::deliver<Group>>;
 
 struct Group : std::enable_shared_from_this<Group> {
   int rank = 0;
@@ -174,71 +165,17 @@ struct Group : std::enable_shared_from_this<Group> {
   }
 };
 
-void deliver(Napi::Env env, Napi::Function, Group*, Job* job) {
-  std::unique_ptr<Job> owned(job);
-  if (!env) return;  // the environment is shutting down
-  Napi::HandleScope scope(env);
-  Group& g = *job->group;
-  if (--g.pendingAsync == 0) g.tsfn.Unref(env);
-  if (!job->error.empty()) {
-    job->deferred->Reject(Napi::Error::New(env, job->error).Value());
-    return;
-  }
-  try {
-    job->deferred->Resolve(job->result ? job->result(env) : env.Undefined());
-  } catch (const Napi::Error& e) {
-    job->deferred->Reject(e.Value());
-  } catch (const std::exception& e) {
-    job->deferred->Reject(Napi::Error::New(env, e.what()).Value());
-  }
-}
-
 const napi_type_tag& groupTag() {
   static const napi_type_tag tag = {0x9e0c1a57d15c0de1ULL, 0x61005a11ed00cafeULL};
   return tag;
 }
 
-std::shared_ptr<Group> group(const Args& a, size_t i) {
-  Napi::Value v = a.at(i, "group");
-  bool tagged = false;
-  if (v.IsExternal()) napi_check_object_type_tag(a.env(), v, &groupTag(), &tagged);
-  if (!tagged) throw TypeError(a.where(i, "group") + " must be a process group handle");
-  auto g = *v.As<Napi::External<std::shared_ptr<Group>>>().Data();
-  if (g->destroyed) throw TypeError(a.where(i, "group") + " is a destroyed process group");
-  return g;
-}
+std::shared_ptr<Group> group(const Args& a, size_t i) { return parse::groupArg<Group>(a, i, groupTag()); }
 
-Napi::Value wrapGroup(Napi::Env env, const std::shared_ptr<Group>& g) {
-  auto ext = Napi::External<std::shared_ptr<Group>>::New(env, new std::shared_ptr<Group>(g),
-                                                         [](Napi::Env, std::shared_ptr<Group>* p) {
-                                                           (*p)->stop();
-                                                           delete p;
-                                                         });
-  napi_type_tag_object(env, ext, &groupTag());
-  return ext;
-}
-
-Napi::Value enqueueAsync(Napi::Env env, const std::shared_ptr<Group>& g, const std::string& what,
-                         std::function<void(Group&)> run, std::function<Napi::Value(Napi::Env)> result = nullptr) {
-  auto job = new Job;
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->result = std::move(result);
-  job->deferred = std::make_unique<Napi::Promise::Deferred>(env);
-  Napi::Promise promise = job->deferred->Promise();
-  // While collectives are in flight the group keeps the event loop alive; an idle group does not.
-  if (g->pendingAsync++ == 0) g->tsfn.Ref(env);
-  g->push(job);
-  return promise;
-}
+using collective::enqueueAsync;
 
 void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::function<void(Group&)> run) {
-  auto job = std::make_unique<Job>();
-  job->group = g;
-  job->what = what;
-  job->run = std::move(run);
-  job->blocking = true;
+  auto job = collective::blockingJob(g, what, std::move(run));
   if (!g->tryRunInline(*job)) {
     auto done = job->done.get_future();
     g->push(job.get());
@@ -258,16 +195,19 @@ struct Reduction {
 };
 
 Reduction reduction(const std::string& op, const std::string& name, DType dt) {
-  if (dt != DType::F32 && dt != DType::I32)
-    throw TypeError(op + "(): tensors must be float32 or int32, got " + dtypeName(dt));
+  parse::ReduceOp r = parse::reduceOp(op, name, dt);
   bool f = dt == DType::F32;
-  if (name == "sum" || name == "avg") {
-    if (name == "avg" && !f) throw TypeError(op + "(): 'avg' needs float32 tensors (int32 would truncate)");
-    return {f ? static_cast<ReduceFn>(&gloo::sum<float>) : static_cast<ReduceFn>(&gloo::sum<int32_t>), dt, name == "avg"};
+  switch (r) {
+    case parse::ReduceOp::Sum:
+    case parse::ReduceOp::Avg:
+      return {f ? static_cast<ReduceFn>(&gloo::sum<float>) : static_cast<ReduceFn>(&gloo::sum<int32_t>), dt,
+              r == parse::ReduceOp::Avg};
+    case parse::ReduceOp::Max:
+      return {f ? static_cast<ReduceFn>(&gloo::max<float>) : static_cast<ReduceFn>(&gloo::max<int32_t>), dt, false};
+    case parse::ReduceOp::Min:
+      return {f ? static_cast<ReduceFn>(&gloo::min<float>) : static_cast<ReduceFn>(&gloo::min<int32_t>), dt, false};
   }
-  if (name == "max") return {f ? static_cast<ReduceFn>(&gloo::max<float>) : static_cast<ReduceFn>(&gloo::max<int32_t>), dt, false};
-  if (name == "min") return {f ? static_cast<ReduceFn>(&gloo::min<float>) : static_cast<ReduceFn>(&gloo::min<int32_t>), dt, false};
-  throw TypeError(op + "(): op must be 'sum', 'avg', 'max' or 'min', got '" + name + "'");
+  throw TypeError(op + "(): unknown reduction");
 }
 
 // Several tensors travel as one message (a gradient bucket): packed into the group's scratch buffer and back.
@@ -346,62 +286,18 @@ void allGatherOn(Group& g, const TensorPtr& x, const TensorPtr& out) {
   gloo::allgather(o);
 }
 
-std::vector<TensorPtr> sameDtype(const Args& a, size_t i, const char* name) {
-  auto xs = a.tensors(i, name);
-  if (xs.empty()) throw RangeError(a.where(i, name) + " holds no tensors");
-  for (const auto& x : xs)
-    if (x->dtype != xs[0]->dtype)
-      throw TypeError(a.where(i, name) + " mixes " + dtypeName(xs[0]->dtype) + " and " + dtypeName(x->dtype));
-  return xs;
-}
-
-TensorPtr gatherOutput(const TensorPtr& x, int size) {
-  Shape s = x->shape;
-  if (s.empty()) s = {size};
-  else s[0] *= size;
-  return empty(x->dtype, s);
-}
-
-int root(const Args& a, size_t i, const Group& g) {
-  int64_t r = a.integer(i, "root");
-  if (r < 0 || r >= g.size)
-    throw RangeError(a.where(i, "root") + " must be in 0.." + std::to_string(g.size - 1) + ", got " + std::to_string(r));
-  return static_cast<int>(r);
-}
-
 }  // namespace
 
 // processGroupCreate({rank, size, storeHost, storePort, prefix, timeoutMs, hostname?, iface?}) -> Promise<group>
 SSQL_OP(processGroupCreate) {
-  Napi::Value v = a.at(0, "options");
-  if (!v.IsObject()) throw TypeError(a.where(0, "options") + " must be an object");
-  Napi::Object o = v.As<Napi::Object>();
-  auto num = [&](const char* k) {
-    Napi::Value x = o.Get(k);
-    if (!x.IsNumber()) throw TypeError(std::string("processGroupCreate(): options.") + k + " must be a number");
-    double d = x.As<Napi::Number>().DoubleValue();
-    if (d != static_cast<double>(static_cast<int64_t>(d)))
-      throw TypeError(std::string("processGroupCreate(): options.") + k + " must be an integer");
-    return static_cast<int64_t>(d);
-  };
-  auto str = [&](const char* k, bool required) {
-    Napi::Value x = o.Get(k);
-    if (x.IsUndefined() && !required) return std::string();
-    if (!x.IsString()) throw TypeError(std::string("processGroupCreate(): options.") + k + " must be a string");
-    return x.As<Napi::String>().Utf8Value();
-  };
-  int64_t rank = num("rank"), size = num("size"), port = num("storePort"), timeoutMs = num("timeoutMs");
-  if (size < 1 || rank < 0 || rank >= size)
-    throw RangeError("processGroupCreate(): rank " + std::to_string(rank) + " is not in a group of size " + std::to_string(size));
-  if (port < 1 || port > 65535) throw RangeError("processGroupCreate(): storePort must be in 1..65535");
-  if (timeoutMs < 1) throw RangeError("processGroupCreate(): timeoutMs must be positive");
-  std::string host = str("storeHost", true), prefix = str("prefix", true);
-  std::string hostname = str("hostname", false), iface = str("iface", false);
+  parse::GroupOptions opt = parse::groupOptions(a, true);
+  int64_t port = opt.storePort;
+  std::string host = opt.storeHost, prefix = opt.prefix, hostname = opt.hostname, iface = opt.iface;
 
   auto g = std::make_shared<Group>();
-  g->rank = static_cast<int>(rank);
-  g->size = static_cast<int>(size);
-  g->timeout = Ms(timeoutMs);
+  g->rank = static_cast<int>(opt.rank);
+  g->size = static_cast<int>(opt.size);
+  g->timeout = Ms(opt.timeoutMs);
   g->tsfn = Tsfn::New(a.env(), "ssql.gloo", 0, 1, g.get());
   napi_add_env_cleanup_hook(a.env(), &Group::onEnvCleanup, new std::shared_ptr<Group>(g));
   g->start();
@@ -432,7 +328,7 @@ SSQL_OP(processGroupCreate) {
         grp.context = ctx;
         guard.ok = true;
       },
-      [g](Napi::Env e) { return wrapGroup(e, g); });
+      [g](Napi::Env e) { return parse::wrapGroup(e, g, groupTag()); });
 }
 
 SSQL_OP(processGroupDestroy) {
@@ -444,7 +340,7 @@ SSQL_OP(processGroupDestroy) {
 
 SSQL_OP(allReduce_) {
   auto g = group(a, 0);
-  auto xs = sameDtype(a, 1, "tensors");
+  auto xs = parse::sameDtypeTensors(a, 1, "tensors");
   Reduction r = reduction("allReduce_", a.string(2, "op"), xs[0]->dtype);
   runBlocking(g, "allReduce_", [xs, r](Group& grp) { allReduceOn(grp, xs, r); });
   return a.env().Undefined();
@@ -452,7 +348,7 @@ SSQL_OP(allReduce_) {
 
 SSQL_OP(allReduceAsync_) {
   auto g = group(a, 0);
-  auto xs = sameDtype(a, 1, "tensors");
+  auto xs = parse::sameDtypeTensors(a, 1, "tensors");
   Reduction r = reduction("allReduceAsync_", a.string(2, "op"), xs[0]->dtype);
   return enqueueAsync(a.env(), g, "allReduceAsync_", [xs, r](Group& grp) { allReduceOn(grp, xs, r); });
 }
@@ -460,7 +356,7 @@ SSQL_OP(allReduceAsync_) {
 SSQL_OP(broadcast_) {
   auto g = group(a, 0);
   auto xs = a.tensors(1, "tensors");
-  int r = root(a, 2, *g);
+  int r = parse::rootArg(a, 2, g->size);
   runBlocking(g, "broadcast_", [xs, r](Group& grp) { broadcastOn(grp, xs, r); });
   return a.env().Undefined();
 }
@@ -468,14 +364,14 @@ SSQL_OP(broadcast_) {
 SSQL_OP(broadcastAsync_) {
   auto g = group(a, 0);
   auto xs = a.tensors(1, "tensors");
-  int r = root(a, 2, *g);
+  int r = parse::rootArg(a, 2, g->size);
   return enqueueAsync(a.env(), g, "broadcastAsync_", [xs, r](Group& grp) { broadcastOn(grp, xs, r); });
 }
 
 SSQL_OP(allGather) {
   auto g = group(a, 0);
   auto x = a.tensor(1, "x");
-  auto out = gatherOutput(x, g->size);
+  auto out = parse::gatherOutput(x, g->size);
   runBlocking(g, "allGather", [x, out](Group& grp) { allGatherOn(grp, x, out); });
   return wrap(a.env(), out);
 }
@@ -483,7 +379,7 @@ SSQL_OP(allGather) {
 SSQL_OP(allGatherAsync) {
   auto g = group(a, 0);
   auto x = a.tensor(1, "x");
-  auto out = gatherOutput(x, g->size);
+  auto out = parse::gatherOutput(x, g->size);
   return enqueueAsync(
       a.env(), g, "allGatherAsync", [x, out](Group& grp) { allGatherOn(grp, x, out); },
       [out](Napi::Env e) { return wrap(e, out); });

@@ -2,7 +2,7 @@
 #include <cstring>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/matmul_args.h"
 #include "onednn.h"
 #include "parallel.h"
 
@@ -26,32 +26,15 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
 }  // namespace
 
 SSQL_OP(matmul) {
-  auto x = f32Arg(a, 0, "a", 2);
-  auto y = f32Arg(a, 1, "b", 2);
-  bool ta = a.boolean(2, "transA");
-  bool tb = a.boolean(3, "transB");
-  int64_t M = ta ? x->shape[1] : x->shape[0], K = ta ? x->shape[0] : x->shape[1];
-  int64_t Kb = tb ? y->shape[1] : y->shape[0], N = tb ? y->shape[0] : y->shape[1];
-  if (K != Kb)
-    throw RangeError("matmul(): inner dimensions differ: op(a) is [" + std::to_string(M) + ", " + std::to_string(K) +
-                     "], op(b) is [" + std::to_string(Kb) + ", " + std::to_string(N) + "]");
-  auto out = empty(DType::F32, {M, N});
-  sgemm(ta, tb, M, N, K, x->f32(), x->shape[1], y->f32(), y->shape[1], 0.0f, out->f32());
-  return wrap(a.env(), out);
+  parse::MatmulArgs m = parse::matmulArgs(a);
+  sgemm(m.transA, m.transB, m.M, m.N, m.K, m.a->f32(), m.a->shape[1], m.b->f32(), m.b->shape[1], 0.0f, m.out->f32());
+  return wrap(a.env(), m.out);
 }
 
 SSQL_OP(linear) {
-  auto x = f32Arg(a, 0, "x", 2);
-  auto w = f32Arg(a, 1, "w", 2);
-  auto b = a.optTensor(2, "bias");
-  int64_t N = x->shape[0], in = x->shape[1], outF = w->shape[0];
-  if (w->shape[1] != in)
-    throw RangeError("linear(): input " + shapeStr(x->shape) + " does not match weight " + shapeStr(w->shape));
-  if (b) {
-    requireDtype(a.op, "bias", *b, DType::F32);
-    requireShape(a.op, "bias", *b, {outF});
-  }
-  auto out = empty(DType::F32, {N, outF});
+  parse::LinearArgs l = parse::linearArgs(a);
+  const TensorPtr &x = l.x, &w = l.w, &b = l.bias, &out = l.y;
+  const int64_t N = l.N, in = l.in, outF = l.out;
   float* po = out->f32();
   if (b) {
     const float* pb = b->f32();

@@ -94,28 +94,11 @@ inline int64_t firstIndex(const float* x, int64_t b, int64_t e, float v) {
 // extreme. With accumulate, the buffers keep the smaller min / larger max of old and new (old wins ties), as the
 // original's MinMax observer over several forward passes; NaN propagates as in torch.min/max.
 SSQL_OP(aminmax_) {
-  auto x = f32Arg(a, 0, "x");
-  auto mnT = f32Arg(a, 1, "min");
-  auto mxT = f32Arg(a, 2, "max");
-  auto aminT = a.optTensor(3, "argmin");
-  auto amaxT = a.optTensor(4, "argmax");
-  ChannelLayout l = layoutArg(a, 5, *x);
-  bool accumulate = a.boolean(6, "accumulate");
+  AminmaxArgs q = aminmaxArgs(a, std::numeric_limits<int32_t>::max());
+  const TensorPtr &x = q.x, &mnT = q.min, &mxT = q.max, &aminT = q.argmin, &amaxT = q.argmax;
+  const ChannelLayout& l = q.layout;
+  const bool accumulate = q.accumulate;
   const int64_t C = l.channels, n = x->numel();
-  if (n == 0 || l.outer * l.inner == 0)
-    throw RangeError(std::string(a.op) + "(): cannot observe an empty tensor of shape " + shapeStr(x->shape));
-  if (n > std::numeric_limits<int32_t>::max())
-    throw RangeError(std::string(a.op) + "(): tensors above 2^31 elements are not supported");
-  requireNumel(a.op, "min", *mnT, C);
-  requireNumel(a.op, "max", *mxT, C);
-  if (static_cast<bool>(aminT) != static_cast<bool>(amaxT))
-    throw TypeError(std::string(a.op) + "(): give both argmin and argmax, or neither");
-  if (aminT) {
-    requireDtype(a.op, "argmin", *aminT, DType::I32);
-    requireDtype(a.op, "argmax", *amaxT, DType::I32);
-    requireNumel(a.op, "argmin", *aminT, C);
-    requireNumel(a.op, "argmax", *amaxT, C);
-  }
   const float* px = x->f32();
   std::vector<Extremes> ext(static_cast<size_t>(C));
   std::vector<int64_t> imin(static_cast<size_t>(C), -1), imax(static_cast<size_t>(C), -1);
@@ -176,10 +159,9 @@ SSQL_OP(aminmax_) {
 // emaUpdate_(dst, src, momentum): dst = momentum * dst + (1 - momentum) * src in fp32, as the original's
 // MomentumMinMax observer computes it with PyTorch scalar ops.
 SSQL_OP(emaUpdate_) {
-  auto dst = f32Arg(a, 0, "dst");
-  auto src = f32Arg(a, 1, "src");
-  requireSameShape(a.op, *dst, *src);
-  double m = momentumArg(a, 2);
+  EmaUpdateArgs q = emaUpdateArgs(a);
+  const TensorPtr &dst = q.dst, &src = q.src;
+  const double m = q.momentum;
   const float km = static_cast<float>(m), kr = static_cast<float>(1.0 - m);
   float* pd = dst->f32();
   const float* ps = src->f32();
@@ -196,14 +178,10 @@ SSQL_OP(emaUpdate_) {
 // calcQParams(min, max, bits, symmetric) -> [scale f32, zeroPoint i32, enabled i32 [1]]: the original's
 // calc_quant_params, plus the device-side flag of its identity rule (enabled = 0 when min(scale) == 0).
 SSQL_OP(calcQParams) {
-  auto mnT = f32Arg(a, 0, "min");
-  auto mxT = f32Arg(a, 1, "max");
-  requireSameShape(a.op, *mnT, *mxT);
-  const int bits = bitsArg(a, 2);
-  bool symmetric = a.boolean(3, "symmetric");
-  auto scale = empty(DType::F32, mnT->shape);
-  auto zp = empty(DType::I32, mnT->shape);
-  auto enabled = empty(DType::I32, {1});
+  CalcQParamsArgs q = calcQParamsArgs(a);
+  const TensorPtr &mnT = q.min, &mxT = q.max, &scale = q.scale, &zp = q.zeroPoint, &enabled = q.enabled;
+  const int bits = q.bits;
+  const bool symmetric = q.symmetric;
   const float* pmn = mnT->f32();
   const float* pmx = mxT->f32();
   float* ps = scale->f32();

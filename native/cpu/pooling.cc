@@ -6,26 +6,15 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/pooling_args.h"
 
 using namespace ssql;
 
 SSQL_OP(maxPool2d) {
-  auto x = a.tensor(0, "x");
-  requireDtype(a.op, "x", *x, DType::F32);
-  requireDim(a.op, "x", *x, 4);
-  auto [kh, kw] = pairArg(a, 1, "kernel", 1);
-  auto [sh, sw] = pairArg(a, 2, "stride", 1);
-  auto [ph, pw] = pairArg(a, 3, "padding", 0);
-  if (2 * ph > kh || 2 * pw > kw) throw RangeError("maxPool2d(): padding must be at most half the kernel size");
-  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-  if (H < 1 || W < 1) throw RangeError("maxPool2d(): input planes must be non-empty, got " + shapeStr(x->shape));
-  if (H + 2 * ph < kh || W + 2 * pw < kw)
-    throw RangeError("maxPool2d(): kernel is larger than the padded input " + shapeStr(x->shape));
-  int64_t OH = (H + 2 * ph - kh) / sh + 1, OW = (W + 2 * pw - kw) / sw + 1;
-  if (H * W > std::numeric_limits<int32_t>::max()) throw RangeError("maxPool2d(): input plane too large for int32 indices");
-  auto y = empty(DType::F32, {N, C, OH, OW});
-  auto idx = empty(DType::I32, {N, C, OH, OW});
+  parse::MaxPool2dArgs m = parse::maxPool2dArgs(a);
+  const TensorPtr &x = m.x, &y = m.y, &idx = m.indices;
+  const int64_t N = m.N, C = m.C, H = m.H, W = m.W, OH = m.OH, OW = m.OW;
+  const int64_t kh = m.KH, kw = m.KW, sh = m.SH, sw = m.SW, ph = m.PH, pw = m.PW;
   const float* px = x->f32();
   float* py = y->f32();
   int32_t* pi = idx->data<int32_t>();
@@ -59,20 +48,9 @@ SSQL_OP(maxPool2d) {
 }
 
 SSQL_OP(maxPool2dBackward) {
-  auto gy = a.tensor(0, "gy");
-  auto idx = a.tensor(1, "indices");
-  requireDtype(a.op, "gy", *gy, DType::F32);
-  requireDtype(a.op, "indices", *idx, DType::I32);
-  requireDim(a.op, "gy", *gy, 4);
-  requireSameShape(a.op, *gy, *idx);
-  Shape xs = a.ints(2, "xShape");
-  if (xs.size() != 4) throw RangeError("maxPool2dBackward(): xShape must be [N, C, H, W]");
-  for (int64_t d : xs)
-    if (d < 0) throw RangeError("maxPool2dBackward(): xShape has a negative dimension");
-  if (xs[0] != gy->shape[0] || xs[1] != gy->shape[1])
-    throw RangeError("maxPool2dBackward(): gy " + shapeStr(gy->shape) + " does not match xShape " + shapeStr(xs));
-  int64_t HW = xs[2] * xs[3], OHW = gy->shape[2] * gy->shape[3], planes = xs[0] * xs[1];
-  auto gx = empty(DType::F32, xs);
+  parse::MaxPool2dBackwardArgs m = parse::maxPool2dBackwardArgs(a);
+  const TensorPtr &gy = m.gy, &idx = m.indices, &gx = m.gx;
+  const int64_t HW = m.HW, OHW = m.OHW, planes = m.planes;
   float* pgx = gx->f32();
   const float* pg = gy->f32();
   const int32_t* pi = idx->data<int32_t>();

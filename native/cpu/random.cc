@@ -15,6 +15,7 @@
 #include <string>
 
 #include "../core/binding.h"
+#include "../core/random_args.h"
 #include "parallel.h"
 
 using namespace ssql;
@@ -50,22 +51,7 @@ constexpr double kTwoPi = 6.283185307179586476925286766559;
 
 inline double unit(uint32_t x) { return static_cast<double>(x >> 8) * kTwoPow24Inv; }
 
-struct Draw {
-  Shape shape;
-  uint64_t seed, offset;
-};
-
-Draw drawArgs(const Args& a, size_t seedArg) {
-  Shape s = a.ints(0, "shape");
-  for (int64_t d : s)
-    if (d < 0) throw RangeError(a.where(0, "shape") + " has a negative dimension");
-  int64_t seed = a.integer(seedArg, "seed");
-  int64_t offset = a.integer(seedArg + 1, "offset");
-  constexpr int64_t kMaxSafe = (int64_t(1) << 53);
-  if (seed < 0 || seed > kMaxSafe) throw RangeError(a.where(seedArg, "seed") + " must be an integer in [0, 2^53]");
-  if (offset < 0 || offset > kMaxSafe) throw RangeError(a.where(seedArg + 1, "offset") + " must be an integer in [0, 2^53]");
-  return {s, static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)};
-}
+using parse::Draw;
 
 // Calls f(i, lanes) for each group of four elements starting at i = 4 * g.
 template <typename F>
@@ -78,11 +64,10 @@ void forEachCounter(const Draw& d, int64_t numel, F&& f) {
 }  // namespace
 
 SSQL_OP(uniform) {
-  Draw d = drawArgs(a, 3);
-  double low = a.number(1, "low"), high = a.number(2, "high");
-  if (!std::isfinite(low) || !std::isfinite(high) || low > high)
-    throw RangeError("uniform(): need finite low <= high, got [" + std::to_string(low) + ", " + std::to_string(high) + "]");
-  auto out = empty(DType::F32, d.shape);
+  parse::UniformArgs u = parse::uniformArgs(a);
+  const Draw& d = u.draw;
+  const TensorPtr& out = u.out;
+  const double low = u.low, high = u.high;
   int64_t n = out->numel();
   float* p = out->f32();
   double range = high - low;
@@ -93,11 +78,10 @@ SSQL_OP(uniform) {
 }
 
 SSQL_OP(normal) {
-  Draw d = drawArgs(a, 3);
-  double mean = a.number(1, "mean"), stdev = a.number(2, "std");
-  if (!std::isfinite(mean) || !(stdev >= 0.0) || !std::isfinite(stdev))
-    throw RangeError("normal(): need a finite mean and a finite std >= 0");
-  auto out = empty(DType::F32, d.shape);
+  parse::NormalArgs g = parse::normalArgs(a);
+  const Draw& d = g.draw;
+  const TensorPtr& out = g.out;
+  const double mean = g.mean, stdev = g.std;
   int64_t n = out->numel();
   float* p = out->f32();
   forEachCounter(d, n, [&](int64_t i, const U32x4& x) {

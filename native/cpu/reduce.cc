@@ -4,7 +4,7 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/reduce_args.h"
 #include "parallel.h"
 
 using namespace ssql;
@@ -65,43 +65,20 @@ void sumReduce(const float* x, const Shape& s, const std::vector<bool>& mask, do
 }
 
 Napi::Value sumOrMean(const Args& a, bool mean) {
-  auto x = a.tensor(0, "x");
-  requireDtype(a.op, "x", *x, DType::F32);
-  auto dims = a.ints(1, "dims");
-  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
-  auto mask = reducedMask(a.op, x->shape, dims);
-  auto out = empty(DType::F32, reducedShape(x->shape, mask, keepdim));
+  parse::SumArgs r = parse::sumArgs(a, mean);
+  const TensorPtr &x = r.x, &out = r.out;
   int64_t outN = out->numel();
   std::vector<double> acc(static_cast<size_t>(outN));
-  sumReduce(x->f32(), x->shape, mask, acc.data(), outN);
-  double scale = 1.0;
-  if (mean) {
-    int64_t count = outN ? x->numel() / outN : 0;
-    scale = count ? 1.0 / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
-  }
+  sumReduce(x->f32(), x->shape, r.reduced, acc.data(), outN);
   float* po = out->f32();
-  for (int64_t o = 0; o < outN; ++o) po[o] = static_cast<float>(acc[o] * scale);
+  for (int64_t o = 0; o < outN; ++o) po[o] = static_cast<float>(acc[o] * r.scale);
   return wrap(a.env(), out);
 }
 
 Napi::Value argExtreme(const Args& a, bool isMax) {
-  auto x = a.tensor(0, "x");
-  requireDtype(a.op, "x", *x, DType::F32);
-  int64_t nd = x->dim();
-  int64_t d = a.integer(1, "dim");
-  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
-  int64_t k = d < 0 ? d + nd : d;
-  if (k < 0 || k >= nd) throw RangeError(std::string(a.op) + "(): dimension " + std::to_string(d) + " out of range for shape " + shapeStr(x->shape));
-  int64_t len = x->shape[k];
-  if (len == 0) throw RangeError(std::string(a.op) + "(): cannot reduce an empty dimension");
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= x->shape[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= x->shape[i];
-  std::vector<bool> mask(nd, false);
-  mask[k] = true;
-  Shape os = reducedShape(x->shape, mask, keepdim);
-  auto vals = empty(DType::F32, os);
-  auto idxs = empty(DType::I32, os);
+  parse::ArgExtremeArgs r = parse::argExtremeArgs(a);
+  const TensorPtr &x = r.x, &vals = r.values, &idxs = r.indices;
+  const int64_t outer = r.outer, len = r.len, inner = r.inner;
   const float* px = x->f32();
   float* pv = vals->f32();
   int32_t* pi = idxs->data<int32_t>();
@@ -136,14 +113,7 @@ SSQL_OP(indexGradBackward) {
   int64_t d = a.integer(3, "dim");
   requireDtype(a.op, "grad", *g, DType::F32);
   requireDtype(a.op, "indices", *idx, DType::I32);
-  int64_t nd = static_cast<int64_t>(inShape.size());
-  int64_t k = d < 0 ? d + nd : d;
-  if (k < 0 || k >= nd) throw RangeError("indexGradBackward(): dim out of range");
-  int64_t len = inShape[k], outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= inShape[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= inShape[i];
-  if (g->numel() != outer * inner || idx->numel() != outer * inner)
-    throw RangeError("indexGradBackward(): grad/indices do not match input shape " + shapeStr(inShape));
+  const auto [outer, len, inner] = parse::indexGradShape(*g, *idx, inShape, d);
   auto out = empty(DType::F32, inShape);
   float* po = out->f32();
   const float* pg = g->f32();

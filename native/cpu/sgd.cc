@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "../core/binding.h"
+#include "../core/sgd_args.h"
 #include "simd.h"
 
 using namespace ssql;
@@ -27,33 +28,14 @@ void sgdKernel(float* p, const float* g, float* buf, int64_t begin, int64_t end,
 }  // namespace
 
 SSQL_OP(sgdStep_) {
-  auto p = a.tensor(0, "p");
-  auto g = a.tensor(1, "g");
-  auto buf = a.optTensor(2, "buf");
-  requireDtype(a.op, "p", *p, DType::F32);
-  requireDtype(a.op, "g", *g, DType::F32);
-  requireSameShape(a.op, *p, *g);
-  float lr = static_cast<float>(a.number(3, "lr"));
-  float momentum = static_cast<float>(a.number(4, "momentum"));
-  float wd = static_cast<float>(a.number(5, "weightDecay"));
-  float dampening = static_cast<float>(a.number(6, "dampening"));
-  bool nesterov = a.boolean(7, "nesterov");
-  bool initBuf = a.boolean(8, "initBuf");
-  if (!std::isfinite(lr) || !(momentum >= 0.0f) || !(wd >= 0.0f) || !std::isfinite(momentum) || !std::isfinite(wd) ||
-      !std::isfinite(dampening))
-    throw RangeError("sgdStep_(): lr must be finite, momentum and weightDecay finite and >= 0");
-  if (momentum > 0.0f) {
-    if (!buf) throw TypeError("sgdStep_(): momentum > 0 needs a momentum buffer");
-    requireDtype(a.op, "buf", *buf, DType::F32);
-    requireSameShape(a.op, *p, *buf);
-  }
-  if (nesterov && (momentum <= 0.0f || dampening != 0.0f))
-    throw RangeError("sgdStep_(): Nesterov momentum requires a momentum and zero dampening");
-  float* pp = p->f32();
-  const float* pg = g->f32();
-  float* pb = momentum > 0.0f ? buf->f32() : nullptr;
+  parse::SgdArgs o = parse::sgdArgs(a);
+  const float lr = o.lr, momentum = o.momentum, wd = o.weightDecay, dampening = o.dampening;
+  const bool nesterov = o.nesterov, initBuf = o.initBuf;
+  float* pp = o.p->f32();
+  const float* pg = o.g->f32();
+  float* pb = o.buf ? o.buf->f32() : nullptr;
   float keep = 1.0f - dampening;
-  parallelRanges(p->numel(), [&](int64_t begin, int64_t end) {
+  parallelRanges(o.p->numel(), [&](int64_t begin, int64_t end) {
     sgdKernel(pp, pg, pb, begin, end, lr, momentum, wd, keep, nesterov, initBuf);
   });
   return a.env().Undefined();

@@ -3,28 +3,18 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/shape_op_args.h"
 #include "parallel.h"
 
 using namespace ssql;
 
 SSQL_OP(permute) {
-  auto x = a.tensor(0, "x");
-  auto perm = a.ints(1, "dims");
-  int64_t nd = x->dim();
-  if (static_cast<int64_t>(perm.size()) != nd) throw RangeError("permute(): dims must list every dimension of " + shapeStr(x->shape));
-  std::vector<bool> seen(nd, false);
-  Shape os(nd);
-  for (int64_t i = 0; i < nd; ++i) {
-    int64_t k = normalizeDim("permute", perm[i], nd);
-    if (seen[k]) throw RangeError("permute(): repeated dimension");
-    seen[k] = true;
-    perm[i] = k;
-    os[i] = x->shape[k];
-  }
-  auto out = empty(x->dtype, os);
-  auto inStrides = std::vector<int64_t>(nd, 1);
-  for (int64_t i = nd - 2; i >= 0; --i) inStrides[i] = inStrides[i + 1] * x->shape[i + 1];
+  parse::PermuteArgs p = parse::permuteArgs(a, [](const Tensor&) {});
+  const TensorPtr &x = p.x, &out = p.out;
+  const std::vector<int64_t>& perm = p.perm;
+  const std::vector<int64_t>& inStrides = p.inStrides;
+  const Shape& os = out->shape;
+  const int64_t nd = x->dim();
   size_t es = dtypeSize(x->dtype);
   const uint8_t* px = x->data<uint8_t>();
   uint8_t* po = out->data<uint8_t>();
@@ -42,23 +32,11 @@ SSQL_OP(permute) {
 }
 
 SSQL_OP(concat) {
-  auto xs = a.tensors(0, "tensors");
-  if (xs.empty()) throw RangeError("concat(): needs at least one tensor");
-  int64_t nd = xs[0]->dim();
-  int64_t k = normalizeDim("concat", a.integer(1, "dim"), nd);
-  Shape os = xs[0]->shape;
-  os[k] = 0;
-  for (auto& t : xs) {
-    if (t->dim() != nd || t->dtype != xs[0]->dtype) throw RangeError("concat(): tensors differ in rank or dtype");
-    for (int64_t i = 0; i < nd; ++i)
-      if (i != k && t->shape[i] != xs[0]->shape[i])
-        throw RangeError("concat(): shapes " + shapeStr(xs[0]->shape) + " and " + shapeStr(t->shape) + " differ outside dim " + std::to_string(k));
-    os[k] += t->shape[k];
-  }
-  auto out = empty(xs[0]->dtype, os);
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= os[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= os[i];
+  parse::ConcatArgs c = parse::concatArgs(a);
+  const std::vector<TensorPtr>& xs = c.xs;
+  const TensorPtr& out = c.out;
+  const Shape& os = out->shape;
+  const int64_t k = c.dim, outer = c.outer, inner = c.inner;
   size_t es = dtypeSize(out->dtype);
   uint8_t* po = out->data<uint8_t>();
   int64_t offset = 0;
@@ -73,18 +51,9 @@ SSQL_OP(concat) {
 }
 
 SSQL_OP(narrow) {
-  auto x = a.tensor(0, "x");
-  int64_t nd = x->dim();
-  int64_t k = normalizeDim("narrow", a.integer(1, "dim"), nd);
-  int64_t start = a.integer(2, "start"), length = a.integer(3, "length");
-  if (start < 0 || length < 0 || start + length > x->shape[k])
-    throw RangeError("narrow(): range [" + std::to_string(start) + ", " + std::to_string(start + length) + ") outside dimension of size " + std::to_string(x->shape[k]));
-  Shape os = x->shape;
-  os[k] = length;
-  auto out = empty(x->dtype, os);
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= os[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= os[i];
+  parse::NarrowArgs n = parse::narrowArgs(a);
+  const TensorPtr &x = n.x, &out = n.out;
+  const int64_t k = n.dim, start = n.start, length = n.length, outer = n.outer, inner = n.inner;
   size_t es = dtypeSize(x->dtype);
   const uint8_t* px = x->data<uint8_t>();
   uint8_t* po = out->data<uint8_t>();

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/conv_args.h"
 #include "kernels.h"
 #include "libs.h"
 #include "runtime.h"
@@ -179,15 +179,9 @@ void biasGradient(const Tensor& gy, Tensor& gb, const ConvGeometry& q) {
 }  // namespace
 
 SSQL_OP(conv2d) {
-  auto x = f32Arg(a, 0, "x");
-  auto w = f32Arg(a, 1, "w");
-  auto b = a.optTensor(2, "bias");
-  ConvGeometry q = convGeometry(a, x->shape, w->shape, 3);
-  if (b) {
-    requireDtype(a.op, "bias", *b, DType::F32);
-    requireShape(a.op, "bias", *b, {q.O});
-  }
-  auto y = empty(DType::F32, q.yShape());
+  parse::Conv2dArgs c = parse::conv2dArgs(a);
+  const ConvGeometry& q = c.q;
+  const TensorPtr &x = c.x, &w = c.w, &b = c.bias, &y = c.y;
   if (y->numel() == 0) return wrap(a.env(), y);
   Plan& p = planFor(Pass::Forward, q, x->f32(), w->f32(), y->f32());
   TensorPtr ws = workspace(p.workspace);
@@ -200,12 +194,9 @@ SSQL_OP(conv2d) {
 }
 
 SSQL_OP(conv2dBackwardData) {
-  auto gy = f32Arg(a, 0, "gy");
-  auto w = f32Arg(a, 1, "w");
-  Shape xs = shapeArg(a, 2, "xShape");
-  ConvGeometry q = convGeometry(a, xs, w->shape, 3);
-  requireShape(a.op, "gy", *gy, q.yShape());
-  auto gx = empty(DType::F32, xs);
+  parse::Conv2dBackwardDataArgs c = parse::conv2dBackwardDataArgs(a);
+  const ConvGeometry& q = c.q;
+  const TensorPtr &gy = c.gy, &w = c.w, &gx = c.gx;
   if (gx->numel() == 0) return wrap(a.env(), gx);
   if (gy->numel() == 0) {
     cuda::fillF32(gx->f32(), 0.0f, gx->numel(), cuda::stream());
@@ -221,14 +212,9 @@ SSQL_OP(conv2dBackwardData) {
 }
 
 SSQL_OP(conv2dBackwardWeight) {
-  auto gy = f32Arg(a, 0, "gy");
-  auto x = f32Arg(a, 1, "x");
-  Shape ws = shapeArg(a, 2, "wShape");
-  ConvGeometry q = convGeometry(a, x->shape, ws, 3);
-  bool withBias = a.boolean(7, "withBias");
-  requireShape(a.op, "gy", *gy, q.yShape());
-  auto gw = empty(DType::F32, ws);
-  auto gb = withBias ? empty(DType::F32, {q.O}) : nullptr;
+  parse::Conv2dBackwardWeightArgs c = parse::conv2dBackwardWeightArgs(a);
+  const ConvGeometry& q = c.q;
+  const TensorPtr &gy = c.gy, &x = c.x, &gw = c.gw, &gb = c.gb;
   cudaStream_t s = cuda::stream();
   if (gy->numel() == 0) {
     cuda::fillF32(gw->f32(), 0.0f, gw->numel(), s);

@@ -1,7 +1,6 @@
 // Elementwise float32 ops on CUDA: argument checks as native/cpu/elementwise.cc, kernels in elementwise_kernels.cu.
 #include "../core/binding.h"
-#include "../core/broadcast.h"
-#include "../core/nn_args.h"
+#include "../core/elementwise_args.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -13,10 +12,9 @@ using cuda::Unary;
 namespace {
 
 Napi::Value binaryOp(const Args& a, Binary op) {
-  auto x = f32Arg(a, 0, "a");
-  auto y = f32Arg(a, 1, "b");
-  BroadcastPlan plan = planBroadcast(a.op, x->shape, y->shape);
-  auto out = empty(DType::F32, plan.out);
+  parse::BinaryArgs r = parse::binaryArgs(a);
+  const TensorPtr &x = r.a, &y = r.b, &out = r.out;
+  const BroadcastPlan& plan = r.plan;
   if (plan.kind == BroadcastPlan::Same) {
     cuda::binary(op, x->f32(), y->f32(), out->f32(), out->numel(), nullptr, cuda::stream());
   } else {
@@ -27,19 +25,16 @@ Napi::Value binaryOp(const Args& a, Binary op) {
 }
 
 Napi::Value unaryOp(const Args& a, Unary op, float scalar = 0.0f) {
-  auto x = f32Arg(a, 0, "x");
-  auto out = empty(DType::F32, x->shape);
-  cuda::unary(op, x->f32(), out->f32(), x->numel(), scalar, cuda::stream());
-  return wrap(a.env(), out);
+  parse::UnaryArgs r = parse::unaryArgs(a);
+  cuda::unary(op, r.x->f32(), r.out->f32(), r.x->numel(), scalar, cuda::stream());
+  return wrap(a.env(), r.out);
 }
 
-Napi::Value gradOp(const Args& a, GradZip op, const char* second, float scalar = 0.0f) {
-  auto g = f32Arg(a, 0, "grad");
-  auto x = f32Arg(a, 1, second);
-  requireSameShape(a.op, *g, *x);
-  auto out = empty(DType::F32, g->shape);
-  cuda::gradZip(op, g->f32(), x->f32(), out->f32(), g->numel(), scalar, cuda::stream());
-  return wrap(a.env(), out);
+// (first, second[, scalar]) -> op(first, second, scalar), same shape.
+Napi::Value gradOp(const Args& a, GradZip op, const char* first, const char* second, const char* scalar = nullptr) {
+  parse::ZipArgs r = parse::zipArgs(a, first, second, scalar);
+  cuda::gradZip(op, r.a->f32(), r.b->f32(), r.out->f32(), r.a->numel(), r.scalar, cuda::stream());
+  return wrap(a.env(), r.out);
 }
 
 float scalarArg(const Args& a, size_t i, const char* name) { return static_cast<float>(a.number(i, name)); }
@@ -67,32 +62,17 @@ SSQL_OP(abs) { return unaryOp(a, Unary::Abs); }
 SSQL_OP(relu) { return unaryOp(a, Unary::Relu); }
 
 // reluBackward(grad, output): grad where the ReLU output is positive.
-SSQL_OP(reluBackward) {
-  auto g = f32Arg(a, 0, "a");
-  auto y = f32Arg(a, 1, "b");
-  requireSameShape(a.op, *g, *y);
-  auto out = empty(DType::F32, g->shape);
-  cuda::gradZip(GradZip::ReluBackward, g->f32(), y->f32(), out->f32(), g->numel(), 0.0f, cuda::stream());
-  return wrap(a.env(), out);
-}
+SSQL_OP(reluBackward) { return gradOp(a, GradZip::ReluBackward, "a", "b"); }
 // absBackward(grad, input): grad * sign(input), zero at zero as in PyTorch.
-SSQL_OP(absBackward) {
-  auto g = f32Arg(a, 0, "a");
-  auto x = f32Arg(a, 1, "b");
-  requireSameShape(a.op, *g, *x);
-  auto out = empty(DType::F32, g->shape);
-  cuda::gradZip(GradZip::AbsBackward, g->f32(), x->f32(), out->f32(), g->numel(), 0.0f, cuda::stream());
-  return wrap(a.env(), out);
-}
+SSQL_OP(absBackward) { return gradOp(a, GradZip::AbsBackward, "a", "b"); }
 // clampMinBackward(grad, input, min): grad where the input was not clamped.
-SSQL_OP(clampMinBackward) { return gradOp(a, GradZip::ClampMinBackward, "input", scalarArg(a, 2, "min")); }
+SSQL_OP(clampMinBackward) { return gradOp(a, GradZip::ClampMinBackward, "grad", "input", "min"); }
 
 // In place: dst += alpha * src (same shape).
 SSQL_OP(addScaled_) {
-  auto dst = f32Arg(a, 0, "dst");
-  auto src = f32Arg(a, 1, "src");
-  float alpha = scalarArg(a, 2, "alpha");
-  requireSameShape(a.op, *dst, *src);
+  parse::AddScaledArgs r = parse::addScaledArgs(a);
+  const TensorPtr &dst = r.dst, &src = r.src;
+  const float alpha = r.alpha;
   cuda::addScaled(dst->f32(), src->f32(), alpha, dst->numel(), cuda::stream());
   return a.env().Undefined();
 }
@@ -112,11 +92,9 @@ SSQL_OP(fill_) {
 
 // expand(x, shape): materialise x broadcast to shape.
 SSQL_OP(expand) {
-  auto x = f32Arg(a, 0, "x");
-  Shape shape = a.ints(1, "shape");
-  BroadcastPlan plan = planBroadcast(a.op, shape, x->shape);
-  if (plan.out != shape) throw RangeError("expand(): cannot expand " + shapeStr(x->shape) + " to " + shapeStr(shape));
-  auto out = empty(DType::F32, shape);
+  parse::ExpandArgs r = parse::expandArgs(a);
+  const TensorPtr &x = r.x, &out = r.out;
+  const BroadcastPlan& plan = r.plan;
   int64_t n = out->numel();
   if (plan.kind == BroadcastPlan::Same) {
     if (n) SSQL_CUDA(cudaMemcpyAsync(out->f32(), x->f32(), x->bytes(), cudaMemcpyDeviceToDevice, cuda::stream()));

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/matmul_args.h"
 #include "kernels.h"
 #include "libs.h"
 #include "runtime.h"
@@ -12,12 +12,6 @@
 using namespace ssql;
 
 namespace {
-
-TensorPtr matrix(const Args& a, size_t i, const char* name) {
-  auto t = f32Arg(a, i, name);
-  requireDim(a.op, name, *t, 2);
-  return t;
-}
 
 int blasInt(int64_t v, const char* op) {
   if (v > INT_MAX) throw RangeError(std::string(op) + "(): dimension " + std::to_string(v) + " exceeds cuBLAS's int range");
@@ -41,33 +35,16 @@ void sgemm(const char* op, bool transA, bool transB, int64_t M, int64_t N, int64
 }  // namespace
 
 SSQL_OP(matmul) {
-  auto x = matrix(a, 0, "a");
-  auto y = matrix(a, 1, "b");
-  bool ta = a.boolean(2, "transA");
-  bool tb = a.boolean(3, "transB");
-  int64_t M = ta ? x->shape[1] : x->shape[0], K = ta ? x->shape[0] : x->shape[1];
-  int64_t Kb = tb ? y->shape[1] : y->shape[0], N = tb ? y->shape[0] : y->shape[1];
-  if (K != Kb)
-    throw RangeError("matmul(): inner dimensions differ: op(a) is [" + std::to_string(M) + ", " + std::to_string(K) +
-                     "], op(b) is [" + std::to_string(Kb) + ", " + std::to_string(N) + "]");
-  auto out = empty(DType::F32, {M, N});
-  sgemm(a.op, ta, tb, M, N, K, x->f32(), std::max<int64_t>(x->shape[1], 1), y->f32(), std::max<int64_t>(y->shape[1], 1),
-        0.0f, out->f32());
-  return wrap(a.env(), out);
+  parse::MatmulArgs m = parse::matmulArgs(a);
+  sgemm(a.op, m.transA, m.transB, m.M, m.N, m.K, m.a->f32(), std::max<int64_t>(m.a->shape[1], 1), m.b->f32(),
+        std::max<int64_t>(m.b->shape[1], 1), 0.0f, m.out->f32());
+  return wrap(a.env(), m.out);
 }
 
 SSQL_OP(linear) {
-  auto x = matrix(a, 0, "x");
-  auto w = matrix(a, 1, "w");
-  auto b = a.optTensor(2, "bias");
-  int64_t N = x->shape[0], in = x->shape[1], outF = w->shape[0];
-  if (w->shape[1] != in)
-    throw RangeError("linear(): input " + shapeStr(x->shape) + " does not match weight " + shapeStr(w->shape));
-  if (b) {
-    requireDtype(a.op, "bias", *b, DType::F32);
-    requireShape(a.op, "bias", *b, {outF});
-  }
-  auto out = empty(DType::F32, {N, outF});
+  parse::LinearArgs l = parse::linearArgs(a);
+  const TensorPtr &x = l.x, &w = l.w, &b = l.bias, &out = l.y;
+  const int64_t N = l.N, in = l.in, outF = l.out;
   if (b) cuda::fillRows(out->f32(), b->f32(), N, outF, cuda::stream());
   sgemm(a.op, false, true, N, outF, in, x->f32(), std::max<int64_t>(in, 1), w->f32(), std::max<int64_t>(in, 1),
         b ? 1.0f : 0.0f, out->f32());

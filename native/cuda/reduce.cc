@@ -4,7 +4,7 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/reduce_args.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -42,45 +42,21 @@ cuda::ReduceIndex makeReduceIndex(const char* op, const Shape& s, const std::vec
 }
 
 Napi::Value sumOrMean(const Args& a, bool mean) {
-  auto x = f32Arg(a, 0, "x");
-  auto dims = a.ints(1, "dims");
-  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
-  auto mask = reducedMask(a.op, x->shape, dims);
-  auto out = empty(DType::F32, reducedShape(x->shape, mask, keepdim));
-  int64_t outN = out->numel();
-  if (!outN) return wrap(a.env(), out);
-  cuda::ReduceIndex r = makeReduceIndex(a.op, x->shape, mask);
-  double scale = 1.0;
-  if (mean) {
-    int64_t count = x->numel() / outN;
-    scale = count ? 1.0 / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
-  }
-  size_t scratchBytes = cuda::sumScratchBytes(r);
+  parse::SumArgs r = parse::sumArgs(a, mean);
+  const TensorPtr &x = r.x, &out = r.out;
+  if (!out->numel()) return wrap(a.env(), out);
+  cuda::ReduceIndex index = makeReduceIndex(a.op, x->shape, r.reduced);
+  size_t scratchBytes = cuda::sumScratchBytes(index);
   TensorPtr scratch = scratchBytes ? empty(DType::U8, {static_cast<int64_t>(scratchBytes)}) : nullptr;
-  cuda::sum(x->f32(), out->f32(), r, scale, scratch ? scratch->storage->data : nullptr, cuda::stream());
+  cuda::sum(x->f32(), out->f32(), index, r.scale, scratch ? scratch->storage->data : nullptr, cuda::stream());
   return wrap(a.env(), out);
 }
 
 Napi::Value argExtreme(const Args& a, bool isMax) {
-  auto x = f32Arg(a, 0, "x");
-  int64_t nd = x->dim();
-  int64_t d = a.integer(1, "dim");
-  bool keepdim = a.count() > 2 ? a.boolean(2, "keepdim") : false;
-  int64_t k = d < 0 ? d + nd : d;
-  if (k < 0 || k >= nd)
-    throw RangeError(std::string(a.op) + "(): dimension " + std::to_string(d) + " out of range for shape " + shapeStr(x->shape));
-  int64_t len = x->shape[k];
-  if (len == 0) throw RangeError(std::string(a.op) + "(): cannot reduce an empty dimension");
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= x->shape[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= x->shape[i];
-  std::vector<bool> mask(nd, false);
-  mask[k] = true;
-  Shape os = reducedShape(x->shape, mask, keepdim);
-  auto vals = empty(DType::F32, os);
-  auto idxs = empty(DType::I32, os);
-  cuda::argExtreme(x->f32(), vals->f32(), idxs->data<int32_t>(), outer, len, inner, isMax, cuda::stream());
-  return wrapMany(a.env(), {vals, idxs});
+  parse::ArgExtremeArgs r = parse::argExtremeArgs(a);
+  cuda::argExtreme(r.x->f32(), r.values->f32(), r.indices->data<int32_t>(), r.outer, r.len, r.inner, isMax,
+                   cuda::stream());
+  return wrapMany(a.env(), {r.values, r.indices});
 }
 
 }  // namespace
@@ -98,14 +74,7 @@ SSQL_OP(indexGradBackward) {
   requireDtype(a.op, "indices", *idx, DType::I32);
   Shape inShape = shapeArg(a, 2, "inputShape");
   int64_t d = a.integer(3, "dim");
-  int64_t nd = static_cast<int64_t>(inShape.size());
-  int64_t k = d < 0 ? d + nd : d;
-  if (k < 0 || k >= nd) throw RangeError("indexGradBackward(): dim out of range");
-  int64_t len = inShape[k], outer = 1, inner = 1;
-  for (int64_t i = 0; i < k; ++i) outer *= inShape[i];
-  for (int64_t i = k + 1; i < nd; ++i) inner *= inShape[i];
-  if (g->numel() != outer * inner || idx->numel() != outer * inner)
-    throw RangeError("indexGradBackward(): grad/indices do not match input shape " + shapeStr(inShape));
+  const auto [outer, len, inner] = parse::indexGradShape(*g, *idx, inShape, d);
   auto out = empty(DType::F32, inShape);
   cuda::indexScatter(g->f32(), idx->data<int32_t>(), out->f32(), outer, len, inner, cuda::stream());
   return wrap(a.env(), out);

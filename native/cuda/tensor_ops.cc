@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../core/binding.h"
+#include "../core/tensor_op_args.h"
 #include "allocator.h"
 #include "kernels.h"
 #include "runtime.h"
@@ -12,27 +13,8 @@ using namespace ssql;
 
 namespace {
 
-DType dtypeOfTypedArray(const Napi::TypedArray& ta, const std::string& where) {
-  switch (ta.TypedArrayType()) {
-    case napi_float32_array: return DType::F32;
-    case napi_uint8_array: return DType::U8;
-    case napi_int32_array: return DType::I32;
-    default: throw TypeError(where + " must be a Float32Array, Uint8Array or Int32Array");
-  }
-}
-
-Napi::TypedArray newTypedArray(Napi::Env env, DType dt, size_t n) {
-  switch (dt) {
-    case DType::F32: return Napi::Float32Array::New(env, n);
-    case DType::U8: return Napi::Uint8Array::New(env, n);
-    case DType::I32: return Napi::Int32Array::New(env, n);
-  }
-  throw TypeError("unknown dtype");
-}
-
-void* typedArrayData(const Napi::TypedArray& ta) {
-  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-}
+using parse::newTypedArray;
+using parse::typedArrayData;
 
 // Returns a pinned buffer to the cache even when a CUDA call in between throws.
 struct PinnedLease {
@@ -107,19 +89,12 @@ class ReadBack : public Napi::AsyncWorker {
 }  // namespace
 
 SSQL_OP(fromArray) {
-  auto v = a.at(0, "data");
-  if (!v.IsTypedArray()) throw TypeError(a.where(0, "data") + " must be a Float32Array, Uint8Array or Int32Array");
-  auto ta = v.As<Napi::TypedArray>();
-  DType dt = dtypeOfTypedArray(ta, a.where(0, "data"));
-  Shape shape = a.ints(1, "shape");
-  auto t = empty(dt, shape);
-  if (static_cast<size_t>(t->numel()) != ta.ElementLength())
-    throw RangeError("fromArray(): shape " + shapeStr(shape) + " holds " + std::to_string(t->numel()) +
-                     " elements, data has " + std::to_string(ta.ElementLength()));
+  parse::FromArrayArgs f = parse::fromArrayArgs(a);
+  const TensorPtr& t = f.out;
   if (t->bytes()) {
     cudaStream_t s = cuda::stream();
     PinnedLease staging(t->bytes());
-    std::memcpy(staging.b->data, typedArrayData(ta), t->bytes());
+    std::memcpy(staging.b->data, typedArrayData(f.data), t->bytes());
     SSQL_CUDA(cudaMemcpyAsync(t->storage->data, staging.b->data, t->bytes(), cudaMemcpyHostToDevice, s));
     staging.after = s;
   }
@@ -153,8 +128,7 @@ SSQL_OP(toArrayAsync) {
 }
 
 SSQL_OP(item) {
-  auto t = a.tensor(0, "x");
-  if (t->numel() != 1) throw RangeError("item(): tensor of shape " + shapeStr(t->shape) + " is not a single value");
+  auto t = parse::itemArg(a);
   union {
     float f;
     uint8_t u;
@@ -170,10 +144,10 @@ SSQL_OP(item) {
 }
 
 SSQL_OP(full) {
-  Shape shape = a.ints(0, "shape");
-  double value = a.number(1, "value");
-  DType dt = a.count() > 2 ? a.dtype(2, "dtype") : DType::F32;
-  auto t = empty(dt, shape);
+  parse::FullArgs f = parse::fullArgs(a);
+  const TensorPtr& t = f.out;
+  const double value = f.value;
+  const DType dt = f.dtype;
   int64_t n = t->numel();
   if (!n) return wrap(a.env(), t);
   cudaStream_t s = cuda::stream();
@@ -185,20 +159,9 @@ SSQL_OP(full) {
   return wrap(a.env(), t);
 }
 
-SSQL_OP(shape) {
-  auto t = a.tensor(0, "x");
-  auto arr = Napi::Array::New(a.env(), t->shape.size());
-  for (size_t i = 0; i < t->shape.size(); ++i)
-    arr.Set(static_cast<uint32_t>(i), Napi::Number::New(a.env(), static_cast<double>(t->shape[i])));
-  return arr;
-}
-
-SSQL_OP(dtype) { return Napi::String::New(a.env(), dtypeName(a.tensor(0, "x")->dtype)); }
-
-SSQL_OP(reshape) {
-  auto t = a.tensor(0, "x");
-  return wrap(a.env(), viewAs(t, a.ints(1, "shape")));
-}
+SSQL_OP(shape) { return common::shape(a); }
+SSQL_OP(dtype) { return common::dtype(a); }
+SSQL_OP(reshape) { return common::reshape(a); }
 
 SSQL_OP(clone) {
   auto t = a.tensor(0, "x");
@@ -210,13 +173,9 @@ SSQL_OP(clone) {
 
 // copy_(dst, src): overwrite dst's elements in place (same element count and dtype).
 SSQL_OP(copy_) {
-  auto dst = a.tensor(0, "dst");
-  auto src = a.tensor(1, "src");
-  if (dst->dtype != src->dtype || dst->numel() != src->numel())
-    throw RangeError("copy_(): dst " + shapeStr(dst->shape) + " " + dtypeName(dst->dtype) + " and src " +
-                     shapeStr(src->shape) + " " + dtypeName(src->dtype) + " differ");
-  if (dst->storage->data != src->storage->data && dst->bytes())
-    SSQL_CUDA(cudaMemcpyAsync(dst->storage->data, src->storage->data, dst->bytes(), cudaMemcpyDeviceToDevice,
+  parse::CopyArgs c = parse::copyArgs(a);
+  if (c.needed())
+    SSQL_CUDA(cudaMemcpyAsync(c.dst->storage->data, c.src->storage->data, c.dst->bytes(), cudaMemcpyDeviceToDevice,
                               cuda::stream()));
   return a.env().Undefined();
 }
@@ -236,15 +195,5 @@ SSQL_OP(toFloat) {
   return wrap(a.env(), out);
 }
 
-SSQL_OP(dispose) {
-  Box* b = unwrapBox(a.env(), a.at(0, "x"), a.where(0, "x"));
-  int64_t n = uniqueBytes(b->t);
-  if (n) Napi::MemoryManagement::AdjustExternalMemory(a.env(), -n);
-  b->t.reset();
-  return a.env().Undefined();
-}
-
-SSQL_OP(isDisposed) {
-  Box* b = unwrapBox(a.env(), a.at(0, "x"), a.where(0, "x"));
-  return Napi::Boolean::New(a.env(), !b->t);
-}
+SSQL_OP(dispose) { return common::dispose(a); }
+SSQL_OP(isDisposed) { return common::isDisposed(a); }
