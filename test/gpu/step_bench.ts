@@ -152,7 +152,7 @@ export interface OpProfile {
 }
 
 /** Times every native call of one step (synchronizing after each) and the garbage collections during it. */
-function profileStep(ops: Record<string, unknown>, run: () => void, sync: () => void): OpProfile {
+export function profileStep(ops: Record<string, unknown>, run: () => void, sync: () => void): OpProfile {
   const { PerformanceObserver } = require("node:perf_hooks") as typeof import("node:perf_hooks");
   const stats = new Map<string, { calls: number; ms: number }>();
   const saved = new Map<string, unknown>();
