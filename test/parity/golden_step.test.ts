@@ -116,63 +116,32 @@ describe.skipIf(skip !== null)("one training step against the original (PyTorch 
     }
   });
 
-  describe("SSQL_SimSiam", () => {
-    let g: Golden;
-    let b: BuiltMethod;
-    let r: StepResult;
-    beforeAll(async () => {
-      g = await loadGolden("ssql_simsiam");
-      b = buildSslMethod(configFor("SSQL_SimSiam", g), new Generator(0));
-      built.push(b);
-      loadInit(g, b.method, rename);
-      r = runStep(b, g);
-    }, GENERATE_MS);
+  // fixture name, SSL.TYPE, whether bits are drawn, and what the state comparison covers
+  const cases = [
+    ["ssql_simsiam", "SSQL_SimSiam", true, "every gradient and BN running statistic"],
+    // The target encoder starts from its own weights in the fixture (loaded over the construction-time copy).
+    ["ssql_byol", "SSQL_BYOL", true, "every gradient, BN running statistic and momentum-updated target weight"],
+    ["simsiam", "SimSiam", false, "every gradient and BN running statistic"],
+  ] as const;
+  for (const [fixture, type, quantized, what] of cases) {
+    describe(type, () => {
+      let g: Golden;
+      let b: BuiltMethod;
+      let r: StepResult;
+      beforeAll(async () => {
+        g = await loadGolden(fixture);
+        b = buildSslMethod(configFor(type, g), new Generator(0));
+        built.push(b);
+        loadInit(g, b.method, rename);
+        r = runStep(b, g);
+      }, GENERATE_MS);
 
-    it("draws the fixed bits and matches the loss", () => {
-      expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
-      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
+      it(quantized ? "draws the fixed bits and matches the loss" : "matches the loss", () => {
+        expect(r.bits).toEqual(quantized ? { w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) } : undefined);
+        expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
+      });
+      if (quantized) it("computes the same quantization scales", () => compareScales(b, g, type));
+      it(`matches ${what}`, () => compareAll(b, g, type));
     });
-    it("computes the same quantization scales", () => compareScales(b, g, "SSQL_SimSiam"));
-    it("matches every gradient and BN running statistic", () => compareAll(b, g, "SSQL_SimSiam"));
-  });
-
-  describe("SSQL_BYOL", () => {
-    let g: Golden;
-    let b: BuiltMethod;
-    let r: StepResult;
-    beforeAll(async () => {
-      g = await loadGolden("ssql_byol");
-      b = buildSslMethod(configFor("SSQL_BYOL", g), new Generator(0));
-      built.push(b);
-      // The target encoder starts from its own weights in the fixture (loaded over the construction-time copy).
-      loadInit(g, b.method, rename);
-      r = runStep(b, g);
-    }, GENERATE_MS);
-
-    it("draws the fixed bits and matches the loss", () => {
-      expect(r.bits).toEqual({ w: Number(g.meta.w_bit), a: Number(g.meta.a_bit) });
-      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
-    });
-    it("computes the same quantization scales", () => compareScales(b, g, "SSQL_BYOL"));
-    it("matches every gradient, BN running statistic and momentum-updated target weight", () => compareAll(b, g, "SSQL_BYOL"));
-  });
-
-  describe("SimSiam", () => {
-    let g: Golden;
-    let b: BuiltMethod;
-    let r: StepResult;
-    beforeAll(async () => {
-      g = await loadGolden("simsiam");
-      b = buildSslMethod(configFor("SimSiam", g), new Generator(0));
-      built.push(b);
-      loadInit(g, b.method, rename);
-      r = runStep(b, g);
-    }, GENERATE_MS);
-
-    it("matches the loss", () => {
-      expect(r.bits).toBeUndefined();
-      expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
-    });
-    it("matches every gradient and BN running statistic", () => compareAll(b, g, "SimSiam"));
-  });
+  }
 });
