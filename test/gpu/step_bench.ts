@@ -119,7 +119,7 @@ export async function stepBench(configs: string[], batch: number, steps: number,
       }
       const med = (k: number) => times.map((t) => t[k]).sort((a, b) => a - b)[1];
       row.phases_ms = { forward: med(0), backward: med(1), sgd: med(2) };
-      if (cuda) row.profile = profileStep(cuda as unknown as Record<string, unknown>, () => step().dispose(), sync);
+      row.profile = profileStep((cuda ?? cpuOps()) as unknown as Record<string, unknown>, () => step().dispose(), sync);
       console.log(`  ${row.method.padEnd(14)} batch ${batch}/view: ${row.step_ms.toFixed(1)} ms/step (${row.images_per_s.toFixed(0)} img/s per view), ` +
         `split fwd ${row.phases_ms.forward.toFixed(1)} / bwd ${row.phases_ms.backward.toFixed(1)} / sgd ${row.phases_ms.sgd.toFixed(1)} ms, ` +
         `peak ${((row.peak_bytes ?? 0) / 2 ** 20).toFixed(0)} MiB, loss ${row.loss.toFixed(4)}, setup ${row.setup_ms} ms`);
