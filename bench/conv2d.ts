@@ -2,20 +2,20 @@ import { cpuOps } from "../lib/tensor/binding";
 import type { NativeTensor } from "../lib/tensor/native";
 import { type Timing, runPython, table, time, writeResult } from "./common";
 
-/** CIFAR ResNet-18's convolutions at batch 32 (3x3 convs with padding 1, 1x1 downsamples without). */
+/** CIFAR ResNet-18's convolutions at batch 32 (3x3 convs with padding 1, 1x1 downsamples without); `uses`: how often the network runs each shape. */
 const N = 32;
 const layers = [
-  { name: "conv1", C: 3, O: 64, H: 32, k: 3, stride: 1 },
-  { name: "layer1", C: 64, O: 64, H: 32, k: 3, stride: 1 },
-  { name: "layer2.0.conv1", C: 64, O: 128, H: 32, k: 3, stride: 2 },
-  { name: "layer2.conv", C: 128, O: 128, H: 16, k: 3, stride: 1 },
-  { name: "layer2.0.downsample", C: 64, O: 128, H: 32, k: 1, stride: 2 },
-  { name: "layer3.0.conv1", C: 128, O: 256, H: 16, k: 3, stride: 2 },
-  { name: "layer3.conv", C: 256, O: 256, H: 8, k: 3, stride: 1 },
-  { name: "layer3.0.downsample", C: 128, O: 256, H: 16, k: 1, stride: 2 },
-  { name: "layer4.0.conv1", C: 256, O: 512, H: 8, k: 3, stride: 2 },
-  { name: "layer4.conv", C: 512, O: 512, H: 4, k: 3, stride: 1 },
-  { name: "layer4.0.downsample", C: 256, O: 512, H: 8, k: 1, stride: 2 },
+  { name: "conv1", uses: 1, C: 3, O: 64, H: 32, k: 3, stride: 1 },
+  { name: "layer1", uses: 4, C: 64, O: 64, H: 32, k: 3, stride: 1 },
+  { name: "layer2.0.conv1", uses: 1, C: 64, O: 128, H: 32, k: 3, stride: 2 },
+  { name: "layer2.conv", uses: 3, C: 128, O: 128, H: 16, k: 3, stride: 1 },
+  { name: "layer2.0.downsample", uses: 1, C: 64, O: 128, H: 32, k: 1, stride: 2 },
+  { name: "layer3.0.conv1", uses: 1, C: 128, O: 256, H: 16, k: 3, stride: 2 },
+  { name: "layer3.conv", uses: 3, C: 256, O: 256, H: 8, k: 3, stride: 1 },
+  { name: "layer3.0.downsample", uses: 1, C: 128, O: 256, H: 16, k: 1, stride: 2 },
+  { name: "layer4.0.conv1", uses: 1, C: 256, O: 512, H: 8, k: 3, stride: 2 },
+  { name: "layer4.conv", uses: 3, C: 512, O: 512, H: 4, k: 3, stride: 1 },
+  { name: "layer4.0.downsample", uses: 1, C: 256, O: 512, H: 8, k: 1, stride: 2 },
 ];
 const passes = ["forward", "backwardData", "backwardWeight"] as const;
 type Pass = (typeof passes)[number];
@@ -62,6 +62,7 @@ export function benchConv2d(reps = 10, warmup = 2): unknown {
 
   const rows: (string | number)[][] = [["layer", "pass", "ours ms", "torch ms", "ours/torch", "GFLOP/s", "of sgemm"]];
   const totals = { ours: 0, torch: 0 };
+  const network = { ours: 0, torch: 0, gflop: 0 };
   const results = problems.map((p, i) => {
     const oh = Math.floor((p.H + 2 * p.padding - p.k) / p.stride) + 1;
     const gflop = (2 * N * p.O * oh * oh * p.C * p.k * p.k) / 1e9;
@@ -70,6 +71,9 @@ export function benchConv2d(reps = 10, warmup = 2): unknown {
       const ref = torch.results[i][pass].medianMs;
       totals.ours += mine;
       totals.torch += ref;
+      network.ours += p.uses * mine;
+      network.torch += p.uses * ref;
+      network.gflop += p.uses * gflop;
       const rate = gflop / (mine / 1e3);
       rows.push([`${p.name} ${p.C}->${p.O} k${p.k} s${p.stride} ${p.H}x${p.W}`, pass, mine, ref, mine / ref, rate, `${((100 * rate) / sgemmGflops).toFixed(0)}%`]);
       return { pass, ours: ours[i][pass], torch: torch.results[i][pass], gflop, fractionOfSgemm: rate / sgemmGflops };
@@ -77,7 +81,9 @@ export function benchConv2d(reps = 10, warmup = 2): unknown {
     return { ...p, passes: perPass };
   });
   rows.push(["total", "", totals.ours, totals.torch, totals.ours / totals.torch, "", ""]);
+  const networkRate = network.gflop / (network.ours / 1e3);
+  rows.push(["ResNet-18 (each shape x its uses)", "all", network.ours, network.torch, network.ours / network.torch, networkRate, `${((100 * networkRate) / sgemmGflops).toFixed(0)}%`]);
   console.log(`conv2d, batch ${N}, ${threads} threads; sgemm ${S}^3: ${sgemmGflops.toFixed(0)} GFLOP/s; PyTorch ${torch.torch} with ${torch.threads} threads`);
   console.log(table(rows));
-  return { threads, sgemmGflops, torch: torch.torch, totals, results };
+  return { threads, sgemmGflops, torch: torch.torch, totals, network: { ...network, fractionOfSgemm: networkRate / sgemmGflops }, results };
 }

@@ -13,7 +13,7 @@ import { python, root, table } from "./common";
 
 const CONFIGS = ["configs/cifar/resnet18_ssql_simsiam_cifar.yaml", "configs/cifar/resnet18_simsiam_cifar.yaml"].map((c) => path.join(root, c));
 
-export async function benchSslStep(batch = 32, steps = 4, warmup = 4): Promise<unknown> {
+export async function benchSslStep(batch = 32, steps = 7, warmup = 3): Promise<unknown> {
   const threads = cpuOps().getNumThreads();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ssql-step-"));
   const oursFile = path.join(tmp, "ours.json");

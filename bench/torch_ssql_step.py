@@ -14,11 +14,12 @@ weight) and torch.fake_quantize_per_tensor_affine with tensor qparams on the uni
 the FP pass's ranges), at fixed bits (--wbits/--abits, with the config's BIT_CONFIG overrides: stem w8/a8, the
 projector w8/a0, conv2/downsample outputs a0). Unlike ours (and the original), the scale gets no gradient: that is what
 torch.fake_quantize_* offers. SGD with momentum 0.9 and weight decay 5e-4; cudnn.benchmark on; TF32 off.
-Timing: wall clock between torch.cuda.synchronize() over --steps steps after --warmup; peak memory is
+Timing: the median of --steps steps after --warmup, each timed between torch.cuda.synchronize() calls; peak memory is
 torch.cuda.max_memory_allocated() over the timed steps.
 """
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -181,11 +182,13 @@ def run(method, batch, steps, warmup, wbits, abits, device):
     setup_ms = (time.perf_counter() - t0) * 1000
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    t1 = time.perf_counter()
+    each = []
     for _ in range(steps):
+        t1 = time.perf_counter()
         loss = step()
-    sync(device)
-    step_ms = (time.perf_counter() - t1) * 1000 / steps
+        sync(device)
+        each.append((time.perf_counter() - t1) * 1000)
+    step_ms = statistics.median(each)
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
     phases = []
     for _ in range(3):

@@ -2,7 +2,7 @@
  * Whole training steps on CUDA (`check.js step`), the counterpart of bench/torch_ssql_step.py: the CIFAR ResNet-18
  * SSL methods built from the shipped configs by buildSslMethod, moved with Module.to("cuda"), one step = the
  * method's forward (SSQL_SimSiam: FP and fake-quantized passes of both views, 4 encoder passes), backward and the
- * SGD step, on a fixed random batch of `batch` images per view. Timed after warm-up between synchronize() calls;
+ * SGD step, on a fixed random batch of `batch` images per view. The median step after warm-up, each timed between synchronize() calls;
  * peak memory is the caching allocator's peak of allocated blocks after warm-up (torch.cuda.max_memory_allocated).
  */
 import * as fs from "node:fs";
@@ -97,15 +97,17 @@ export async function stepBench(configs: string[], batch: number, steps: number,
       sync();
       row.setup_ms = Math.round(performance.now() - t0);
       cuda?.resetPeakMemoryStats();
-      const t1 = performance.now();
       let last: Tensor | null = null;
+      const each: number[] = [];
       for (let i = 0; i < steps; i++) {
+        const t1 = performance.now();
         last?.dispose();
         last = step();
+        sync();
+        each.push(performance.now() - t1);
       }
-      sync();
       row.steps = steps;
-      row.step_ms = (performance.now() - t1) / steps;
+      row.step_ms = median(each);
       row.images_per_s = batch / (row.step_ms / 1000);
       row.peak_bytes = cuda?.memoryStats().peakBytes;
       row.loss = last!.itemSync();
@@ -141,6 +143,12 @@ export async function stepBench(configs: string[], batch: number, steps: number,
   }
   save();
   return rows.some((r) => r.error) ? 1 : 0;
+}
+
+/** The median, so that a step disturbed by another process on a shared machine does not move the result. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export interface OpProfile {
