@@ -19,6 +19,7 @@ const benches: Record<string, () => unknown> = {
   fake_quant: standalone("fake_quant.bench.js"),
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),
+  ddp_step: standalone("ddp_step.bench.js"),
 };
 
 async function main(): Promise<void> {
