@@ -3,7 +3,8 @@
  * 224 px, flip, normalize; two views per image) on 32x32 and 224x224 uint8 images held in memory, on 1 and 2
  * data-pool threads, against the PyTorch per-image reference (bench/data_reference.py) with as many worker
  * processes, in the same run. Decoding is not included (in-memory sources, as CIFAR).
- *   npx tsc -p bench && node bench/data.bench.js
+ *   npx tsc -p bench && node bench/data.bench.js [step-results.json]
+ * Then it compares with the training step's consumption rate (see consumption()).
  * The reference needs .venv/bin/python (sh scripts/setup.sh --python); without it only our numbers print.
  */
 import { spawnSync } from "node:child_process";
@@ -97,6 +98,37 @@ async function main(): Promise<void> {
         `${cell(r.ours.cpuUsPerImage, 17)}${cell(t?.cpuUsPerImage, 18)}${ratio(t?.cpuUsPerImage, r.ours.cpuUsPerImage, 6)}`,
     );
   }
+  consumption(rows, process.argv[2]);
+}
+
+/**
+ * The training step's consumption rate, from a step benchmark's results (default: the newest
+ * bench/results/ssl_step-*.json; a GPU check's step JSON with the same rows works too), against the pipeline's rate.
+ */
+function consumption(rows: { size: number; threads: number; ours: Result }[], file?: string): void {
+  const dir = path.join(__dirname, "results");
+  const newest = () => {
+    const runs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^ssl_step-.*\.json$/.test(f)).sort() : [];
+    return runs.length ? path.join(dir, runs[runs.length - 1]) : undefined;
+  };
+  const src = file ?? newest();
+  if (!src) return console.log("(no step benchmark results to compare with: run npm run bench -- ssl_step first)");
+  const j = JSON.parse(fs.readFileSync(src, "utf8")) as { ours?: StepRow[]; rows?: StepRow[] };
+  const steps = (j.ours ?? j.rows ?? []).filter((r) => r.images_per_s);
+  const pipe = rows.find((r) => r.size === 32 && r.threads === 1)?.ours;
+  if (!pipe || !steps.length) return;
+  console.log(`against the training step's consumption (${path.relative(process.cwd(), src)}), 32 px pipeline on 1 thread:`);
+  for (const st of steps) {
+    const rate = st.images_per_s!;
+    const share = (rate * pipe.cpuUsPerImage) / 1e6;
+    console.log(`  ${st.method.padEnd(14)} batch ${st.batch}: consumes ${rate.toFixed(0)} img/s; the pipeline supplies ${(pipe.imagesPerS / rate).toFixed(0)}x that, using ${(100 * share).toFixed(2)}% of one core`);
+  }
+}
+
+interface StepRow {
+  method: string;
+  batch: number;
+  images_per_s?: number;
 }
 
 main().catch((e) => {
