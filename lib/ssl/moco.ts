@@ -50,9 +50,17 @@ export class MoCo extends SslMethod {
     });
   }
 
-  protected logits(q: Tensor, k: Tensor): Tensor {
+  /**
+   * The queue as this step's logits see it: a copy, because enqueue() overwrites the queue in place before the
+   * backward reads it (the original's queue.clone().detach()).
+   */
+  protected queueSnapshot(): Tensor {
+    return this.queue.wrap(this.queue.ops.clone(this.queue.handle));
+  }
+
+  protected logits(q: Tensor, k: Tensor, queue: Tensor): Tensor {
     const pos = sum(mul(q, detach(k)), 1, true);
-    const neg = matmul(q, detach(this.queue));
+    const neg = matmul(q, queue);
     return mulScalar(concat([pos, neg], 1), 1 / this.temperature);
   }
 
@@ -80,7 +88,7 @@ export class MoCo extends SslMethod {
   step(xq: Tensor, xk: Tensor): StepOutput {
     const q = normalize(this.encoder.forward(xq), 1);
     const k = this.keys(xk);
-    const loss = this.loss(this.logits(q, k));
+    const loss = this.loss(this.logits(q, k, this.queueSnapshot()));
     this.enqueue(k);
     return { loss };
   }
@@ -110,7 +118,8 @@ export class SSQLMoCo extends MoCo {
       () => normalize(this.encoder.forward(xq), 1),
     );
     const k = this.keys(xk);
-    const loss = average(this.loss(this.logits(r.q, k)), this.loss(this.logits(r.fp, k)));
+    const queue = this.queueSnapshot();
+    const loss = average(this.loss(this.logits(r.q, k, queue)), this.loss(this.logits(r.fp, k, queue)));
     this.enqueue(k);
     return { loss, bits: r.bits };
   }
