@@ -131,7 +131,7 @@ describe("MoCo on 2 processes (shuffle-BN, queue of the global batch)", () => {
   beforeAll(() => ensureCompiled());
 
   it("keeps one queue on both ranks, filled with the global batch's keys, and matches the computation redone in one process", async () => {
-    const { dir, ranks } = await train();
+    const { dir, ranks } = await train({ DUMP_GRADS: "1" });
     const grads = new Float32Array(fs.readFileSync(path.join(dir, "grads0.bin")).buffer.slice(0));
     fs.rmSync(dir, { recursive: true, force: true }); // the gradients of a ResNet-18: 45 MB
     const [r0, r1] = ranks;

@@ -1,7 +1,7 @@
 // STEPS MoCo steps on 2 ranks with DDP and SGD, the shuffle-BN across ranks and the queue of the global batch
 // (workers/moco_data.js). Writes per step each rank's loss, permutation and queue, and the final queue_ptr, to
-// $OUT_DIR/rank<R>.json; rank 0 also writes the averaged gradients of step 0 (float32, parameter order) to
-// $OUT_DIR/grads0.bin. A MoCo K that is not a multiple of the global batch is reported as `error`.
+// $OUT_DIR/rank<R>.json; with DUMP_GRADS=1 rank 0 also writes the averaged gradients of step 0 (float32, parameter
+// order) to $OUT_DIR/grads0.bin. A MoCo K that is not a multiple of the global batch is reported as `error`.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -40,7 +40,7 @@ async function main() {
         return out.loss;
       });
       await ddp.finishGradientSync();
-      if (s === 0 && r === 0) {
+      if (s === 0 && r === 0 && process.env.DUMP_GRADS === "1") {
         const grads = params.filter((p) => p.grad).map((p) => p.grad.toArraySync());
         const flat = new Float32Array(grads.reduce((n, g) => n + g.length, 0));
         grads.reduce((o, g) => (flat.set(g, o), o + g.length), 0);
