@@ -9,7 +9,7 @@ export { IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_fold
 export { DataLoader, sslDropLast, type Batch, type LoaderOptions } from "./loader";
 export { NdArray, Tuple, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
 export { Rng, type RngState } from "../tensor/prng";
-export { DistributedSampler, batchIndices, type SamplerOptions } from "./sampler";
+export { DistributedEvalSampler, DistributedSampler, batchIndices, type EvalSamplerOptions, type Sampler, type SamplerOptions } from "./sampler";
 export {
   CIFAR_MEAN,
   CIFAR_STD,

@@ -2,7 +2,7 @@ import { tensor, type Tensor } from "../tensor/tensor";
 import { augment } from "./augment";
 import type { ImageDataset } from "./dataset";
 import { Rng } from "../tensor/prng";
-import { DistributedSampler, batchIndices } from "./sampler";
+import { DistributedSampler, batchIndices, type Sampler } from "./sampler";
 import type { Pipeline } from "./transforms";
 
 export interface Batch {
@@ -31,7 +31,7 @@ export interface LoaderOptions {
   /** Per-process batch size. */
   readonly batchSize: number;
   /** Default: every index in order (the validation loader). */
-  readonly sampler?: DistributedSampler;
+  readonly sampler?: Sampler;
   /** Drop the last partial batch (the original does for MoCo). */
   readonly dropLast?: boolean;
   /** Augmentation draws come from Rng(seed, rank, epoch, batch index). */
@@ -48,7 +48,7 @@ export interface LoaderOptions {
  * native data pool, so they overlap the training step that consumes the current batch.
  */
 export class DataLoader {
-  readonly sampler: DistributedSampler;
+  readonly sampler: Sampler;
   /** Files skipped as undecodable since this loader was made, omitted batches included. */
   skippedCount = 0;
   private readonly o: LoaderOptions;
@@ -59,6 +59,8 @@ export class DataLoader {
     if (this.sampler.length !== o.dataset.length)
       throw new RangeError(`DataLoader: the sampler covers ${this.sampler.length} samples, the dataset has ${o.dataset.length}`);
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`DataLoader: batch size must be a positive integer, got ${o.batchSize}`);
+    if (this.sampler.batchSize !== undefined && this.sampler.batchSize !== o.batchSize)
+      throw new RangeError(`DataLoader: the sampler lays out batches of ${this.sampler.batchSize}, the loader's batch size is ${o.batchSize}`);
   }
 
   /** Batches per epoch. */

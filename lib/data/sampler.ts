@@ -1,5 +1,17 @@
 import { Rng } from "../tensor/prng";
 
+/** Where a DataLoader's indices come from: this rank's share of the dataset each epoch. */
+export interface Sampler {
+  /** Dataset length. */
+  readonly length: number;
+  /** Indices this rank draws per epoch. */
+  readonly numSamples: number;
+  /** The batch size the indices are laid out for, when they are (the loader must use it). */
+  readonly batchSize?: number;
+  setEpoch(epoch: number): void;
+  indices(): Int32Array;
+}
+
 export interface SamplerOptions {
   /** Dataset length. */
   readonly length: number;
@@ -17,7 +29,7 @@ export interface SamplerOptions {
  * every rank, padded by wrapping around to a multiple of numReplicas (or truncated with dropLast), then rank r
  * takes positions r, r + numReplicas, ...
  */
-export class DistributedSampler {
+export class DistributedSampler implements Sampler {
   readonly length: number;
   readonly numReplicas: number;
   readonly rank: number;
@@ -64,6 +76,52 @@ export class DistributedSampler {
     const out = new Int32Array(this.numSamples);
     for (let i = 0; i < this.numSamples; i++) out[i] = all[this.rank + i * this.numReplicas];
     return out;
+  }
+}
+
+export interface EvalSamplerOptions {
+  readonly length: number;
+  readonly batchSize: number;
+  readonly numReplicas?: number;
+  readonly rank?: number;
+}
+
+/**
+ * Evaluation split across ranks without padding or duplicates: the dataset in order is cut into batches of
+ * batchSize and rank r takes batches r, r + numReplicas, ... Every image is seen once over all ranks, each rank's
+ * batches are batches of the one-process loader (so each image gets the same logits), and the ranks' shares differ
+ * by at most one batch (a rank may have none). Results must be summed across ranks.
+ */
+export class DistributedEvalSampler implements Sampler {
+  readonly length: number;
+  readonly batchSize: number;
+  readonly numReplicas: number;
+  readonly rank: number;
+  readonly numSamples: number;
+  private readonly shard: Int32Array;
+
+  constructor(o: EvalSamplerOptions) {
+    this.length = o.length;
+    this.batchSize = o.batchSize;
+    this.numReplicas = o.numReplicas ?? 1;
+    this.rank = o.rank ?? 0;
+    if (!Number.isInteger(this.length) || this.length < 0) throw new RangeError(`DistributedEvalSampler: bad length ${this.length}`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`DistributedEvalSampler: batch size must be a positive integer, got ${this.batchSize}`);
+    if (!Number.isInteger(this.numReplicas) || this.numReplicas < 1) throw new RangeError(`DistributedEvalSampler: numReplicas must be >= 1, got ${this.numReplicas}`);
+    if (!Number.isInteger(this.rank) || this.rank < 0 || this.rank >= this.numReplicas)
+      throw new RangeError(`DistributedEvalSampler: rank ${this.rank} is outside [0, ${this.numReplicas})`);
+    const out: number[] = [];
+    for (let start = this.rank * this.batchSize; start < this.length; start += this.numReplicas * this.batchSize)
+      for (let i = start; i < Math.min(start + this.batchSize, this.length); i++) out.push(i);
+    this.shard = Int32Array.from(out);
+    this.numSamples = this.shard.length;
+  }
+
+  /** The same shard every epoch. */
+  setEpoch(_epoch: number): void {}
+
+  indices(): Int32Array {
+    return this.shard.slice();
   }
 }
 

@@ -18,6 +18,18 @@ export async function allReduceCounts(group: ProcessGroup | null, counts: readon
   }
 }
 
+/** Sums float metrics (a loss summed over this rank's samples) over every rank, in float32. */
+export async function allReduceSum(group: ProcessGroup | null, values: readonly number[]): Promise<number[]> {
+  if (!group || group.size === 1 || values.length === 0) return [...values];
+  const t = tensor(Float32Array.from(values), [values.length], group.device).keep();
+  try {
+    await group.allReduceAsync_(t, "sum");
+    return Array.from(await t.toArray());
+  } finally {
+    t.dispose();
+  }
+}
+
 /** Averages float metrics (a loss) over every rank, in float32. */
 export async function allReduceMean(group: ProcessGroup | null, values: readonly number[]): Promise<number[]> {
   if (!group || group.size === 1 || values.length === 0) return [...values];

@@ -1,3 +1,4 @@
+import type { ProcessGroup } from "../dist/process_group";
 import { Module } from "../nn/module";
 import type { ResNet } from "../nn/resnet";
 import type { Tensor } from "../tensor/tensor";
@@ -12,6 +13,11 @@ export interface StepOutput {
 export abstract class SslMethod extends Module {
   abstract readonly encoder: ResNet;
   abstract step(x1: Tensor, x2: Tensor): StepOutput;
+  /**
+   * The ranks of a multi-process run, for methods whose forward itself communicates (MoCo's key shuffle and
+   * queue); the others need none, DDP averages their gradients. Null: a single process.
+   */
+  useProcessGroup(_group: ProcessGroup | null): void {}
   /** Work after the optimizer step (none for most methods). */
   afterStep(): void {}
 }

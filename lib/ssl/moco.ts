@@ -1,3 +1,4 @@
+import type { ProcessGroup } from "../dist/process_group";
 import type { Module } from "../nn/module";
 import type { ResNet } from "../nn/resnet";
 import type { QuantizedEncoder } from "../quant/quant_model";
@@ -11,19 +12,33 @@ import { sum } from "../tensor/ops/reduce";
 import { concat, narrow, transpose } from "../tensor/ops/shape";
 import { normalize } from "../tensor/ops/norm";
 import { type Tensor, zeros } from "../tensor/tensor";
+import { keyPermutation, shuffledKeys } from "./key_shuffle";
 import { average } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { copyWeights, freeze, momentumUpdate } from "./momentum";
 import { ssqlPasses } from "./ssql";
 
+/** A step's keys: this rank's (for its logits) and the global batch's (for the queue). */
+interface Keys {
+  local: Tensor;
+  global: Tensor;
+}
+
 /**
- * MoCo v2 (§4.6) in its single-process form: a momentum key encoder and a queue of K keys; logits
- * [q·k, q·queue] / T with the positive at index 0. The multi-process shuffle-BN and key all-gather come from
- * the distributed layer.
+ * MoCo v2 (§4.6): a momentum key encoder and a queue of K keys; logits [q·k, q·queue] / T with the positive at
+ * index 0. With a process group (useProcessGroup) the keys come from the shuffle-BN across ranks and the queue
+ * takes the keys of the global batch, as the original; in one process the batch is encoded as it is (the
+ * original's in-batch permutation is invisible to BN statistics).
  */
 export class MoCo extends SslMethod {
   queue: Tensor;
   queuePtr = 0;
+  /** Key batches encoded so far; the shuffle of step s is keyPermutation(seed, s), so a resumed run continues it. */
+  keySteps = 0;
+  /** The permutation of the last shuffled global batch (null in one process). */
+  lastPermutation: Int32Array | null = null;
+  private group: ProcessGroup | null = null;
+  private readonly shuffleSeed: number;
 
   constructor(
     readonly encoder: ResNet,
@@ -41,18 +56,45 @@ export class MoCo extends SslMethod {
     freeze(keyEncoder);
     this.queue = noGrad(() => normalize(gen.normal([dim, queueSize]), 0)).keep();
     this.registerBuffer("queue", this.queue);
+    this.shuffleSeed = gen.seed;
   }
 
-  protected keys(xk: Tensor): Tensor {
+  override useProcessGroup(group: ProcessGroup | null): void {
+    this.group = group && group.size > 1 ? group : null;
+  }
+
+  protected keys(xk: Tensor): Keys {
+    const ranks = this.group?.size ?? 1;
+    const b = xk.shape[0] * ranks;
+    if (this.queueSize % b !== 0)
+      throw new RangeError(
+        `MoCo: SSL.SETTING.MOCO_K (${this.queueSize}) must be a multiple of the global batch (${b}${ranks > 1 ? ` = ${xk.shape[0]} per process x ${ranks} processes` : ""})`,
+      );
+    const step = this.keySteps++;
     return noGrad(() => {
       momentumUpdate(this.keyEncoder, this.encoder, this.momentum);
-      return normalize(this.keyEncoder.forward(xk), 1);
+      const encode = (x: Tensor) => normalize(this.keyEncoder.forward(x), 1);
+      if (!this.group) {
+        const k = encode(xk);
+        return { local: k, global: k };
+      }
+      const r = shuffledKeys(this.group, xk, (n) => keyPermutation(this.shuffleSeed, step, n), encode);
+      this.lastPermutation = r.permutation;
+      return r;
     });
   }
 
-  protected logits(q: Tensor, k: Tensor): Tensor {
+  /**
+   * The queue as this step's logits see it: a copy, because enqueue() overwrites the queue in place before the
+   * backward reads it (the original's queue.clone().detach()).
+   */
+  protected queueSnapshot(): Tensor {
+    return this.queue.wrap(this.queue.ops.clone(this.queue.handle));
+  }
+
+  protected logits(q: Tensor, k: Tensor, queue: Tensor): Tensor {
     const pos = sum(mul(q, detach(k)), 1, true);
-    const neg = matmul(q, detach(this.queue));
+    const neg = matmul(q, queue);
     return mulScalar(concat([pos, neg], 1), 1 / this.temperature);
   }
 
@@ -61,9 +103,9 @@ export class MoCo extends SslMethod {
     return crossEntropy(logits, labels);
   }
 
+  /** Writes the global batch's keys [b, dim] at queuePtr (b divides K, checked in keys()). */
   protected enqueue(k: Tensor): void {
     const b = k.shape[0];
-    if (this.queueSize % b !== 0) throw new RangeError(`MoCo: SSL.SETTING.MOCO_K (${this.queueSize}) must be a multiple of the global batch (${b})`);
     const p = this.queuePtr;
     const updated = noGrad(() => {
       const parts = [];
@@ -80,8 +122,8 @@ export class MoCo extends SslMethod {
   step(xq: Tensor, xk: Tensor): StepOutput {
     const q = normalize(this.encoder.forward(xq), 1);
     const k = this.keys(xk);
-    const loss = this.loss(this.logits(q, k));
-    this.enqueue(k);
+    const loss = this.loss(this.logits(q, k.local, this.queueSnapshot()));
+    this.enqueue(k.global);
     return { loss };
   }
 }
@@ -110,8 +152,9 @@ export class SSQLMoCo extends MoCo {
       () => normalize(this.encoder.forward(xq), 1),
     );
     const k = this.keys(xk);
-    const loss = average(this.loss(this.logits(r.q, k)), this.loss(this.logits(r.fp, k)));
-    this.enqueue(k);
+    const queue = this.queueSnapshot();
+    const loss = average(this.loss(this.logits(r.q, k.local, queue)), this.loss(this.logits(r.fp, k.local, queue)));
+    this.enqueue(k.global);
     return { loss, bits: r.bits };
   }
 }

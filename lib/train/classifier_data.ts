@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import type { ImageDataset } from "../data/dataset";
 import { openDataset } from "../data/datasets";
 import { DataLoader } from "../data/loader";
-import { DistributedSampler } from "../data/sampler";
+import { DistributedEvalSampler, DistributedSampler } from "../data/sampler";
 import { subset } from "../data/subset";
 import { linearEvalPipelines, type Pipeline } from "../data/transforms";
 import type { Device } from "../tensor/binding";
@@ -14,7 +14,10 @@ export interface ClassifierData {
   val: ImageDataset;
   /** Linear-eval training pipeline, shuffled by the distributed sampler (the calibration batches come from it too). */
   trainLoader: DataLoader;
-  /** The full validation set (DATA.VAL_SUBSET), in order, batches of min(256, 2 * BATCH_SIZE), on every rank. */
+  /**
+   * The validation set (DATA.VAL_SUBSET) in order, batches of min(256, 2 * BATCH_SIZE); with several processes
+   * this rank's shard of whole batches (evaluate() with the process group sums the ranks' counts).
+   */
   valLoader: DataLoader;
   pipelines: { train: Pipeline; eval: Pipeline };
   dispose(): void;
@@ -54,7 +57,15 @@ export async function openClassifierData(cfg: Config, o: ClassifierDataOptions):
     rank,
     upload,
   });
-  const valLoader = new DataLoader({ dataset: val, pipeline: pipelines.eval, batchSize: Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE), seed, upload });
+  const valBatch = Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE);
+  const valLoader = new DataLoader({
+    dataset: val,
+    pipeline: pipelines.eval,
+    batchSize: valBatch,
+    sampler: new DistributedEvalSampler({ length: val.length, batchSize: valBatch, numReplicas: o.worldSize ?? 1, rank }),
+    seed,
+    upload,
+  });
   if (trainLoader.length === 0) throw new Error(`the training set of ${train.name} is empty`);
   return {
     train,

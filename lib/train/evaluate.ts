@@ -1,4 +1,6 @@
 import type { DataLoader } from "../data/loader";
+import { allReduceCounts, allReduceSum } from "../dist/metrics";
+import type { ProcessGroup } from "../dist/process_group";
 import type { Layer } from "../nn/module";
 import { noGrad } from "../tensor/autograd";
 import { crossEntropy, topkCorrect } from "../tensor/ops/loss";
@@ -28,8 +30,17 @@ export async function* loaderBatches(loader: DataLoader, epoch: number): AsyncGe
   for await (const b of loader.epoch(epoch)) yield { x: b.images, labels: b.labels, size: b.size, dispose: () => b.dispose() };
 }
 
-/** Top-1/top-5 accuracy and mean loss of `forward` over `batches`, without gradients (the caller sets eval mode). */
-export async function accuracy(forward: (x: Tensor) => Tensor, batches: AsyncIterable<LabelledBatch> | Iterable<LabelledBatch>, numClasses: number): Promise<Accuracy> {
+/**
+ * Top-1/top-5 accuracy and mean loss of `forward` over `batches`, without gradients (the caller sets eval mode).
+ * With a process group each rank passes its own shard of the set and the counts are summed over the ranks, so
+ * every rank returns the accuracy of the whole set; every rank must call it, whatever the size of its shard.
+ */
+export async function accuracy(
+  forward: (x: Tensor) => Tensor,
+  batches: AsyncIterable<LabelledBatch> | Iterable<LabelledBatch>,
+  numClasses: number,
+  group: ProcessGroup | null = null,
+): Promise<Accuracy> {
   const ks = [1, Math.min(5, numClasses)];
   let c1 = 0;
   let c5 = 0;
@@ -51,16 +62,22 @@ export async function accuracy(forward: (x: Tensor) => Tensor, batches: AsyncIte
     images += batch.size;
     batch.dispose();
   }
+  // One fixed pair of collectives after the loop: the ranks' shards may hold different numbers of batches.
+  [c1, c5, images] = await allReduceCounts(group, [c1, c5, images]);
+  [lossSum] = await allReduceSum(group, [lossSum]);
   if (images === 0) throw new Error("evaluation: the validation set gave no images");
   return { top1: (100 * c1) / images, top5: (100 * c5) / images, loss: lossSum / images, images };
 }
 
-/** Top-1/top-5 accuracy and mean loss of `model` over every batch of `loader`, in eval mode, without gradients. */
-export async function evaluate(model: Layer, loader: DataLoader, numClasses: number): Promise<Accuracy> {
+/**
+ * Top-1/top-5 accuracy and mean loss of `model` over every batch of `loader`, in eval mode, without gradients;
+ * with a process group, over the union of the ranks' loaders (each a shard, e.g. a DistributedEvalSampler's).
+ */
+export async function evaluate(model: Layer, loader: DataLoader, numClasses: number, group: ProcessGroup | null = null): Promise<Accuracy> {
   const wasTraining = model.training;
   model.eval();
   try {
-    return await accuracy((x) => model.forward(x), loaderBatches(loader, 0), numClasses);
+    return await accuracy((x) => model.forward(x), loaderBatches(loader, 0), numClasses, group);
   } finally {
     model.train(wasTraining);
   }

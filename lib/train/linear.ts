@@ -225,7 +225,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
       return gathered(cached.train, batchIndices(sampler.indices(), cfg.TRAIN.BATCH_SIZE, false));
     };
     const validate = async (): Promise<Accuracy> => {
-      if (!cached) return evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES);
+      if (!cached) return evaluate(model, data.valLoader, cfg.MODEL.NUM_CLASSES, dist?.group ?? null);
       const c = cached.val;
       const order = Int32Array.from({ length: c.length }, (_, i) => i);
       return accuracy(forward, gathered(c, batchIndices(order, Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE), false)), cfg.MODEL.NUM_CLASSES);

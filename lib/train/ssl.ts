@@ -50,6 +50,8 @@ export interface SslRunResult {
 interface LoopState {
   sampler?: BitSamplerState;
   mocoQueuePtr?: number;
+  /** MoCo's key-shuffle step: the next permutation of the multi-process shuffle-BN. */
+  mocoKeySteps?: number;
 }
 
 /**
@@ -92,6 +94,7 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
     moveToDevice(method, o.device);
     method.train();
     if (dist && cfg.TRAIN.SYNC_BN) for (const [, m] of method.namedModules()) if (m instanceof BatchNorm) m.syncGroup = dist.group;
+    method.useProcessGroup(dist?.group ?? null);
     const params = method.parameters();
     const optimizer = new SGD(params, {
       lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
@@ -105,7 +108,10 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
     if (ckpt) {
       restoreTrainingState(ckpt, method, optimizer, o.device);
       startEpoch = ckpt.manifest.epoch;
-      if (method instanceof MoCo && resumed.mocoQueuePtr !== undefined) method.queuePtr = resumed.mocoQueuePtr;
+      if (method instanceof MoCo) {
+        if (resumed.mocoQueuePtr !== undefined) method.queuePtr = resumed.mocoQueuePtr;
+        if (resumed.mocoKeySteps !== undefined) method.keySteps = resumed.mocoKeySteps;
+      }
     }
     const ddp = dist ? await DistributedDataParallel.create(dist.group, params, method.namedBuffers().map(([, t]) => t)) : null;
 
@@ -174,6 +180,7 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
         const loopState: LoopState = {
           sampler: built.sampler?.state(),
           mocoQueuePtr: method instanceof MoCo ? method.queuePtr : undefined,
+          mocoKeySteps: method instanceof MoCo ? method.keySteps : undefined,
         };
         await saveTrainingState(checkpoint, method, optimizer, {
           epoch: epoch + 1,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../lib/tensor/prng";
-import { DistributedSampler, batchIndices } from "../../lib/data/sampler";
+import { DistributedEvalSampler, DistributedSampler, batchIndices } from "../../lib/data/sampler";
 
 describe("DistributedSampler", () => {
   it("pads by wrapping and strides by rank, as torch (hand-computed, no shuffle)", () => {
@@ -67,5 +67,32 @@ describe("Rng", () => {
     expect(chi).toBeLessThan(30); // 6 degrees of freedom
     const p = Array.from(r.permutation(50)).sort((x, y) => x - y);
     expect(p).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+describe("DistributedEvalSampler", () => {
+  const shards = (length: number, batchSize: number, n: number) =>
+    Array.from({ length: n }, (_, rank) => Array.from(new DistributedEvalSampler({ length, batchSize, numReplicas: n, rank }).indices()));
+
+  it("deals whole batches of the one-process order round-robin, without padding (hand-computed)", () => {
+    expect(shards(10, 3, 2)).toEqual([[0, 1, 2, 6, 7, 8], [3, 4, 5, 9]]);
+    expect(shards(10, 3, 3)).toEqual([[0, 1, 2, 9], [3, 4, 5], [6, 7, 8]]);
+    // Fewer batches than ranks: the last ranks get nothing.
+    expect(shards(4, 3, 3)).toEqual([[0, 1, 2], [3], []]);
+    expect(shards(10, 3, 1)).toEqual([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+  });
+
+  it("covers every index once, and each rank's batches are batches of the one-process loader", () => {
+    for (const [length, batchSize, n] of [[1000, 64, 4], [1001, 64, 3], [63, 64, 2], [257, 32, 5]]) {
+      const all = shards(length, batchSize, n);
+      expect(all.flat().sort((a, b) => a - b)).toEqual(Array.from({ length }, (_, i) => i));
+      const single = batchIndices(Int32Array.from({ length }, (_, i) => i), batchSize, false).map((b) => Array.from(b).join());
+      all.forEach((s, rank) => {
+        const mine = batchIndices(Int32Array.from(s), batchSize, false).map((b) => Array.from(b).join());
+        expect(mine).toEqual(single.filter((_, i) => i % n === rank));
+      });
+      const batches = all.map((s) => Math.ceil(s.length / batchSize));
+      expect(Math.max(...batches) - Math.min(...batches)).toBeLessThanOrEqual(1);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { backward, noGrad } from "../../lib/tensor/autograd";
 import { normalize } from "../../lib/tensor/ops/norm";
 import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
+import { tensor } from "../../lib/tensor/tensor";
 import { normErr } from "../helpers/numeric";
 
 const configs = path.resolve(__dirname, "../../configs/cifar");
@@ -91,6 +92,43 @@ describe("MoCo v2 and SSQL_MoCo", () => {
     }
     expect(loss.itemSync()).toBeCloseTo(total / B, 4);
     for (const t of [xq, xk, q, k, loss]) t.dispose();
+    moco.dispose();
+  });
+
+  it("MoCo's gradient is that of its loss against the queue as it was before the step's enqueue", () => {
+    const cfg = loadConfig(path.join(configs, "resnet18_moco_cifar.yaml"), small([{ key: "SSL.SETTING.MOCO_K", value: 32 }]));
+    const moco = buildSslMethod(cfg, new Generator(8)).method as MoCo;
+    moco.train();
+    const [xq, xk] = views(9);
+    const queue = Float32Array.from(moco.queue.toArraySync() as Float32Array);
+    const params = moco.parameters().filter((p) => p.requiresGrad);
+    tidy(() => backward(moco.step(xq, xk).loss));
+    const fromStep = params.map((p) => Float32Array.from(p.grad!.toArraySync() as Float32Array));
+    for (const p of params) p.grad = null;
+
+    // dL/dq_i = (sum_j p_ij c_j - k_i) / (B T) with c_0 = k_i, c_j = queue column j, p = softmax of the logits;
+    // then back through q = normalize(E_q(xq)).
+    const k = noGrad(() => normalize(moco.keyEncoder.forward(xk), 1));
+    const ks = rows(k.toArraySync() as Float32Array, B, 16);
+    const D = 16;
+    const K = 32;
+    const T = cfg.SSL.SETTING.T;
+    tidy(() => {
+      const q = normalize(moco.encoder.forward(xq), 1);
+      const qs = rows(q.toArraySync() as Float32Array, B, D);
+      const dq = new Float32Array(B * D);
+      for (let i = 0; i < B; i++) {
+        const cols = [ks[i], ...Array.from({ length: K }, (_, j) => Float32Array.from({ length: D }, (_, d) => queue[d * K + j]))];
+        const logits = cols.map((c) => dot(qs[i], c) / T);
+        const m = Math.max(...logits);
+        const e = logits.map((v) => Math.exp(v - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        for (let d = 0; d < D; d++) dq[i * D + d] = (cols.reduce((s, c, j) => s + (e[j] / z) * c[d], 0) - ks[i][d]) / (B * T);
+      }
+      backward(q, tensor(dq, [B, D]));
+    });
+    params.forEach((p, i) => expect(normErr(fromStep[i], p.grad!.toArraySync() as Float32Array), `parameter ${i}`).toBeLessThan(1e-4));
+    for (const t of [xq, xk, k]) t.dispose();
     moco.dispose();
   });
 });
