@@ -1,0 +1,125 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { cpuOps } from "../../lib/tensor/binding";
+import { INTERPOLATIONS, bitDifferences, packImages, randomAugmentCase, type AugmentCase } from "../shared/augment-cases";
+
+/**
+ * The CUDA augmentation's plan and stage bodies (native/cuda/augment_plan.h, augment_stages.h), compiled for the host
+ * by g++ (test/native/augment_stages_host.cc), against the CPU op: bit for bit on every flag combination and filter.
+ * This checks the GPU decomposition (fused two-pass resampling, per-slot jitter, row-sum contrast mean, blur
+ * ping-pong) where no GPU is; the device itself is checked by test/gpu/augment_checks.ts.
+ */
+const root = path.resolve(__dirname, "..", "..");
+const exe = path.join(root, ".cache", "augment_stages_host");
+const cpu = cpuOps();
+
+function build(): void {
+  fs.mkdirSync(path.dirname(exe), { recursive: true });
+  const r = spawnSync("g++", ["-std=c++17", "-O2", "-ffp-contract=off", "-o", exe, "test/native/augment_stages_host.cc"], { cwd: root, encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+}
+
+function encode(c: AugmentCase): Buffer {
+  const parts: Buffer[] = [];
+  const i32 = (...v: number[]) => parts.push(Buffer.from(Int32Array.from(v).buffer));
+  const f64 = (v: ArrayLike<number>) => parts.push(Buffer.from(Float64Array.from(v).buffer));
+  i32(c.images.length, c.params.length / 20, c.views, c.outSize[0], c.outSize[1], INTERPOLATIONS.indexOf(c.interpolation));
+  f64(c.mean);
+  f64(c.std);
+  for (const im of c.images) {
+    i32(...im.shape);
+    parts.push(Buffer.from(im.data));
+  }
+  f64(c.params);
+  return Buffer.concat(parts);
+}
+
+function onHostStages(c: AugmentCase): Float32Array {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssql-aug-"));
+  try {
+    fs.writeFileSync(path.join(dir, "in"), encode(c));
+    const r = spawnSync(exe, [path.join(dir, "in"), path.join(dir, "out")], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const b = fs.readFileSync(path.join(dir, "out"));
+    return new Float32Array(b.buffer, b.byteOffset, b.length / 4).slice();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function onCpu(c: AugmentCase, form: "list" | "packed" | "nhwc"): Promise<Float32Array> {
+  const handles = form === "list" ? c.images.map((im) => cpu.fromArray(im.data, im.shape)) : [];
+  let images;
+  if (form === "list") images = handles;
+  else if (form === "packed") {
+    const p = packImages(c.images);
+    handles.push(cpu.fromArray(p.data, [p.data.length]));
+    images = { data: handles[0], shapes: p.shapes };
+  } else {
+    const p = packImages(c.images);
+    handles.push(cpu.fromArray(p.data, [c.images.length, ...c.images[0].shape]));
+    images = handles[0];
+  }
+  const outs = await cpu.augmentBatch(images, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std);
+  const flat = new Float32Array(outs.reduce((n, h) => n + cpu.shape(h).reduce((a, b) => a * b, 1), 0));
+  let at = 0;
+  for (const h of outs) {
+    const a = cpu.toArray(h) as Float32Array;
+    flat.set(a, at);
+    at += a.length;
+    cpu.dispose(h);
+  }
+  handles.forEach((h) => cpu.dispose(h));
+  return flat;
+}
+
+describe("the CUDA augmentation stages, run on the host, against the CPU op", () => {
+  build();
+  INTERPOLATIONS.forEach((interp, k) => {
+    it(`${interp}: 64 records (every flag combination per view), odd sizes, 1 and 3 channels: bit-identical`, async () => {
+      const c = randomAugmentCase(100 + k, interp);
+      const want = await onCpu(c, "list");
+      const d = bitDifferences(onHostStages(c), want);
+      expect(d.count, d.first).toBe(0);
+    });
+  });
+
+  it("an upscaling and a 224-px downscaling batch are bit-identical too", async () => {
+    for (const outSize of [[48, 40], [224, 224]] as const) {
+      const c = randomAugmentCase(7, "bilinear", false, outSize);
+      const d = bitDifferences(onHostStages(c), await onCpu(c, "list"));
+      expect(d.count, `${outSize.join("x")}: ${d.first}`).toBe(0);
+    }
+  });
+});
+
+describe("augmentBatch's packed and NHWC image forms", () => {
+  it("give the list form's result", async () => {
+    const mixed = randomAugmentCase(3, "bicubic");
+    expect(bitDifferences(await onCpu(mixed, "packed"), await onCpu(mixed, "list")).count).toBe(0);
+    const uniform = randomAugmentCase(4, "bilinear", true);
+    const list = await onCpu(uniform, "list");
+    expect(bitDifferences(await onCpu(uniform, "nhwc"), list).count).toBe(0);
+    expect(bitDifferences(await onCpu(uniform, "packed"), list).count).toBe(0);
+  });
+
+  it("reject packed shapes that do not fit the data, and bad channel counts", () => {
+    const c = randomAugmentCase(5, "bilinear");
+    const p = packImages(c.images);
+    const data = cpu.fromArray(p.data, [p.data.length]);
+    const call = (shapes: Int32Array, d = data) => () => cpu.augmentBatch({ data: d, shapes }, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std);
+    const longer = p.shapes.slice();
+    longer[0] += 1;
+    expect(call(longer)).toThrow(/describe more than the \d+ bytes/);
+    const twoChannels = p.shapes.slice();
+    twoChannels[2] = 2;
+    expect(call(twoChannels)).toThrow(/packed image 0 must have 1 or 3 channels/);
+    expect(call(p.shapes.subarray(1))).toThrow(/\[h, w, c\] per image/);
+    expect(call(p.shapes, cpu.fromArray(p.data, [1, p.data.length]))).toThrow(/images.data' must have 1 dimensions/);
+    expect(() => cpu.augmentBatch({ data: data } as never, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std)).toThrow(TypeError);
+    cpu.dispose(data);
+  });
+});
