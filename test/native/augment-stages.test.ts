@@ -3,8 +3,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { cpuOps } from "../../lib/tensor/binding";
-import { INTERPOLATIONS, bitDifferences, packImages, randomAugmentCase, type AugmentCase } from "../shared/augment-cases";
+import { cpuOps, cudaAddonPath } from "../../lib/tensor/binding";
+import type { DeviceOps } from "../../lib/tensor/native";
+import {
+  IMAGENET_SIZED_SOURCES,
+  INTERPOLATIONS,
+  UNIFORM_SOURCES,
+  bitDifferences,
+  packImages,
+  randomAugmentCase,
+  runAugmentCase,
+  type AugmentCase,
+  type ImageForm,
+} from "../shared/augment-cases";
 
 /**
  * The CUDA augmentation's plan and stage bodies (native/cuda/augment_plan.h, augment_stages.h), compiled for the host
@@ -50,31 +61,7 @@ function onHostStages(c: AugmentCase): Float32Array {
   }
 }
 
-async function onCpu(c: AugmentCase, form: "list" | "packed" | "nhwc"): Promise<Float32Array> {
-  const handles = form === "list" ? c.images.map((im) => cpu.fromArray(im.data, im.shape)) : [];
-  let images;
-  if (form === "list") images = handles;
-  else if (form === "packed") {
-    const p = packImages(c.images);
-    handles.push(cpu.fromArray(p.data, [p.data.length]));
-    images = { data: handles[0], shapes: p.shapes };
-  } else {
-    const p = packImages(c.images);
-    handles.push(cpu.fromArray(p.data, [c.images.length, ...c.images[0].shape]));
-    images = handles[0];
-  }
-  const outs = await cpu.augmentBatch(images, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std);
-  const flat = new Float32Array(outs.reduce((n, h) => n + cpu.shape(h).reduce((a, b) => a * b, 1), 0));
-  let at = 0;
-  for (const h of outs) {
-    const a = cpu.toArray(h) as Float32Array;
-    flat.set(a, at);
-    at += a.length;
-    cpu.dispose(h);
-  }
-  handles.forEach((h) => cpu.dispose(h));
-  return flat;
-}
+const onCpu = (c: AugmentCase, form: ImageForm) => runAugmentCase(cpu, c, form);
 
 describe("the CUDA augmentation stages, run on the host, against the CPU op", () => {
   build();
@@ -87,11 +74,11 @@ describe("the CUDA augmentation stages, run on the host, against the CPU op", ()
     });
   });
 
-  it("an upscaling and a 224-px downscaling batch are bit-identical too", async () => {
-    for (const outSize of [[48, 40], [224, 224]] as const) {
-      const c = randomAugmentCase(7, "bilinear", false, outSize);
+  it("48x40 from the small sources and 224x224 from ImageNet-sized ones are bit-identical too", async () => {
+    const cases = [randomAugmentCase(7, "bilinear", undefined, [48, 40]), randomAugmentCase(8, "bicubic", IMAGENET_SIZED_SOURCES, [224, 224])];
+    for (const c of cases) {
       const d = bitDifferences(onHostStages(c), await onCpu(c, "list"));
-      expect(d.count, `${outSize.join("x")}: ${d.first}`).toBe(0);
+      expect(d.count, `${c.outSize.join("x")}: ${d.first}`).toBe(0);
     }
   });
 });
@@ -100,7 +87,7 @@ describe("augmentBatch's packed and NHWC image forms", () => {
   it("give the list form's result", async () => {
     const mixed = randomAugmentCase(3, "bicubic");
     expect(bitDifferences(await onCpu(mixed, "packed"), await onCpu(mixed, "list")).count).toBe(0);
-    const uniform = randomAugmentCase(4, "bilinear", true);
+    const uniform = randomAugmentCase(4, "bilinear", UNIFORM_SOURCES);
     const list = await onCpu(uniform, "list");
     expect(bitDifferences(await onCpu(uniform, "nhwc"), list).count).toBe(0);
     expect(bitDifferences(await onCpu(uniform, "packed"), list).count).toBe(0);
@@ -121,5 +108,40 @@ describe("augmentBatch's packed and NHWC image forms", () => {
     expect(call(p.shapes, cpu.fromArray(p.data, [1, p.data.length]))).toThrow(/images.data' must have 1 dimensions/);
     expect(() => cpu.augmentBatch({ data: data } as never, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std)).toThrow(TypeError);
     cpu.dispose(data);
+  });
+});
+
+// The checks come from one parser (native/core/augment_args.h) and run before the op touches the device, so calls
+// whose images are an empty list can be compared on a machine without a GPU.
+const cudaBuilt = fs.existsSync(cudaAddonPath);
+(cudaBuilt ? describe : describe.skip)("the CUDA addon's augmentBatch argument checks", () => {
+  it("throw the CPU op's errors", () => {
+    const cuda = require(cudaAddonPath) as DeviceOps;
+    const rec = new Float64Array(20);
+    const bad: [string, unknown[]][] = [
+      ["source outside the images", [[], rec, 1, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["params not float64", [[], new Float32Array(20), 1, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["params length", [[], new Float64Array(19), 1, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["views", [[], new Float64Array(60), 2, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["output size", [[], rec, 1, [0, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["filter", [[], rec, 1, [4, 4], "nearest", [0, 0, 0], [1, 1, 1]]],
+      ["std", [[], rec, 1, [4, 4], "bilinear", [0, 0, 0], [1, 0, 1]]],
+      ["mean length", [[], rec, 1, [4, 4], "bilinear", [0, 0], [1, 1, 1]]],
+      ["packed shapes", [{ data: 1, shapes: new Int32Array(3) }, rec, 1, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+      ["images", [7, rec, 1, [4, 4], "bilinear", [0, 0, 0], [1, 1, 1]]],
+    ];
+    const error = (ops: DeviceOps, args: unknown[]) => {
+      try {
+        (ops.augmentBatch as (...a: unknown[]) => unknown)(...args);
+      } catch (e) {
+        return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+      }
+      return "no error";
+    };
+    for (const [what, args] of bad) {
+      const want = error(cpu, args);
+      expect(want, what).not.toBe("no error");
+      expect(error(cuda, args), what).toBe(want);
+    }
   });
 });

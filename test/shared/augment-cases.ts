@@ -2,6 +2,7 @@
  * Random augmentBatch calls for comparing implementations of the op (the CPU op, the CUDA kernels, the CUDA stages
  * run on the host): used by test/native/augment-stages.test.ts and test/gpu/augment_checks.ts.
  */
+import type { DeviceOps, NativeTensor } from "../../lib/tensor/native";
 import { AUGMENT_RECORD, AugmentField as F, AugmentFlag, type Interpolation } from "../../lib/tensor/native/data";
 
 export const INTERPOLATIONS: readonly Interpolation[] = ["bilinear", "bicubic", "box", "hamming", "lanczos"];
@@ -40,19 +41,29 @@ function mulberry32(seed: number): () => number {
 }
 
 /** Odd sizes, 1 and 3 channels; the sources range from smaller than the output (upscaling) to ~6x larger. */
-const MIXED_SOURCES: readonly (readonly [number, number, number])[] = [
+export const MIXED_SOURCES: readonly (readonly [number, number, number])[] = [
   [29, 23, 3], [17, 31, 1], [40, 9, 3], [5, 7, 3], [64, 48, 1], [33, 35, 3],
 ];
+
+/** Typical decoded ImageNet sizes (downscaling to 224 by up to ~2.2x). */
+export const IMAGENET_SIZED_SOURCES: readonly (readonly [number, number, number])[] = [[375, 500, 3], [333, 500, 3], [500, 375, 1], [401, 399, 3]];
+
+/** Every source 29x23x3, for the NHWC batch form. */
+export const UNIFORM_SOURCES: readonly (readonly [number, number, number])[] = Array.from({ length: 4 }, () => [29, 23, 3] as const);
 
 /**
  * Two views of 32 records each: every flag combination (flips, jitter, grayscale, blur) once per view, with
  * random-resized-crop, resize + center-crop and off-centre geometries, some jitter adjustments off (NaN), random
- * jitter orders and blur radii. `uniform` makes every source 29x23x3 (for the NHWC batch form).
+ * jitter orders and blur radii, on sources of the given [h, w, c] (default: MIXED_SOURCES).
  */
-export function randomAugmentCase(seed: number, interpolation: Interpolation, uniform = false, outSize: readonly [number, number] = [11, 13]): AugmentCase {
+export function randomAugmentCase(
+  seed: number,
+  interpolation: Interpolation,
+  shapes: readonly (readonly [number, number, number])[] = MIXED_SOURCES,
+  outSize: readonly [number, number] = [11, 13],
+): AugmentCase {
   const rnd = mulberry32(seed);
   const int = (n: number) => Math.floor(rnd() * n);
-  const shapes = uniform ? Array.from({ length: 4 }, () => [29, 23, 3] as const) : MIXED_SOURCES;
   const images = shapes.map((shape) => ({ data: Uint8Array.from({ length: shape[0] * shape[1] * shape[2] }, () => int(256)), shape }));
   const views = 2, perView = 32;
   const [oh, ow] = outSize;
@@ -112,6 +123,33 @@ export function packImages(images: readonly HostImage[]): { data: Uint8Array; sh
     at += im.data.length;
   }
   return { data, shapes: Int32Array.from(images.flatMap((im) => [...im.shape])) };
+}
+
+export type ImageForm = "list" | "packed" | "nhwc";
+
+/** Runs a case on an addon with its images in one of the three forms; the views concatenated, as host floats. */
+export async function runAugmentCase(ops: DeviceOps, c: AugmentCase, form: ImageForm): Promise<Float32Array> {
+  const handles: NativeTensor[] = [];
+  const up = (data: Uint8Array, shape: readonly number[]) => {
+    handles.push(ops.fromArray(data, shape));
+    return handles[handles.length - 1];
+  };
+  try {
+    let images: NativeTensor | NativeTensor[] | { data: NativeTensor; shapes: Int32Array };
+    if (form === "list") images = c.images.map((im) => up(im.data, im.shape));
+    else {
+      const p = packImages(c.images);
+      images = form === "packed" ? { data: up(p.data, [p.data.length]), shapes: p.shapes } : up(p.data, [c.images.length, ...c.images[0].shape]);
+    }
+    const outs = await ops.augmentBatch(images, c.params, c.views, c.outSize, c.interpolation, c.mean, c.std);
+    handles.push(...outs);
+    const parts = outs.map((h) => ops.toArray(h) as Float32Array);
+    const flat = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
+    parts.reduce((at, a) => (flat.set(a, at), at + a.length), 0);
+    return flat;
+  } finally {
+    for (const h of handles) ops.dispose(h);
+  }
 }
 
 /** Elements whose bits differ, and the first one. */
