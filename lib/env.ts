@@ -15,6 +15,11 @@ export const env = {
   distTimeout: intVar("SSQL_DIST_TIMEOUT"),
   /** Network interface Gloo binds to across nodes (PyTorch's GLOO_SOCKET_IFNAME is honoured too). */
   glooIface: process.env.SSQL_GLOO_IFNAME || process.env.GLOO_SOCKET_IFNAME || undefined,
+  /**
+   * Where batches are augmented when training on a GPU: "device" (default; the uint8 sources are uploaded and
+   * augmented there) or "cpu" (on the data pool, then the finished batches are uploaded).
+   */
+  augment: choiceVar("SSQL_AUGMENT", ["device", "cpu"] as const, "device"),
 };
 
 function intVar(name: string): number | undefined {
@@ -23,4 +28,11 @@ function intVar(name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got '${v}'`);
   return n;
+}
+
+function choiceVar<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  if (!(choices as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${choices.join(", ")}, got '${v}'`);
+  return v as T;
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds ssql_cuda.node with nvcc alone (no cmake, cmake-js or npm): the fallback of scripts/gpu-check.sh on a GPU
 # machine whose driver or libraries do not match the carried addon. Same sources and flags as native/CMakeLists.txt
-# (hidden symbol visibility included: see there).
+# (hidden symbol visibility included, and --fmad=false for augment_kernels.cu: see there).
 #   bash scripts/build-cuda-plain.sh OUT_DIR [NAPI_INCLUDE_DIR]
 # Environment: SSQL_CUDA_ARCHS ("90", "80;90"; default: the GPUs nvidia-smi lists, else 80;90), NVCC, PYTHON
 # (the interpreter whose site-packages hold the nvidia-* wheels), SSQL_JOBS (parallel compiles).
@@ -77,7 +77,8 @@ jobs=${SSQL_JOBS:-$(nproc)}
 ls native/cuda/*.cu native/cuda/*.cc | xargs -P "$jobs" -I{} sh -c '
   src={}; obj="$0/obj/$(basename "$src").o"
   case "$src" in
-    *.cu) "$1" -std=c++17 -O3 --extended-lambda --expt-relaxed-constexpr -Xcompiler=-fPIC,-fvisibility=hidden,-fvisibility-inlines-hidden $2 $3 $4 -c "$src" -o "$obj" ;;
+    *.cu) fmad=; case "$src" in *augment_kernels.cu) fmad=--fmad=false ;; esac
+      "$1" -std=c++17 -O3 $fmad --extended-lambda --expt-relaxed-constexpr -Xcompiler=-fPIC,-fvisibility=hidden,-fvisibility-inlines-hidden $2 $3 $4 -c "$src" -o "$obj" ;;
     *.cc) g++ -std=c++17 -O3 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -fexceptions -Wall -Wno-sign-compare -Wno-unknown-pragmas $3 $4 -c "$src" -o "$obj" ;;
   esac || { echo "build-cuda-plain: compiling $src failed" >&2; exit 1; }
 ' "$out" "$nvcc" "$gencode" "$defs" "$inc_flags"

@@ -7,7 +7,8 @@
 # 2. loads both addons; if ssql_cuda.node cannot load or use the GPU, prints ldd and the error and rebuilds it with
 #    this machine's nvcc (scripts/build-cuda-plain.sh);
 # 3. `ssql info`, the shared op cases on CUDA vs CPU and the JS references, the CUDA checks;
-# 4. the quantization ops on CUDA vs the CPU ops; fake-quant fwd/bwd timings, ours and PyTorch's;
+# 4. the quantization ops on CUDA vs the CPU ops; augmentBatch on CUDA vs the CPU op and the GPU loader path, and
+#    GPU augmentation throughput (32 and 224 px); fake-quant fwd/bwd timings, ours and PyTorch's;
 # 5. the NCCL process group through lib/dist (one rank) and all-reduce timings, ours and PyTorch's;
 # 6. whole SSQL_SimSiam and SimSiam training steps (CIFAR ResNet-18, batch 256 per view), ours and PyTorch's;
 # 7. conv2d fwd/bwd on ResNet-18 CIFAR layer shapes at batch 256, ours and PyTorch eager (same GPU, same run);
@@ -165,6 +166,8 @@ CHECK="$DEV/js/test/gpu/check.js"
 step info 30 "$WORK/nodew" "$DEV/js/lib/main.js" info
 step ops 150 "$WORK/nodew" "$CHECK" ops --out "$OUT/gpu-ops.json"
 step quant 60 "$WORK/nodew" "$CHECK" quant --out "$OUT/gpu-quant.json"
+step augment 60 "$WORK/nodew" "$CHECK" augment --out "$OUT/gpu-augment.json"
+step aug-bench 60 "$WORK/nodew" "$CHECK" augbench --out "$OUT/gpu-augbench.json"
 step fq-ours 60 "$WORK/nodew" "$CHECK" fqbench --out "$OUT/gpu-fq-ours.json"
 step fq-torch 60 "$PY" test/gpu/torch_fq_bench.py --out "$OUT/gpu-fq-torch.json"
 step nccl-ours 60 "$WORK/nodew" "$CHECK" nccl --out "$OUT/gpu-nccl.json"

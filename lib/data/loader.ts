@@ -1,3 +1,4 @@
+import type { Device } from "../tensor/binding";
 import { tensor, type Tensor } from "../tensor/tensor";
 import { augment } from "./augment";
 import type { ImageDataset } from "./dataset";
@@ -6,7 +7,7 @@ import { DistributedSampler, batchIndices, type Sampler } from "./sampler";
 import type { Pipeline } from "./transforms";
 
 export interface Batch {
-  /** The first (or only) view: float32 [B, 3, h, w] on the CPU. */
+  /** The first (or only) view: float32 [B, 3, h, w] on the device it was augmented on (augmentOn). */
   readonly images: Tensor;
   /** Every view; two for the SSL pipeline (TwoCropsTransform). */
   readonly views: readonly Tensor[];
@@ -39,13 +40,19 @@ export interface LoaderOptions {
   readonly rank?: number;
   /** Batches prepared ahead of the one being consumed (default 2). */
   readonly prefetch?: number;
+  /**
+   * Where batches are augmented (default "cpu": on the data pool). "cuda" uploads each batch's uint8 sources and
+   * augments them on the GPU, with the same draws and values; labels stay on the CPU for `upload`.
+   */
+  readonly augmentOn?: Device;
   /** Moves a finished batch to the training device (the CUDA upload hook); runs ahead with the prefetch. */
   readonly upload?: (batch: Batch) => Batch | Promise<Batch>;
 }
 
 /**
  * Batches of augmented images, prepared `prefetch` batches ahead: decoding and augmentation run on the
- * native data pool, so they overlap the training step that consumes the current batch.
+ * native data pool (or augmentation on the GPU, queued behind the step), so they overlap the training step that
+ * consumes the current batch.
  */
 export class DataLoader {
   readonly sampler: Sampler;
@@ -109,7 +116,7 @@ export class DataLoader {
     if (src.src.length === 0) return null;
     let views: Tensor[];
     try {
-      views = await augment(this.o.pipeline, rng, src);
+      views = await augment(this.o.pipeline, rng, src, this.o.augmentOn ?? "cpu");
     } finally {
       src.dispose();
     }

@@ -6,7 +6,7 @@ import { DistributedEvalSampler, DistributedSampler } from "../data/sampler";
 import { subset } from "../data/subset";
 import { linearEvalPipelines, type Pipeline } from "../data/transforms";
 import type { Device } from "../tensor/binding";
-import { uploader } from "./device";
+import { augmentDevice, uploader } from "./device";
 
 /** The datasets and loaders of a classifier run (linear, ptq). */
 export interface ClassifierData {
@@ -48,6 +48,7 @@ export async function openClassifierData(cfg: Config, o: ClassifierDataOptions):
   const seed = cfg.SEED ?? 0;
   const rank = o.rank ?? 0;
   const upload = uploader(o.device);
+  const augmentOn = augmentDevice(o.device);
   const trainLoader = new DataLoader({
     dataset: train,
     pipeline: pipelines.train,
@@ -55,6 +56,7 @@ export async function openClassifierData(cfg: Config, o: ClassifierDataOptions):
     sampler: new DistributedSampler({ length: train.length, numReplicas: o.worldSize ?? 1, rank, shuffle: o.shuffle ?? true, seed }),
     seed,
     rank,
+    augmentOn,
     upload,
   });
   const valBatch = Math.min(256, 2 * cfg.TRAIN.BATCH_SIZE);
@@ -64,6 +66,7 @@ export async function openClassifierData(cfg: Config, o: ClassifierDataOptions):
     batchSize: valBatch,
     sampler: new DistributedEvalSampler({ length: val.length, batchSize: valBatch, numReplicas: o.worldSize ?? 1, rank }),
     seed,
+    augmentOn,
     upload,
   });
   if (trainLoader.length === 0) throw new Error(`the training set of ${train.name} is empty`);

@@ -1,5 +1,6 @@
 import type { Batch } from "../data/loader";
 import type { Module } from "../nn/module";
+import { env } from "../env";
 import type { Device } from "../tensor/binding";
 import { toDeviceAsync } from "../tensor/transfer";
 
@@ -8,7 +9,15 @@ export function moveToDevice(m: Module, device: Device): void {
   if (device !== "cpu") m.to(device);
 }
 
-/** The data loader's upload hook: batches are built on the CPU and copied to the GPU ahead of the step. */
+/** Where the loaders augment batches for a model on `device`: on the GPU itself unless SSQL_AUGMENT=cpu. */
+export function augmentDevice(device: Device): Device {
+  return device === "cuda" && env.augment === "device" ? "cuda" : "cpu";
+}
+
+/**
+ * The data loader's upload hook: batches built on the CPU are copied to the GPU ahead of the step (views already
+ * augmented there stay as they are).
+ */
 export function uploader(device: Device): ((b: Batch) => Promise<Batch>) | undefined {
   if (device === "cpu") return undefined;
   return async (b) => {

@@ -7,7 +7,7 @@ import type { Device } from "../tensor/binding";
 import { tidy } from "../tensor/scope";
 import { tensor, type Tensor } from "../tensor/tensor";
 import { toDevice } from "../tensor/transfer";
-import { uploader } from "./device";
+import { augmentDevice, uploader } from "./device";
 
 /** A pipeline that draws nothing at random: the same image always gives the same tensor. */
 export function isDeterministic(p: Pipeline): boolean {
@@ -33,7 +33,7 @@ export class FeatureCache {
     if (!isDeterministic(pipeline)) throw new Error("FeatureCache: the pipeline is random; features cannot be cached");
     const wasTraining = model.training;
     model.eval();
-    const loader = new DataLoader({ dataset, pipeline, batchSize, seed: 0, upload: uploader(device) });
+    const loader = new DataLoader({ dataset, pipeline, batchSize, seed: 0, augmentOn: augmentDevice(device), upload: uploader(device) });
     const parts: Tensor[] = [];
     try {
       for await (const b of loader.epoch(0)) {

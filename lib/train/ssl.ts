@@ -25,7 +25,7 @@ import { MetricsLog } from "./metrics";
 import { Progress } from "./progress";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { loadCheckpoint } from "../io/checkpoint";
-import { moveToDevice, uploader } from "./device";
+import { augmentDevice, moveToDevice, uploader } from "./device";
 
 export interface SslRunOptions {
   cfg: Config;
@@ -82,6 +82,7 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
       dropLast,
       seed,
       rank,
+      augmentOn: augmentDevice(o.device),
       upload: uploader(o.device),
     });
     if (loader.length === 0) throw new Error(`the training set (${dataset.length} images) gives no batch of ${cfg.TRAIN.BATCH_SIZE} per process`);

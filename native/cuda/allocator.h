@@ -45,5 +45,16 @@ struct PinnedBuffer {
 PinnedBuffer* acquirePinned(size_t bytes);
 void releasePinned(PinnedBuffer* b, cudaStream_t afterWorkOn);
 
+// Returns a pinned buffer to the cache even when a CUDA call in between throws; set `after` to the stream of
+// the copy that reads it.
+struct PinnedLease {
+  PinnedBuffer* b;
+  cudaStream_t after = nullptr;
+  explicit PinnedLease(size_t bytes) : b(acquirePinned(bytes)) {}
+  ~PinnedLease() { releasePinned(b, after); }
+  PinnedLease(const PinnedLease&) = delete;
+  PinnedLease& operator=(const PinnedLease&) = delete;
+};
+
 }  // namespace cuda
 }  // namespace ssql

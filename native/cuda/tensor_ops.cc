@@ -16,13 +16,7 @@ namespace {
 using parse::newTypedArray;
 using parse::typedArrayData;
 
-// Returns a pinned buffer to the cache even when a CUDA call in between throws.
-struct PinnedLease {
-  cuda::PinnedBuffer* b;
-  cudaStream_t after = nullptr;
-  explicit PinnedLease(size_t bytes) : b(cuda::acquirePinned(bytes)) {}
-  ~PinnedLease() { cuda::releasePinned(b, after); }
-};
+using cuda::PinnedLease;
 
 // Copies a device tensor into host memory `dst` and waits for it.
 void copyToHostSync(const Tensor& t, void* dst) {

@@ -1,7 +1,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { augment, sampleBatchParams, uploadSources } from "../../lib/data/augment";
+import { InMemoryDataset, type SourceBatch } from "../../lib/data/dataset";
+import { sslPipeline } from "../../lib/data/transforms";
 import { cpuOps } from "../../lib/tensor/binding";
+import { Rng } from "../../lib/tensor/prng";
+import { Tensor } from "../../lib/tensor/tensor";
 import { AUGMENT_RECORD, type Interpolation } from "../../lib/tensor/native/data";
 import { normErr } from "../helpers/numeric";
 
@@ -123,5 +128,50 @@ describe("augmentBatch against the torchvision-formula reference", () => {
     expect(() => ops.augmentBatch([images.rgb], good.subarray(1), 1, [9, 8], "bilinear", fixture.mean, fixture.std)).toThrow(/multiple of 20/);
     expect(() => ops.augmentBatch([images.rgb], good, 1, [9, 8], "nearest" as Interpolation, fixture.mean, fixture.std)).toThrow(/interpolation/);
     expect(() => ops.augmentBatch([images.rgb], good, 1, [9, 8], "bilinear", fixture.mean, [1, 0, 1])).toThrow(/std/);
+  });
+});
+
+// The CUDA path's source upload, with the CPU addon standing in for the device: the packed / gathered sources and
+// the rewritten record indices must give the views that the data-pool path gives from the original sources.
+describe("uploadSources (one upload of a batch's sources for the CUDA path)", () => {
+  const pipeline = sslPipeline({ MODEL: { INPUTSHAPE: [24, 24] }, TRAIN: { DATASET: "imagenet" } });
+  const s = pipeline.spec;
+
+  async function expectSameViews(src: SourceBatch): Promise<void> {
+    const want = await augment(pipeline, Rng.fromSeed(3, 1), src, "cpu");
+    const { params, outSize } = sampleBatchParams(pipeline, Rng.fromSeed(3, 1), src);
+    const { images, uploaded } = uploadSources(src, params, (data, shape) => ops.fromArray(data, shape));
+    const got = await ops.augmentBatch(images, params, pipeline.views, outSize, s.interpolation, s.mean, s.std);
+    expect(got.length).toBe(2);
+    got.forEach((h, v) => {
+      const a = ops.toArray(h) as Float32Array, b = want[v].toArraySync() as Float32Array;
+      expect(a.length).toBe(b.length);
+      expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(0);
+      ops.dispose(h);
+    });
+    want.forEach((t) => t.dispose());
+    ops.dispose(uploaded);
+  }
+
+  it("gathers the rows of an in-memory NHWC dataset in sample order, repeats included", async () => {
+    const n = 9, px = Uint8Array.from({ length: n * 30 * 26 * 3 }, (_, i) => (i * 2654435761) >>> 24);
+    const ds = new InMemoryDataset("synthetic", "train", "memory", px, [n, 30, 26, 3], new Int32Array(n), ["0"]);
+    await expectSameViews(await ds.load(Int32Array.of(5, 2, 5, 0, 8)));
+    ds.dispose();
+  });
+
+  it("packs decoded images of different sizes and channel counts", async () => {
+    const shapes = [[29, 23, 3], [40, 17, 3], [20, 31, 1]] as const;
+    const tensors = shapes.map((sh, k) => new Tensor(ops.fromArray(Uint8Array.from({ length: sh[0] * sh[1] * sh[2] }, (_, i) => ((i + k) * 2246822519) >>> 24), sh), "cpu").keep());
+    const order = Int32Array.of(2, 0, 1, 2);
+    await expectSameViews({
+      images: tensors,
+      src: order,
+      sizes: Array.from(order, (k) => [shapes[k][0], shapes[k][1]] as const),
+      labels: new Int32Array(order.length),
+      skipped: [],
+      dispose: () => tensors.forEach((t) => t.dispose()),
+    });
+    tensors.forEach((t) => t.dispose());
   });
 });

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PNG } from "pngjs";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { InMemoryDataset } from "../../lib/data/dataset";
 import { ImageFolderDataset } from "../../lib/data/image_folder";
 import { DataLoader, type Batch } from "../../lib/data/loader";
@@ -140,5 +140,25 @@ describe("DataLoader over an ImageFolder with undecodable files skipped", () => 
     expect(skipped).toEqual(["a/2.png"]);
     expect(loader.skippedCount).toBe(3);
     expect(ds.skippedFiles.size).toBe(3);
+  });
+});
+
+describe("augmentDevice (SSQL_AUGMENT)", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+  const load = async (value: string) => {
+    vi.stubEnv("SSQL_AUGMENT", value);
+    vi.resetModules();
+    return (await import("../../lib/train/device")).augmentDevice;
+  };
+
+  it("augments on the GPU when training there, on the CPU with SSQL_AUGMENT=cpu; other values are rejected", async () => {
+    let f = await load("");
+    expect([f("cuda"), f("cpu")]).toEqual(["cuda", "cpu"]);
+    f = await load("cpu");
+    expect([f("cuda"), f("cpu")]).toEqual(["cpu", "cpu"]);
+    await expect(load("gpu")).rejects.toThrow("SSQL_AUGMENT must be one of device, cpu, got 'gpu'");
   });
 });

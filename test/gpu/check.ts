@@ -7,12 +7,16 @@
  *   node check.js step --configs a.yaml,b.yaml --batch 256 --steps 10 --warmup 3 --out step.json
  *                                                          whole SSL training steps (step_bench.ts)
  *   node check.js nccl --out nccl.json                     the NCCL process group through lib/dist (nccl_check.ts)
+ *   node check.js augment --out augment.json               augmentBatch on CUDA vs the CPU op, GPU loader (augment_checks.ts)
+ *   node check.js augbench --out augbench.json             GPU augmentation throughput, 32 and 224 px (aug_bench.ts)
  * Addons come from SSQL_CPU_ADDON / SSQL_CUDA_ADDON (lib/env.ts). Exit status 0 when everything passed, 1 otherwise.
  */
 import * as fs from "node:fs";
 import { cpuOps, cudaOps, type CudaNativeOps, type Device } from "../../lib/tensor/binding";
 import type { NativeOps, NativeTensor } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases } from "../shared/op-cases";
+import { augBench } from "./aug_bench";
+import { augmentChecks } from "./augment_checks";
 import { cudaChecks, cudaTolerance, runCaseOnCuda, type CaseResult, type CudaCheck } from "./checks";
 import { fqBench } from "./fq_bench";
 import { ncclCheck } from "./nccl_check";
@@ -231,6 +235,8 @@ const modes: Record<string, () => Promise<number>> = {
     stepBench(arg("configs").split(","), Number(arg("batch", "256")), Number(arg("steps", "10")), Number(arg("warmup", "3")), arg("out", "gpu-step-ours.json"),
       arg("device", "cuda") as Device),
   nccl: () => ncclCheck(arg("out", "gpu-nccl.json")),
+  augment: () => checksMode(augmentChecks, arg("out", "gpu-augment.json")),
+  augbench: () => augBench(arg("out", "gpu-augbench.json")),
 };
 const mode = process.argv[2];
 const run = modes[mode];

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { cpuOps, cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
 import type { DeviceOps } from "../../lib/tensor/native";
 import { opCases } from "../shared/op-cases";
+import { augmentChecks } from "./augment_checks";
 import { cudaChecks, cudaTolerance, runCaseOnCuda } from "./checks";
 import { quantChecks } from "./quant_checks";
 
@@ -33,5 +34,5 @@ function cpuOrNull(): DeviceOps | null {
       for (const [k, e] of Object.entries(r.vsReference ?? {})) expect(e, `vs reference: ${k}`).toBeLessThanOrEqual(c.tolerance ?? cudaTolerance);
       for (const [k, e] of Object.entries(r.vsCpu ?? {})) expect(e, `vs CPU: ${k}`).toBeLessThanOrEqual(cudaTolerance);
     });
-  for (const check of [...cudaChecks, ...quantChecks]) it(check.name, () => check.run(cuda!, cpu).then(() => undefined));
+  for (const check of [...cudaChecks, ...quantChecks, ...augmentChecks]) it(check.name, () => check.run(cuda!, cpu).then(() => undefined));
 });

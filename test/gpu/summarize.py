@@ -34,6 +34,7 @@ def main():
     fq = {"ours": load(os.path.join(out, "gpu-fq-ours.json")), "torch": load(os.path.join(out, "gpu-fq-torch.json"))}
     nccl = {"ours": load(os.path.join(out, "gpu-nccl.json")), "torch": load(os.path.join(out, "gpu-nccl-torch.json"))}
     step = {"ours": load(os.path.join(out, "gpu-step-ours.json")), "torch": load(os.path.join(out, "gpu-step-torch.json"))}
+    augment = {"checks": load(os.path.join(out, "gpu-augment.json")), "bench": load(os.path.join(out, "gpu-augbench.json"))}
 
     print("=== summary")
     print("steps: " + ", ".join(f"{s['step']}={s['rc']} ({s['seconds']}s)" for s in steps))
@@ -103,6 +104,7 @@ def main():
     else:
         print(f"quantization checks: no result ({quant.get('missing')})")
 
+    summarize_augment(augment)
     fq_cmp = summarize_fq(fq)
     step_cmp = summarize_steps(step)
     nccl_cmp = summarize_nccl(nccl)
@@ -111,9 +113,31 @@ def main():
         "ours": ours, "torch": torch, "comparison": comparison,
         "total_ms": tot, "total_ratio": (tot["ours"] / tot["torch"]) if tot["torch"] else None},
         "quant": quant, "fake_quant_bench": dict(fq, comparison=fq_cmp),
-        "ssl_step": dict(step, comparison=step_cmp), "nccl": dict(nccl, comparison=nccl_cmp)}
+        "ssl_step": dict(step, comparison=step_cmp), "nccl": dict(nccl, comparison=nccl_cmp), "augment": augment}
     with open(os.path.join(out, "gpu-check.json"), "w") as f:
         json.dump(result, f, indent=2)
+
+
+def summarize_augment(augment):
+    checks, bench = augment["checks"], augment["bench"]
+    if checks.get("checks") is not None:
+        cs = checks["checks"]
+        print(f"augmentBatch on CUDA vs the CPU op: {sum(1 for c in cs if c['ok'])}/{len(cs)} checks pass")
+        for c in cs:
+            print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail'][:400]}")
+    else:
+        print(f"augmentation checks: no result ({checks.get('missing')})")
+    if bench.get("rows") is None:
+        print(f"augmentation throughput: no result ({bench.get('missing')})")
+        return
+    print(f"GPU augmentation, SSL two-view pipeline, source images/s (device copy bandwidth {bench.get('copy_gbps') or 0:.0f} GB/s):")
+    for r in bench["rows"]:
+        if r.get("error"):
+            print(f"  {r['name']}: ERROR {r['error'][:200]}")
+            continue
+        print(f"  {r['name']}, batch {r['batch']}: op {r['op_images_per_s']:.0f} ({r['op_ms']:.2f} ms, {100 * r['op_of_copy']:.0f}% of copy "
+              f"bandwidth); loader path {r['loader_images_per_s']:.0f} ({r['loader_ms']:.2f} ms); CPU pool x{r['cpu_threads']} "
+              f"{r['cpu_images_per_s']:.0f}; loader path / CPU {r['cpu_ms'] / r['loader_ms']:.1f}x")
 
 
 def summarize_fq(fq):

@@ -1,24 +1,24 @@
 import type { CollectiveOps } from "./collective";
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "./core";
-import type { DataOps } from "./data";
+import type { AugmentOps, DataOps } from "./data";
 import type { NnOps } from "./nn";
 import type { QuantOps } from "./quant";
 
 export type { NativeTensor, DType, AnyTypedArray, TypedArrayOf } from "./core";
 export type { NnOps, Pair } from "./nn";
-export type { DataOps, Interpolation } from "./data";
+export type { AugmentOps, DataOps, Interpolation, PackedImages } from "./data";
 export type { CollectiveOps, NativeProcessGroup, ProcessGroupOptions, ReduceOp } from "./collective";
 export type { QuantOps } from "./quant";
 export type { CudaOps, CudaMemoryStats } from "./cuda";
 export type { NcclOps, Communicator } from "./nccl";
 
 /** Everything an addon exports: one table; ssql_cpu.node implements all of it, ssql_cuda.node all but DataOps. */
-export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, DataOps, CollectiveOps, QuantOps {
+export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, AugmentOps, DataOps, CollectiveOps, QuantOps {
   readonly device: "cpu" | "cuda";
 }
 
 /**
- * The families every device implements. Data loading and augmentation (DataOps) stay on the CPU: the loader
- * builds batches there and uploads them, so the CUDA addon does not export them.
+ * The families every device implements. Image decoding and the data pool (DataOps) stay on the CPU; augmentation
+ * (AugmentOps) runs on either device.
  */
 export type DeviceOps = Omit<NativeOps, keyof DataOps>;
