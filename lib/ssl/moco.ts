@@ -15,6 +15,7 @@ import { average } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { copyWeights, freeze, momentumUpdate } from "./momentum";
 import { ssqlPasses } from "./ssql";
+import { freeTemporaries } from "../tensor/scope";
 
 /**
  * MoCo v2 (§4.6) in its single-process form: a momentum key encoder and a queue of K keys; logits
@@ -78,11 +79,13 @@ export class MoCo extends SslMethod {
   }
 
   step(xq: Tensor, xk: Tensor): StepOutput {
-    const q = normalize(this.encoder.forward(xq), 1);
-    const k = this.keys(xk);
-    const loss = this.loss(this.logits(q, k));
-    this.enqueue(k);
-    return { loss };
+    return freeTemporaries(() => {
+      const q = normalize(this.encoder.forward(xq), 1);
+      const k = this.keys(xk);
+      const loss = this.loss(this.logits(q, k));
+      this.enqueue(k);
+      return { loss };
+    });
   }
 }
 
@@ -103,15 +106,17 @@ export class SSQLMoCo extends MoCo {
   }
 
   override step(xq: Tensor, xk: Tensor): StepOutput {
-    const r = ssqlPasses(
-      this.quant,
-      this.bits,
-      () => normalize(this.encoder.forward(xq), 1),
-      () => normalize(this.encoder.forward(xq), 1),
-    );
-    const k = this.keys(xk);
-    const loss = average(this.loss(this.logits(r.q, k)), this.loss(this.logits(r.fp, k)));
-    this.enqueue(k);
-    return { loss, bits: r.bits };
+    return freeTemporaries(() => {
+      const r = ssqlPasses(
+        this.quant,
+        this.bits,
+        () => normalize(this.encoder.forward(xq), 1),
+        () => normalize(this.encoder.forward(xq), 1),
+      );
+      const k = this.keys(xk);
+      const loss = average(this.loss(this.logits(r.q, k)), this.loss(this.logits(r.fp, k)));
+      this.enqueue(k);
+      return { loss, bits: r.bits };
+    });
   }
 }
