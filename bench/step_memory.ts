@@ -4,7 +4,10 @@
  * buffers + the tensors the tape saves for backward), and the live bytes at the forward/backward boundary and at the
  * peak, grouped by the code that created them.
  *
- *   tsc -p bench/tsconfig.json && node bench/step_memory.js [--batch 32] [--steps 2] [config.yaml ...]
+ *   tsc -p bench/tsconfig.json && node bench/step_memory.js [--batch 32] [--steps 2] [--keep] [config.yaml ...]
+ *
+ * --keep runs the steps under keepTemporaries (every temporary lives until the step scope ends, as before early
+ * freeing), for the before/after comparison.
  */
 import * as path from "node:path";
 import { loadConfig } from "../lib/config";
@@ -13,7 +16,7 @@ import { buildSslMethod } from "../lib/ssl/build";
 import { backward } from "../lib/tensor/autograd";
 import { cpuOps } from "../lib/tensor/binding";
 import { Generator } from "../lib/tensor/ops/random";
-import { tidy } from "../lib/tensor/scope";
+import { keepTemporaries, tidy } from "../lib/tensor/scope";
 import { root } from "./common";
 import { stepLowerBound } from "../test/helpers/memory";
 
@@ -92,6 +95,9 @@ async function main(): Promise<void> {
   };
   const batch = opt("--batch", 32);
   const steps = opt("--steps", 2);
+  const keepAt = args.indexOf("--keep");
+  const keep = keepAt >= 0;
+  if (keep) args.splice(keepAt, 1);
   const configs = args.length ? args : ["resnet18_simsiam_cifar.yaml", "resnet18_ssql_simsiam_cifar.yaml"].map((c) => path.join(root, "configs", "cifar", c));
   const ops = cpuOps();
   for (const file of configs) {
@@ -108,7 +114,7 @@ async function main(): Promise<void> {
     const allParams = method.stateDict();
     const stateBytes = [...allParams.values()].reduce((s, t) => s + t.numel * 4, 0);
     const inst = instrument();
-    console.log(`${cfg.SSL.TYPE}, batch ${batch} per view: parameters+buffers ${(stateBytes / MiB).toFixed(1)} MiB, trainable ${(trainable / MiB).toFixed(1)} MiB`);
+    console.log(`${cfg.SSL.TYPE}${keep ? " (temporaries kept)" : ""}, batch ${batch} per view: parameters+buffers ${(stateBytes / MiB).toFixed(1)} MiB, trainable ${(trainable / MiB).toFixed(1)} MiB`);
     for (let s = 0; s < steps; s++) {
       const last = s === steps - 1;
       let peak = 0;
@@ -126,14 +132,16 @@ async function main(): Promise<void> {
       let boundary = 0;
       let lb = { state: 0, grads: 0, momentum: 0, saved: 0, total: 0 };
       let boundaryGroups = "";
-      const loss = tidy(() => {
-        const o = method.step(x1, x2);
-        boundary = ops.memoryStats().bytes;
-        lb = stepLowerBound(method, o.loss);
-        if (last) boundaryGroups = groups(inst.live);
-        backward(o.loss);
-        return o.loss;
-      });
+      const run = () =>
+        tidy(() => {
+          const o = method.step(x1, x2);
+          boundary = ops.memoryStats().bytes;
+          lb = stepLowerBound(method, o.loss);
+          if (last) boundaryGroups = groups(inst.live);
+          backward(o.loss);
+          return o.loss;
+        });
+      const loss = keep ? keepTemporaries(run) : run();
       opt_.step();
       const peakBytes = ops.memoryStats().peakBytes;
       opt_.zeroGrad();
