@@ -1,5 +1,6 @@
 import { record } from "../tensor/autograd";
 import type { NativeTensor } from "../tensor/native";
+import { releaseInternal } from "../tensor/ops/saved";
 import { tidy } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
 import type { ProcessGroup } from "./process_group";
@@ -49,7 +50,7 @@ export function syncBatchNorm(
       const shiftC = bias ? w(o.add(shift.handle, bias.handle)) : shift;
       return [w(o.add(w(o.mul(x.handle, bc(scaleC).handle)).handle, bc(shiftC).handle)), s];
     });
-    return record("syncBatchNorm", y, [x, weight, bias], (gy) => tidy(() => {
+    record("syncBatchNorm", y, [x, weight, bias], [x, runningMean, scale, weight], (gy) => tidy(() => {
       const xhat = w(o.mul(w(o.sub(x.handle, bc(runningMean).handle)).handle, bc(scale).handle));
       return [
         x.requiresGrad ? w(o.mul(gy.handle, bc(weight ? w(o.mul(scale.handle, weight.handle)) : scale).handle)) : null,
@@ -57,6 +58,7 @@ export function syncBatchNorm(
         bias?.requiresGrad ? w(o.sum(gy.handle, dims)) : null,
       ];
     }));
+    return releaseInternal(y, scale);
   }
 
   const group = opts.group && opts.group.size > 1 ? opts.group : null;
@@ -100,7 +102,7 @@ export function syncBatchNorm(
     return [out, xh, inv, n];
   });
 
-  return record("syncBatchNorm", y, [x, weight, bias], (gy) => tidy(() => {
+  record("syncBatchNorm", y, [x, weight, bias], [xhat, invstd, count, weight], (gy) => tidy(() => {
     const sumDy = w(o.sum(gy.handle, dims));
     const sumDyXhat = w(o.sum(w(o.mul(gy.handle, xhat.handle)).handle, dims));
     const gWeight = weight?.requiresGrad ? w(o.clone(sumDyXhat.handle)) : null;
@@ -117,4 +119,5 @@ export function syncBatchNorm(
     }
     return [gx, gWeight, gBias];
   }));
+  return releaseInternal(y, xhat, invstd, count);
 }

@@ -1,5 +1,6 @@
 import type { Device } from "../tensor/binding";
 import type { Tensor } from "../tensor/tensor";
+import { freeTemporaries } from "../tensor/scope";
 import { toDevice } from "../tensor/transfer";
 
 /**
@@ -163,8 +164,10 @@ export class Sequential extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const l of this.layers) y = l.forward(y);
-    return y;
+    return freeTemporaries(() => {
+      let y = x;
+      for (const l of this.layers) y = l.forward(y);
+      return y;
+    });
   }
 }

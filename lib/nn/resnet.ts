@@ -2,6 +2,7 @@ import { add, relu } from "../tensor/ops/elementwise";
 import { maxPool2d } from "../tensor/ops/pool";
 import { mean } from "../tensor/ops/reduce";
 import { flatten } from "../tensor/ops/shape";
+import { freeTemporaries } from "../tensor/scope";
 import type { Generator as RandomGenerator } from "../tensor/ops/random";
 import type { Tensor } from "../tensor/tensor";
 import { HookSlot, type QuantUnit } from "./hooks";
@@ -68,10 +69,12 @@ class BasicBlock extends Block {
   }
 
   forward(x: Tensor): Tensor {
-    let out = convUnit(this.slot, `${this.name}.conv1`, this.conv1, this.bn1, true, x);
-    out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, false, out);
-    const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
-    return this.slot.hooks.output(this.name, relu(add(out, identity)));
+    return freeTemporaries(() => {
+      let out = convUnit(this.slot, `${this.name}.conv1`, this.conv1, this.bn1, true, x);
+      out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, false, out);
+      const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
+      return this.slot.hooks.output(this.name, relu(add(out, identity)));
+    });
   }
 
   units(): QuantUnit[] {
@@ -112,11 +115,13 @@ class Bottleneck extends Block {
   }
 
   forward(x: Tensor): Tensor {
-    let out = convUnit(this.slot, `${this.name}.conv1`, this.conv1, this.bn1, true, x);
-    out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, true, out);
-    out = convUnit(this.slot, `${this.name}.conv3`, this.conv3, this.bn3, false, out);
-    const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
-    return this.slot.hooks.output(this.name, relu(add(out, identity)));
+    return freeTemporaries(() => {
+      let out = convUnit(this.slot, `${this.name}.conv1`, this.conv1, this.bn1, true, x);
+      out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, true, out);
+      out = convUnit(this.slot, `${this.name}.conv3`, this.conv3, this.bn3, false, out);
+      const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
+      return this.slot.hooks.output(this.name, relu(add(out, identity)));
+    });
   }
 
   units(): QuantUnit[] {
@@ -182,14 +187,16 @@ export class ResNet extends Layer {
 
   /** The pooled, flattened backbone feature [N, featureDim]. */
   features(x: Tensor): Tensor {
-    let y = convUnit(this.slot, "conv1", this.conv1, this.bn1, true, x);
-    if (this.spec.stem === "imagenet") y = maxPool2d(y, 3, 2, 1);
-    for (const layer of this.layers) y = layer.forward(y);
-    return flatten(mean(y, [2, 3], true));
+    return freeTemporaries(() => {
+      let y = convUnit(this.slot, "conv1", this.conv1, this.bn1, true, x);
+      if (this.spec.stem === "imagenet") y = maxPool2d(y, 3, 2, 1);
+      for (const layer of this.layers) y = layer.forward(y);
+      return flatten(mean(y, [2, 3], true));
+    });
   }
 
   forward(x: Tensor): Tensor {
-    return this.fc.forward(this.features(x));
+    return freeTemporaries(() => this.fc.forward(this.features(x)));
   }
 
   /** Backbone quantization units in forward order (the head adds its own). */

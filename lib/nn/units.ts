@@ -1,4 +1,5 @@
 import { relu } from "../tensor/ops/elementwise";
+import { freeTemporaries } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
 import type { HookSlot } from "./hooks";
 import { BatchNorm, Conv2d, Identity, Linear, ReLU } from "./layers";
@@ -6,10 +7,12 @@ import { Layer, Sequential } from "./module";
 
 /** conv → BN → (ReLU), with the weight and the output exposed to quantization under `name`. */
 export function convUnit(slot: HookSlot, name: string, conv: Conv2d, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
-  const w = slot.hooks.weight(name, conv.weight);
-  let y = bn.forward(conv.convolve(x, w));
-  if (act) y = relu(y);
-  return slot.hooks.output(name, y);
+  return freeTemporaries(() => {
+    const w = slot.hooks.weight(name, conv.weight);
+    let y = bn.forward(conv.convolve(x, w));
+    if (act) y = relu(y);
+    return slot.hooks.output(name, y);
+  });
 }
 
 /**
@@ -37,13 +40,15 @@ export class UnitSequential extends Sequential {
   }
 
   override forward(x: Tensor): Tensor {
-    let y = x;
-    for (const g of this.groups) {
-      const w = this.slot.hooks.weight(g.name, g.main.weight);
-      y = g.main instanceof Linear ? g.main.project(y, w) : g.main.convolve(y, w);
-      for (const l of g.layers.slice(1)) y = l.forward(y);
-      y = this.slot.hooks.output(g.name, y);
-    }
-    return y;
+    return freeTemporaries(() => {
+      let y = x;
+      for (const g of this.groups) {
+        const w = this.slot.hooks.weight(g.name, g.main.weight);
+        y = g.main instanceof Linear ? g.main.project(y, w) : g.main.convolve(y, w);
+        for (const l of g.layers.slice(1)) y = l.forward(y);
+        y = this.slot.hooks.output(g.name, y);
+      }
+      return y;
+    });
   }
 }

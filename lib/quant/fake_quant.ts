@@ -1,5 +1,5 @@
 import { isGradEnabled, record } from "../tensor/autograd";
-import type { NativeTensor } from "../tensor/native";
+import { releaseInternal } from "../tensor/ops/saved";
 import { Tensor } from "../tensor/tensor";
 
 /** Integer grid of a b-bit quantizer: signed [-2^(b-1), 2^(b-1) - 1] when symmetric, else unsigned [0, 2^b - 1]. */
@@ -36,9 +36,9 @@ export interface QRange {
   readonly symmetric: boolean;
 }
 
-// Handles of their own for the tensors a backward reads, so that a quantizer may drop its qparams before backward.
-function saveFor(x: Tensor, ts: readonly (Tensor | null)[]): (NativeTensor | null)[] {
-  return ts.map((t) => (t ? x.wrap(t.ops.reshape(t.handle, t.shape)).handle : null));
+// Views of their own for the tensors a backward reads, so that a quantizer may drop its qparams before backward.
+function saveFor(ts: readonly (Tensor | null)[]): (Tensor | null)[] {
+  return ts.map((t) => (t ? t.view(t.shape) : null));
 }
 
 function forward(x: Tensor, qp: QParams, withMask: boolean): [Tensor, Tensor | null] {
@@ -54,7 +54,8 @@ function maskedGrad(name: string, x: Tensor, qp: QParams): Tensor {
   const needGrad = isGradEnabled() && x.requiresGrad;
   const [out, mask] = forward(x, qp, needGrad);
   if (!mask) return out;
-  return record(name, out, [x], (g) => [g.wrap(g.ops.fakeQuantBackward(g.handle, mask.handle))]);
+  record(name, out, [x], [mask], (g) => [g.wrap(g.ops.fakeQuantBackward(g.handle, mask.handle))]);
+  return releaseInternal(out, mask);
 }
 
 /** torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max) with tensor qparams; grad * mask. */
@@ -86,12 +87,14 @@ export function fakeQuantizeLiveRange(x: Tensor, qp: QParams, range: QRange): Te
   const needGrad = isGradEnabled() && x.requiresGrad;
   const [out] = forward(x, qp, false);
   if (!needGrad) return out;
-  const [scale, zp, en, mn, mx, amin, amax] = saveFor(x, [qp.scale, qp.zeroPoint, qp.enabled, range.min, range.max, range.argmin, range.argmax]);
-  return record("fakeQuantizeLiveRange", out, [x], (g) => [
+  const saved = saveFor([qp.scale, qp.zeroPoint, qp.enabled, range.min, range.max, range.argmin, range.argmax]);
+  const [scale, zp, en, mn, mx, amin, amax] = saved.map((t) => t?.handle ?? null);
+  record("fakeQuantizeLiveRange", out, [x], [x, ...saved], (g) => [
     g.wrap(
       g.ops.fakeQuantRangeBackward(
         g.handle, x.handle, scale!, zp!, mn!, mx!, amin!, amax!, qp.axis, qp.quantMin, qp.quantMax, range.symmetric, en,
       ),
     ),
   ]);
+  return releaseInternal(out, ...saved.filter((t): t is Tensor => t !== null));
 }

@@ -8,6 +8,7 @@ import { average, byolV2Loss, symmetricNegativeCosine } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { copyWeights, freeze, momentumUpdate } from "./momentum";
 import { ssqlTwoViews } from "./ssql";
+import { freeTemporaries } from "../tensor/scope";
 
 export type ByolCriterion = "CosineSimilarity" | "CosineSimilarityv2";
 
@@ -40,10 +41,12 @@ export class BYOL extends SslMethod {
   }
 
   step(x1: Tensor, x2: Tensor): StepOutput {
-    const p1 = this.predictor.forward(this.encoder.forward(x1));
-    const p2 = this.predictor.forward(this.encoder.forward(x2));
-    const [t1, t2] = targets(this.targetEncoder, this.encoder, this.momentum, x1, x2);
-    return { loss: byolLoss(this.criterion, p1, p2, t1, t2) };
+    return freeTemporaries(() => {
+      const p1 = this.predictor.forward(this.encoder.forward(x1));
+      const p2 = this.predictor.forward(this.encoder.forward(x2));
+      const [t1, t2] = targets(this.targetEncoder, this.encoder, this.momentum, x1, x2);
+      return { loss: byolLoss(this.criterion, p1, p2, t1, t2) };
+    });
   }
 }
 
@@ -62,10 +65,12 @@ export class SSQLBYOL extends BYOL {
   }
 
   override step(x1: Tensor, x2: Tensor): StepOutput {
-    const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
-    const [t1, t2] = targets(this.targetEncoder, this.encoder, this.momentum, x1, x2);
-    const lossFp = byolLoss(this.criterion, v.p1, v.p2, t1, t2);
-    const lossQ = byolLoss(this.criterion, v.p1q, v.p2q, t1, t2);
-    return { loss: average(lossFp, lossQ), bits: v.bits };
+    return freeTemporaries(() => {
+      const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
+      const [t1, t2] = targets(this.targetEncoder, this.encoder, this.momentum, x1, x2);
+      const lossFp = byolLoss(this.criterion, v.p1, v.p2, t1, t2);
+      const lossQ = byolLoss(this.criterion, v.p1q, v.p2q, t1, t2);
+      return { loss: average(lossFp, lossQ), bits: v.bits };
+    });
   }
 }

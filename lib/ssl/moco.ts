@@ -17,6 +17,7 @@ import { average } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { copyWeights, freeze, momentumUpdate } from "./momentum";
 import { ssqlPasses } from "./ssql";
+import { freeTemporaries } from "../tensor/scope";
 
 /** A step's keys: this rank's (for its logits) and the global batch's (for the queue). */
 interface Keys {
@@ -120,11 +121,13 @@ export class MoCo extends SslMethod {
   }
 
   step(xq: Tensor, xk: Tensor): StepOutput {
-    const q = normalize(this.encoder.forward(xq), 1);
-    const k = this.keys(xk);
-    const loss = this.loss(this.logits(q, k.local, this.queueSnapshot()));
-    this.enqueue(k.global);
-    return { loss };
+    return freeTemporaries(() => {
+      const q = normalize(this.encoder.forward(xq), 1);
+      const k = this.keys(xk);
+      const loss = this.loss(this.logits(q, k.local, this.queueSnapshot()));
+      this.enqueue(k.global);
+      return { loss };
+    });
   }
 }
 
@@ -145,16 +148,18 @@ export class SSQLMoCo extends MoCo {
   }
 
   override step(xq: Tensor, xk: Tensor): StepOutput {
-    const r = ssqlPasses(
-      this.quant,
-      this.bits,
-      () => normalize(this.encoder.forward(xq), 1),
-      () => normalize(this.encoder.forward(xq), 1),
-    );
-    const k = this.keys(xk);
-    const queue = this.queueSnapshot();
-    const loss = average(this.loss(this.logits(r.q, k.local, queue)), this.loss(this.logits(r.fp, k.local, queue)));
-    this.enqueue(k.global);
-    return { loss, bits: r.bits };
+    return freeTemporaries(() => {
+      const r = ssqlPasses(
+        this.quant,
+        this.bits,
+        () => normalize(this.encoder.forward(xq), 1),
+        () => normalize(this.encoder.forward(xq), 1),
+      );
+      const k = this.keys(xk);
+      const queue = this.queueSnapshot();
+      const loss = average(this.loss(this.logits(r.q, k.local, queue)), this.loss(this.logits(r.fp, k.local, queue)));
+      this.enqueue(k.global);
+      return { loss, bits: r.bits };
+    });
   }
 }

@@ -6,6 +6,7 @@ import type { Tensor } from "../tensor/tensor";
 import { average, symmetricNegativeCosine } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { ssqlTwoViews } from "./ssql";
+import { freeTemporaries } from "../tensor/scope";
 
 /** SimSiam (§4.2): L = −(cos(p1, sg z2) + cos(p2, sg z1)) / 2. */
 export class SimSiam extends SslMethod {
@@ -16,11 +17,13 @@ export class SimSiam extends SslMethod {
   }
 
   step(x1: Tensor, x2: Tensor): StepOutput {
-    const z1 = this.encoder.forward(x1);
-    const z2 = this.encoder.forward(x2);
-    const p1 = this.predictor.forward(z1);
-    const p2 = this.predictor.forward(z2);
-    return { loss: symmetricNegativeCosine(p1, p2, z1, z2) };
+    return freeTemporaries(() => {
+      const z1 = this.encoder.forward(x1);
+      const z2 = this.encoder.forward(x2);
+      const p1 = this.predictor.forward(z1);
+      const p2 = this.predictor.forward(z2);
+      return { loss: symmetricNegativeCosine(p1, p2, z1, z2) };
+    });
   }
 }
 
@@ -39,9 +42,11 @@ export class SSQLSimSiam extends SimSiam {
   }
 
   override step(x1: Tensor, x2: Tensor): StepOutput {
-    const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
-    const lossFp = symmetricNegativeCosine(v.p1, v.p2, v.z1, v.z2);
-    const lossQ = symmetricNegativeCosine(v.p1q, v.p2q, v.z1, v.z2);
-    return { loss: average(lossFp, lossQ), bits: v.bits };
+    return freeTemporaries(() => {
+      const v = ssqlTwoViews(this.quant, this.bits, this.encoder, this.predictor, x1, x2);
+      const lossFp = symmetricNegativeCosine(v.p1, v.p2, v.z1, v.z2);
+      const lossQ = symmetricNegativeCosine(v.p1q, v.p2q, v.z1, v.z2);
+      return { loss: average(lossFp, lossQ), bits: v.bits };
+    });
   }
 }

@@ -1,3 +1,4 @@
+import { isReleaseDeferred, tidy } from "./scope";
 import { Tensor, type GradNode } from "./tensor";
 
 let gradEnabled = true;
@@ -20,23 +21,28 @@ export function noGrad<T>(fn: () => T): T {
 /**
  * Attaches a backward function to `out` when grad mode is on and any input needs a gradient.
  * `backward` receives dL/d(out) and returns dL/d(input) for each input, in order (null where none).
+ * `saved` lists every tensor `backward` reads (falsy entries are skipped): a released one lives until this backward
+ * has run; a tensor it reads but does not list may be freed before, and backward then fails with "disposed".
  */
 export function record(
   name: string,
   out: Tensor,
   inputs: readonly (Tensor | null)[],
+  saved: readonly (Tensor | null | false | undefined)[],
   backward: (grad: Tensor) => (Tensor | null)[],
 ): Tensor {
   if (gradEnabled && inputs.some((t) => t?.requiresGrad)) {
+    const kept = saved.filter((t): t is Tensor => !!t);
+    for (const t of kept) t.retainForBackward();
     out.requiresGrad = true;
-    out.gradFn = { name, inputs, backward };
+    out.gradFn = { name, inputs, saved: kept, backward };
   }
   return out;
 }
 
 /** A view of `t` cut from the tape (shares storage, as torch's detach()). */
 export function detach(t: Tensor): Tensor {
-  return t.wrap(t.ops.reshape(t.handle, t.shape));
+  return t.view(t.shape);
 }
 
 function topoOrder(root: Tensor): Tensor[] {
@@ -63,26 +69,59 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+export interface BackwardOptions {
+  /** Keep the saved tensors of every node, so that the graph can be back-propagated again (torch's retain_graph). */
+  retainGraph?: boolean;
+}
+
+/** Nodes whose saved tensors were given back after their backward ran. */
+const spent = new WeakSet<GradNode>();
+
+function freeSaved(node: GradNode): void {
+  if (spent.has(node)) return;
+  spent.add(node);
+  for (const t of node.saved) t.releaseFromBackward();
+}
+
+function checkSaved(node: GradNode): void {
+  if (!node.saved.some((t) => t.disposed)) return;
+  throw new Error(
+    spent.has(node)
+      ? `backward(): the graph through ${node.name} was already back-propagated and its saved tensors freed; pass { retainGraph: true } to the first backward to run it again`
+      : `backward(): a tensor that the backward of ${node.name} reads was disposed before it ran`,
+  );
+}
+
 /**
  * Back-propagates from `root` (a scalar unless `grad` is given). Leaf tensors that require a gradient
- * accumulate into `.grad`, which they own (it outlives step scopes until zeroGrad).
+ * accumulate into `.grad`, which they own (it outlives step scopes until zeroGrad). Each node's backward runs in
+ * its own scope (only the gradients it returns survive), and, unless `retainGraph`, its saved tensors that were
+ * released are freed as soon as it has run, as PyTorch frees a graph's buffers during backward.
  */
-export function backward(root: Tensor, grad?: Tensor): void {
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new Error("backward(): the tensor does not require grad (no input needed a gradient)");
   if (!grad && root.numel !== 1) throw new RangeError(`backward(): grad can be implied only for a single value, got shape [${root.shape.join(", ")}]`);
   if (grad) checkShape("backward", root, grad);
   const seed = root.wrap(grad ? grad.ops.clone(grad.handle) : root.ops.full(root.shape, 1));
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  const deferred = isReleaseDeferred();
+  const retain = opts.retainGraph || deferred;
   for (const t of topoOrder(root)) {
     const g = grads.get(t);
-    if (!g) continue;
-    grads.delete(t);
     const node: GradNode | null = t.gradFn;
+    if (!g) {
+      // No gradient reaches this node, now or later (every consumer came before it): its buffers can go.
+      if (node && !retain) freeSaved(node);
+      continue;
+    }
+    grads.delete(t);
     if (!node) {
       accumulateLeaf(t, g);
       continue;
     }
-    const inputGrads = node.backward(g);
+    checkSaved(node);
+    const inputGrads = deferred ? node.backward(g) : tidy(() => node.backward(g));
+    if (!retain) freeSaved(node);
     // Backward functions may pass `g` through or return one tensor for several inputs: store each once.
     const stored = new Set<Tensor>();
     node.inputs.forEach((input, i) => {

@@ -48,6 +48,60 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * Runs fn and releases (Tensor.release) every tensor it created and does not return: freed at once unless a
+ * recorded backward reads it, else right after that backward; those stay in the enclosing scope meanwhile. For the
+ * bodies of modules and composite ops, whose intermediate results nobody else can reach (a tensor fn stores for
+ * later must be kept). Frees what PyTorch frees when the last reference to a tensor goes.
+ */
+export function freeTemporaries<T>(fn: () => T): T {
+  if (releaseDeferred) return fn();
+  const scope = new Set<Tensor>();
+  stack.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    stack.pop();
+    releaseAll(scope, new Set());
+    throw e;
+  }
+  stack.pop();
+  if (result instanceof Promise) throw new TypeError("freeTemporaries(): the function must be synchronous");
+  const returned = new Set<Tensor>();
+  collect(result, returned, new Set());
+  releaseAll(scope, returned);
+  return result;
+}
+
+function releaseAll(scope: Set<Tensor>, returned: Set<Tensor>): void {
+  for (const t of scope) {
+    if (!returned.has(t)) t.release();
+    if (!t.disposed) trackInScope(t);
+  }
+}
+
+let releaseDeferred = false;
+
+/** Whether keepTemporaries() is in effect: releases are no-ops, and every tensor lives until its tidy scope ends. */
+export function isReleaseDeferred(): boolean {
+  return releaseDeferred;
+}
+
+/**
+ * Runs fn with early freeing off, as before it existed: released tensors, intermediate results and saved tensors
+ * all live until their tidy scope ends. For comparing results and memory with and without early freeing.
+ */
+export function keepTemporaries<T>(fn: () => T): T {
+  const prev = releaseDeferred;
+  releaseDeferred = true;
+  try {
+    return fn();
+  } finally {
+    releaseDeferred = prev;
+  }
+}
+
 export function scopeDepth(): number {
   return stack.length;
 }

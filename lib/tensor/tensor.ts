@@ -1,11 +1,13 @@
 import { opsFor, type Device } from "./binding";
 import type { AnyTypedArray, DType, DeviceOps, NativeTensor } from "./native";
-import { trackInScope, untrack } from "./scope";
+import { isReleaseDeferred, trackInScope, untrack } from "./scope";
 
 /** One step of the autograd tape: maps the output gradient to one gradient per input (null where none). */
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly (Tensor | null)[];
+  /** Every tensor `backward` reads (torch's saved tensors); they outlive their release until this backward has run. */
+  readonly saved: readonly Tensor[];
   backward(grad: Tensor): (Tensor | null)[];
 }
 
@@ -20,6 +22,10 @@ export class Tensor {
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: GradNode | null = null;
+  /** The tensor whose storage this view shares (reshape, detach), or null when it owns its storage. */
+  base: Tensor | null = null;
+  private savedBy = 0;
+  private releasePending = false;
 
   constructor(handle: NativeTensor, device: Device, shape?: readonly number[]) {
     this._handle = handle;
@@ -71,11 +77,49 @@ export class Tensor {
     return this;
   }
 
+  /** A view of the same storage with another shape (no copy). */
+  view(shape: readonly number[]): Tensor {
+    const v = this.wrap(this.ops.reshape(this.handle, shape));
+    v.base = this.base ?? this;
+    return v;
+  }
+
   dispose(): void {
+    if (!this._handle) return;
+    this.freeStorage();
+    this.gradFn = null;
+  }
+
+  /**
+   * Gives the tensor up: nothing outside the tape reads it anymore (an intermediate result). Its storage is freed
+   * now, or, while a recorded backward still needs it, right after the last such backward has run (until then it
+   * stays in its step scope, which frees it if no backward comes). Unlike dispose(), its place in the graph stays,
+   * so gradients still flow through it.
+   */
+  release(): void {
+    if (!this._handle || isReleaseDeferred()) return;
+    // Backward functions read the shapes of inputs that were freed.
+    void this.shape;
+    if (this.savedBy > 0) this.releasePending = true;
+    else this.freeStorage();
+  }
+
+  /** Called by the tape: a recorded backward reads this tensor. */
+  retainForBackward(): void {
+    this.savedBy++;
+  }
+
+  /** Called by the tape once a backward that read this tensor has run (or can no longer run). */
+  releaseFromBackward(): void {
+    if (this.savedBy > 0) this.savedBy--;
+    if (this.savedBy === 0 && this.releasePending) this.freeStorage();
+  }
+
+  private freeStorage(): void {
     if (!this._handle) return;
     this.ops.dispose(this._handle);
     this._handle = null;
-    this.gradFn = null;
+    this.releasePending = false;
     liveTensors--;
     untrack(this);
   }

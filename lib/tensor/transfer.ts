@@ -10,7 +10,7 @@ import { Tensor } from "./tensor";
 export function toDevice(t: Tensor, device: Device): Tensor {
   if (t.device === device) return t;
   const out = new Tensor(opsFor(device).fromArray(t.toArraySync(), t.shape), device, t.shape);
-  return record("toDevice", out, [t], (g) => [toDevice(g, t.device)]);
+  return record("toDevice", out, [t], [], (g) => [toDevice(g, t.device)]);
 }
 
 /** As toDevice, but the read-back waits without blocking the event loop. */
@@ -18,5 +18,5 @@ export async function toDeviceAsync(t: Tensor, device: Device): Promise<Tensor> 
   if (t.device === device) return t;
   const data = await t.toArray();
   const out = new Tensor(opsFor(device).fromArray(data, t.shape), device, t.shape);
-  return record("toDevice", out, [t], (g) => [toDevice(g, t.device)]);
+  return record("toDevice", out, [t], [], (g) => [toDevice(g, t.device)]);
 }

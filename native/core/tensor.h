@@ -55,10 +55,20 @@ struct Allocator {
   virtual void deallocate(void* p, size_t bytes) = 0;
 };
 
-// Live storage accounting, so tests can assert that training steps do not leak.
+// Live storage accounting, so tests can assert that training steps do not leak, and their peak (as
+// torch.cuda.max_memory_allocated), so tests can bound a step's memory.
 struct MemoryCounters {
   std::atomic<int64_t> storages{0};
   std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> peakBytes{0};
+
+  void add(int64_t n) {
+    int64_t now = bytes.fetch_add(n) + n;
+    int64_t peak = peakBytes.load();
+    while (now > peak && !peakBytes.compare_exchange_weak(peak, now)) {
+    }
+  }
+  void resetPeak() { peakBytes.store(bytes.load()); }
 };
 inline MemoryCounters& memoryCounters() {
   static MemoryCounters c;
@@ -72,7 +82,7 @@ struct Storage {
   Storage(Allocator* a, size_t n) : bytes(n), allocator(a) {
     data = n ? a->allocate(n) : nullptr;
     memoryCounters().storages++;
-    memoryCounters().bytes += static_cast<int64_t>(n);
+    memoryCounters().add(static_cast<int64_t>(n));
   }
   ~Storage() {
     if (data) allocator->deallocate(data, bytes);

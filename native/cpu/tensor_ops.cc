@@ -80,7 +80,13 @@ SSQL_OP(memoryStats) {
   auto o = Napi::Object::New(a.env());
   o.Set("storages", Napi::Number::New(a.env(), static_cast<double>(memoryCounters().storages.load())));
   o.Set("bytes", Napi::Number::New(a.env(), static_cast<double>(memoryCounters().bytes.load())));
+  o.Set("peakBytes", Napi::Number::New(a.env(), static_cast<double>(memoryCounters().peakBytes.load())));
   return o;
+}
+
+SSQL_OP(resetPeakMemoryStats) {
+  memoryCounters().resetPeak();
+  return a.env().Undefined();
 }
 
 // The CPU computes synchronously, so the asynchronous read-back resolves at once.

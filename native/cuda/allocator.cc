@@ -1,14 +1,15 @@
-// Device blocks are cached per (stream, rounded size): a block freed on a stream can be handed out again at once,
-// because any later use on the same stream is ordered after the work that used it before.
+// Device blocks come from a BlockPool (native/core/block_pool.h) per process, keyed by stream: a block freed on a
+// stream can be handed out again at once, because any later use on the same stream is ordered after the work that
+// used it before. This file supplies the pool's segments (cudaMalloc / cudaFree) and the pinned staging buffers.
 #include "allocator.h"
 
 #include <cstdio>
-#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "../core/block_pool.h"
 #include "runtime.h"
 
 namespace ssql {
@@ -16,19 +17,38 @@ namespace cuda {
 
 namespace {
 
-struct Block {
-  size_t size;
-  cudaStream_t stream;
-  int device;
-  bool inUse;
-};
+using Stream = BlockPool::Stream;
 
 struct State {
   std::mutex mu;
-  std::unordered_map<void*, Block> blocks;                            // every block obtained from cudaMalloc
-  std::map<std::pair<cudaStream_t, size_t>, std::vector<void*>> idle;  // cached blocks by (stream, size)
-  DeviceMemoryStats stats{};
+  std::unordered_map<Stream, int> streamDevice;  // each stream belongs to one device
+  BlockPool pool{[this](size_t bytes, Stream st) { return mallocSegment(bytes, st); },
+                 [this](void* p, size_t, Stream st) { freeSegment(p, st); }};
   std::vector<PinnedBuffer*> pinnedIdle;
+
+  void* mallocSegment(size_t bytes, Stream st) {
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    if (e != cudaSuccess) throwCuda(e, "cudaMalloc");
+    streamDevice[st] = currentDevice();
+    return p;
+  }
+
+  void freeSegment(void* p, Stream st) {
+    auto s = reinterpret_cast<cudaStream_t>(st);
+    int device = streamDevice.count(st) ? streamDevice[st] : currentDevice();
+    int current = currentDevice();
+    if (device != current) cudaSetDevice(device);
+    // A cached block may still be read by work queued on its stream.
+    cudaStreamSynchronize(s);
+    cudaFree(p);
+    if (device != current) cudaSetDevice(current);
+    cudaGetLastError();
+  }
 };
 
 // Never destroyed: tensors freed during process exit still call deallocate().
@@ -49,25 +69,6 @@ std::string formatBytes(double b) {
   return buf;
 }
 
-void emptyDeviceCacheLocked(State& s) {
-  int current = currentDevice();
-  for (auto& [key, ptrs] : s.idle) {
-    for (void* p : ptrs) {
-      auto it = s.blocks.find(p);
-      if (it == s.blocks.end()) continue;
-      if (it->second.device != current) cudaSetDevice(it->second.device);
-      // A cached block may still be read by work queued on its stream.
-      cudaStreamSynchronize(it->second.stream);
-      cudaFree(p);
-      if (it->second.device != current) cudaSetDevice(current);
-      s.stats.reservedBytes -= static_cast<int64_t>(it->second.size);
-      s.blocks.erase(it);
-    }
-  }
-  s.idle.clear();
-  cudaGetLastError();
-}
-
 void emptyPinnedCacheLocked(State& s) {
   std::vector<PinnedBuffer*> keep;
   for (PinnedBuffer* b : s.pinnedIdle) {
@@ -85,67 +86,30 @@ void emptyPinnedCacheLocked(State& s) {
 
 }  // namespace
 
-size_t roundAllocationSize(size_t bytes) {
-  constexpr size_t kSmall = 1 << 20;
-  if (bytes <= kSmall) return ((bytes + 511) / 512) * 512;
-  size_t p = 1;
-  while (p * 2 <= bytes) p *= 2;
-  size_t step = p / 4;
-  return ((bytes + step - 1) / step) * step;
-}
-
 void* CachingDeviceAllocator::allocate(size_t bytes) {
   cudaStream_t st = stream();  // also selects the device on first use
-  size_t size = roundAllocationSize(bytes);
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.idle.find({st, size});
-  if (it != s.idle.end() && !it->second.empty()) {
-    void* p = it->second.back();
-    it->second.pop_back();
-    s.blocks[p].inUse = true;
-    s.stats.allocatedBytes += static_cast<int64_t>(size);
-    s.stats.peakAllocatedBytes = std::max(s.stats.peakAllocatedBytes, s.stats.allocatedBytes);
-    s.stats.cacheHits++;
-    return p;
-  }
-  void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, size);
-  if (e == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    emptyDeviceCacheLocked(s);
+  void* p = s.pool.allocate(bytes, reinterpret_cast<Stream>(st));
+  if (!p) {
     emptyPinnedCacheLocked(s);
-    e = cudaMalloc(&p, size);
+    p = s.pool.allocate(bytes, reinterpret_cast<Stream>(st));
   }
-  if (e == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    size_t freeBytes = 0, totalBytes = 0;
-    cudaMemGetInfo(&freeBytes, &totalBytes);
-    cudaGetLastError();
-    throw CudaError("CUDA out of memory: tried to allocate " + formatBytes(static_cast<double>(size)) + " on device " +
-                    std::to_string(currentDevice()) + " (" + formatBytes(static_cast<double>(freeBytes)) + " free of " +
-                    formatBytes(static_cast<double>(totalBytes)) + "; this process holds " +
-                    formatBytes(static_cast<double>(s.stats.allocatedBytes)) +
-                    " in tensors, cache already emptied): cudaErrorMemoryAllocation");
-  }
-  if (e != cudaSuccess) throwCuda(e, "cudaMalloc");
-  s.blocks[p] = Block{size, st, currentDevice(), true};
-  s.stats.reservedBytes += static_cast<int64_t>(size);
-  s.stats.allocatedBytes += static_cast<int64_t>(size);
-  s.stats.peakReservedBytes = std::max(s.stats.peakReservedBytes, s.stats.reservedBytes);
-  s.stats.peakAllocatedBytes = std::max(s.stats.peakAllocatedBytes, s.stats.allocatedBytes);
-  s.stats.mallocs++;
-  return p;
+  if (p) return p;
+  size_t freeBytes = 0, totalBytes = 0;
+  cudaMemGetInfo(&freeBytes, &totalBytes);
+  cudaGetLastError();
+  throw CudaError("CUDA out of memory: tried to allocate " + formatBytes(static_cast<double>(bytes)) + " on device " +
+                  std::to_string(currentDevice()) + " (" + formatBytes(static_cast<double>(freeBytes)) + " free of " +
+                  formatBytes(static_cast<double>(totalBytes)) + "; this process holds " +
+                  formatBytes(static_cast<double>(s.pool.stats().allocatedBytes)) +
+                  " in tensors, cache already emptied): cudaErrorMemoryAllocation");
 }
 
 void CachingDeviceAllocator::deallocate(void* p, size_t) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.blocks.find(p);
-  if (it == s.blocks.end() || !it->second.inUse) return;
-  it->second.inUse = false;
-  s.stats.allocatedBytes -= static_cast<int64_t>(it->second.size);
-  s.idle[{it->second.stream, it->second.size}].push_back(p);
+  s.pool.deallocate(p);
 }
 
 CachingDeviceAllocator& deviceAllocator() {
@@ -156,20 +120,20 @@ CachingDeviceAllocator& deviceAllocator() {
 DeviceMemoryStats deviceMemoryStats() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.stats;
+  const BlockPoolStats& p = s.pool.stats();
+  return {p.allocatedBytes, p.reservedBytes, p.peakAllocatedBytes, p.peakReservedBytes, p.mallocs, p.cacheHits};
 }
 
 void resetPeakMemoryStats() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  s.stats.peakAllocatedBytes = s.stats.allocatedBytes;
-  s.stats.peakReservedBytes = s.stats.reservedBytes;
+  s.pool.resetPeak();
 }
 
 void emptyCache() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  emptyDeviceCacheLocked(s);
+  s.pool.emptyCache();
   emptyPinnedCacheLocked(s);
 }
 

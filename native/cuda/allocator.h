@@ -1,5 +1,6 @@
-// Caching allocators: device blocks reused by rounded size per stream (as PyTorch's CUDACachingAllocator, without
-// block splitting), and pinned host staging buffers reused once the copy that used them has finished.
+// Caching allocators: device blocks split from cached segments and merged back per stream (PyTorch's
+// CUDACachingAllocator scheme, native/core/block_pool.h), and pinned host staging buffers reused once the copy that
+// used them has finished.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -13,16 +14,13 @@ namespace ssql {
 namespace cuda {
 
 struct DeviceMemoryStats {
-  int64_t allocatedBytes;  // blocks handed out (rounded sizes)
+  int64_t allocatedBytes;  // blocks handed out (sizes rounded to 512 B)
   int64_t reservedBytes;   // everything obtained from cudaMalloc and not yet returned
   int64_t peakAllocatedBytes;
   int64_t peakReservedBytes;
-  int64_t mallocs;         // cudaMalloc calls (cache misses)
-  int64_t cacheHits;
+  int64_t mallocs;         // cudaMalloc calls (segments)
+  int64_t cacheHits;       // requests served from cached segments
 };
-
-// Sizes below 1 MiB round up to 512 B; larger ones to a quarter of their power of two (at most 25% slack).
-size_t roundAllocationSize(size_t bytes);
 
 struct CachingDeviceAllocator : Allocator {
   void* allocate(size_t bytes) override;

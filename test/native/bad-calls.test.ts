@@ -34,6 +34,7 @@ const templates: Record<string, () => unknown[]> = {
   dispose: () => [f([2])],
   isDisposed: () => [f([2])],
   memoryStats: () => [],
+  resetPeakMemoryStats: () => [],
   setNumThreads: () => [o.getNumThreads()],
   getNumThreads: () => [],
   add: () => [f([2, 3]), f([3])],

@@ -27,7 +27,7 @@ export interface OpCase {
 /** Every op of core.ts and nn.ts; the type below fails to compile when one is missing. */
 export const allOpNames = [
   "fromArray", "toArray", "toArrayAsync", "item", "full", "shape", "dtype", "reshape", "clone", "copy_", "toFloat",
-  "dispose", "isDisposed", "memoryStats", "setNumThreads", "getNumThreads",
+  "dispose", "isDisposed", "memoryStats", "resetPeakMemoryStats", "setNumThreads", "getNumThreads",
   "add", "sub", "mul", "div", "maximum", "addScalar", "mulScalar", "powScalar", "clampMin", "neg", "exp", "log",
   "sqrt", "abs", "relu", "reluBackward", "absBackward", "clampMinBackward", "addScaled_", "mulScalar_", "fill_", "expand",
   "sum", "mean", "maxDim", "minDim", "indexGradBackward", "permute", "concat", "narrow",
@@ -126,15 +126,18 @@ const transferCase: OpCase = {
 
 const lifecycleCase: OpCase = {
   name: "lifecycle, memory statistics and backend info",
-  ops: ["dispose", "isDisposed", "memoryStats", "setNumThreads", "getNumThreads", "backendInfo"],
+  ops: ["dispose", "isDisposed", "memoryStats", "resetPeakMemoryStats", "setNumThreads", "getNumThreads", "backendInfo"],
   run: (ops) =>
     session(ops, (s) => {
+      ops.resetPeakMemoryStats();
       const before = ops.memoryStats();
       const h = s.t(rand(10, 2), [10]);
       const during = ops.memoryStats();
       const disposedBefore = ops.isDisposed(h);
       ops.dispose(h);
       const after = ops.memoryStats();
+      ops.resetPeakMemoryStats();
+      const reset = ops.memoryStats();
       const threads = ops.getNumThreads();
       ops.setNumThreads(threads);
       const info = ops.backendInfo();
@@ -144,9 +147,15 @@ const lifecycleCase: OpCase = {
           disposedBefore ? 1 : 0, ops.isDisposed(h) ? 1 : 0, threads >= 1 ? 1 : 0,
           typeof info === "object" && info !== null ? 1 : 0,
         ]),
+        // The peak rises with the allocation (CUDA: by its rounded block), holds after the free, and a reset
+        // brings it back to what is live now.
+        peak: Int32Array.from([
+          during.peakBytes - before.peakBytes >= 40 ? 1 : 0, after.peakBytes === during.peakBytes ? 1 : 0,
+          reset.peakBytes < after.peakBytes ? 1 : 0,
+        ]),
       };
     }),
-  reference: () => ({ counts: Int32Array.from([1, 40, 0, 0, 1, 1, 1]) }),
+  reference: () => ({ counts: Int32Array.from([1, 40, 0, 0, 1, 1, 1]), peak: Int32Array.from([1, 1, 1]) }),
 };
 
 // ---------------------------------------------------------------------------------------------- elementwise

@@ -23,7 +23,9 @@ export interface CoreOps {
   toFloat(x: H): H;
   dispose(x: H): void;
   isDisposed(x: H): boolean;
-  memoryStats(): { storages: number; bytes: number };
+  /** Live storages and their bytes; peakBytes: the most bytes live since the start or resetPeakMemoryStats(). */
+  memoryStats(): { storages: number; bytes: number; peakBytes: number };
+  resetPeakMemoryStats(): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
 }

@@ -32,7 +32,6 @@ export interface CudaOps {
   /** Returns cached free blocks (device and pinned host) to the driver. */
   emptyCache(): void;
   memoryStats(): CudaMemoryStats;
-  resetPeakMemoryStats(): void;
   /**
    * TF32 tensor cores for cuDNN convolutions and cuBLAS GEMMs (Ampere and newer): about 8x the float32 GEMM rate,
    * with inputs rounded to a 10-bit mantissa (relative error ~1e-3 instead of ~1e-6). Off by default (SSQL_TF32=1).

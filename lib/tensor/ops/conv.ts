@@ -21,7 +21,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const dilation = pair(opts.dilation, 1);
   const groups = opts.groups ?? 1;
   const out = x.wrap(x.ops.conv2d(x.handle, weight.handle, bias ? bias.handle : null, stride, padding, dilation, groups));
-  return record("conv2d", out, [x, weight, bias], (g) => {
+  return record("conv2d", out, [x, weight, bias], [x.requiresGrad && weight, weight.requiresGrad && x], (g) => {
     const gx = x.requiresGrad
       ? g.wrap(g.ops.conv2dBackwardData(g.handle, weight.handle, x.shape, stride, padding, dilation, groups))
       : null;

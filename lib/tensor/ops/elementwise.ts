@@ -9,7 +9,7 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   const dims: number[] = [];
   for (let i = 0; i < gs.length; i++) if (i < lead || (shape[i - lead] === 1 && gs[i] !== 1)) dims.push(i);
   const s = g.wrap(g.ops.sum(g.handle, dims, true));
-  const out = s.wrap(s.ops.reshape(s.handle, shape));
+  const out = s.view(shape);
   s.dispose();
   return out;
 }
@@ -19,11 +19,12 @@ function binary(
   a: Tensor,
   b: Tensor,
   forward: "add" | "sub" | "mul" | "div",
+  saved: readonly (Tensor | false)[],
   backward: (g: Tensor) => [Tensor | null, Tensor | null],
 ): Tensor {
   if (a.device !== b.device) throw new TypeError(`${name}(): tensors on ${a.device} and ${b.device}`);
   const out = a.wrap(a.ops[forward](a.handle, b.handle));
-  return record(name, out, [a, b], (g) => {
+  return record(name, out, [a, b], saved, (g) => {
     const [ga, gb] = backward(g);
     const ra = ga && sumTo(ga, a.shape);
     const rb = gb && sumTo(gb, b.shape);
@@ -34,22 +35,22 @@ function binary(
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
-  return binary("add", a, b, "add", (g) => [a.requiresGrad ? g : null, b.requiresGrad ? g : null]);
+  return binary("add", a, b, "add", [], (g) => [a.requiresGrad ? g : null, b.requiresGrad ? g : null]);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
-  return binary("sub", a, b, "sub", (g) => [a.requiresGrad ? g : null, b.requiresGrad ? g.wrap(g.ops.neg(g.handle)) : null]);
+  return binary("sub", a, b, "sub", [], (g) => [a.requiresGrad ? g : null, b.requiresGrad ? g.wrap(g.ops.neg(g.handle)) : null]);
 }
 
 export function mul(a: Tensor, b: Tensor): Tensor {
-  return binary("mul", a, b, "mul", (g) => [
+  return binary("mul", a, b, "mul", [a.requiresGrad && b, b.requiresGrad && a], (g) => [
     a.requiresGrad ? g.wrap(g.ops.mul(g.handle, b.handle)) : null,
     b.requiresGrad ? g.wrap(g.ops.mul(g.handle, a.handle)) : null,
   ]);
 }
 
 export function div(a: Tensor, b: Tensor): Tensor {
-  return binary("div", a, b, "div", (g) => {
+  return binary("div", a, b, "div", [b, b.requiresGrad && a], (g) => {
     const ga = a.requiresGrad ? g.wrap(g.ops.div(g.handle, b.handle)) : null;
     let gb: Tensor | null = null;
     if (b.requiresGrad) {
@@ -65,34 +66,34 @@ export function div(a: Tensor, b: Tensor): Tensor {
 }
 
 export function addScalar(x: Tensor, s: number): Tensor {
-  return record("addScalar", x.wrap(x.ops.addScalar(x.handle, s)), [x], (g) => [g]);
+  return record("addScalar", x.wrap(x.ops.addScalar(x.handle, s)), [x], [], (g) => [g]);
 }
 
 export function mulScalar(x: Tensor, s: number): Tensor {
-  return record("mulScalar", x.wrap(x.ops.mulScalar(x.handle, s)), [x], (g) => [g.wrap(g.ops.mulScalar(g.handle, s))]);
+  return record("mulScalar", x.wrap(x.ops.mulScalar(x.handle, s)), [x], [], (g) => [g.wrap(g.ops.mulScalar(g.handle, s))]);
 }
 
 export function neg(x: Tensor): Tensor {
-  return record("neg", x.wrap(x.ops.neg(x.handle)), [x], (g) => [g.wrap(g.ops.neg(g.handle))]);
+  return record("neg", x.wrap(x.ops.neg(x.handle)), [x], [], (g) => [g.wrap(g.ops.neg(g.handle))]);
 }
 
 export function relu(x: Tensor): Tensor {
   const out = x.wrap(x.ops.relu(x.handle));
-  return record("relu", out, [x], (g) => [g.wrap(g.ops.reluBackward(g.handle, out.handle))]);
+  return record("relu", out, [x], [out], (g) => [g.wrap(g.ops.reluBackward(g.handle, out.handle))]);
 }
 
 export function exp(x: Tensor): Tensor {
   const out = x.wrap(x.ops.exp(x.handle));
-  return record("exp", out, [x], (g) => [g.wrap(g.ops.mul(g.handle, out.handle))]);
+  return record("exp", out, [x], [out], (g) => [g.wrap(g.ops.mul(g.handle, out.handle))]);
 }
 
 export function log(x: Tensor): Tensor {
-  return record("log", x.wrap(x.ops.log(x.handle)), [x], (g) => [g.wrap(g.ops.div(g.handle, x.handle))]);
+  return record("log", x.wrap(x.ops.log(x.handle)), [x], [x], (g) => [g.wrap(g.ops.div(g.handle, x.handle))]);
 }
 
 export function sqrt(x: Tensor): Tensor {
   const out = x.wrap(x.ops.sqrt(x.handle));
-  return record("sqrt", out, [x], (g) => {
+  return record("sqrt", out, [x], [out], (g) => {
     const d = g.wrap(g.ops.div(g.handle, out.handle));
     const r = d.wrap(d.ops.mulScalar(d.handle, 0.5));
     d.dispose();
@@ -101,7 +102,7 @@ export function sqrt(x: Tensor): Tensor {
 }
 
 export function square(x: Tensor): Tensor {
-  return record("square", x.wrap(x.ops.powScalar(x.handle, 2)), [x], (g) => {
+  return record("square", x.wrap(x.ops.powScalar(x.handle, 2)), [x], [x], (g) => {
     const d = g.wrap(g.ops.mul(g.handle, x.handle));
     const r = d.wrap(d.ops.mulScalar(d.handle, 2));
     d.dispose();
@@ -110,11 +111,11 @@ export function square(x: Tensor): Tensor {
 }
 
 export function clampMin(x: Tensor, min: number): Tensor {
-  return record("clampMin", x.wrap(x.ops.clampMin(x.handle, min)), [x], (g) => [
+  return record("clampMin", x.wrap(x.ops.clampMin(x.handle, min)), [x], [x], (g) => [
     g.wrap(g.ops.clampMinBackward(g.handle, x.handle, min)),
   ]);
 }
 
 export function abs(x: Tensor): Tensor {
-  return record("abs", x.wrap(x.ops.abs(x.handle)), [x], (g) => [g.wrap(g.ops.absBackward(g.handle, x.handle))]);
+  return record("abs", x.wrap(x.ops.abs(x.handle)), [x], [x], (g) => [g.wrap(g.ops.absBackward(g.handle, x.handle))]);
 }

@@ -1,12 +1,12 @@
 import { record } from "../autograd";
 import { Tensor } from "../tensor";
-import { releaseUnlessRecorded } from "./saved";
+import { releaseInternal } from "./saved";
 
 /** F.log_softmax over the last dimension of a 2-D tensor. */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   if (x.ndim !== 2 || (dim !== -1 && dim !== 1)) throw new RangeError("logSoftmax(): supports 2-D input over its last dimension");
   const out = x.wrap(x.ops.logSoftmax(x.handle));
-  return record("logSoftmax", out, [x], (g) => [g.wrap(g.ops.logSoftmaxBackward(g.handle, out.handle))]);
+  return record("logSoftmax", out, [x], [out], (g) => [g.wrap(g.ops.logSoftmaxBackward(g.handle, out.handle))]);
 }
 
 export interface CrossEntropyOptions {
@@ -19,8 +19,8 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const [loss, lp] = logits.ops.crossEntropy(logits.handle, target.handle, ls);
   const out = logits.wrap(loss);
   const logProbs = logits.wrap(lp);
-  record("crossEntropy", out, [logits], (g) => [g.wrap(g.ops.crossEntropyBackward(g.handle, logProbs.handle, target.handle, ls))]);
-  return releaseUnlessRecorded(out, logProbs);
+  record("crossEntropy", out, [logits], [logProbs, target], (g) => [g.wrap(g.ops.crossEntropyBackward(g.handle, logProbs.handle, target.handle, ls))]);
+  return releaseInternal(out, logProbs);
 }
 
 /** For each k in ks, how many samples have their target among the k largest logits (int32 [ks.length]). */

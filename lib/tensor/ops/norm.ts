@@ -1,8 +1,9 @@
 import { record } from "../autograd";
+import { freeTemporaries } from "../scope";
 import { Tensor } from "../tensor";
 import { clampMin, div, mul } from "./elementwise";
 import { sum } from "./reduce";
-import { releaseUnlessRecorded } from "./saved";
+import { releaseInternal } from "./saved";
 
 /**
  * F.batch_norm over [N, C] or [N, C, H, W]. Training (or no running stats): batch statistics, and the running
@@ -32,7 +33,7 @@ export function batchNorm(
   const out = x.wrap(y);
   const mean = x.wrap(m);
   const invStd = x.wrap(s);
-  record("batchNorm", out, [x, weight, bias], (g) => {
+  record("batchNorm", out, [x, weight, bias], [x, weight, mean, invStd], (g) => {
     const withAffine = !!(weight?.requiresGrad || bias?.requiresGrad);
     const [dx, dw, db] = g.ops.batchNormBackward(g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine);
     const gx = g.wrap(dx);
@@ -43,7 +44,7 @@ export function batchNorm(
     if (gb && !bias?.requiresGrad) gb.dispose();
     return [x.requiresGrad ? gx : null, weight?.requiresGrad ? gw : null, bias?.requiresGrad ? gb : null];
   });
-  return releaseUnlessRecorded(out, mean, invStd);
+  return releaseInternal(out, mean, invStd);
 }
 
 const FLT_MIN = 1.1754943508222875e-38;
@@ -57,11 +58,11 @@ export function vectorNorm(x: Tensor, dim: number, keepdim = false): Tensor {
   sq.dispose();
   const out = ss.wrap(ss.ops.sqrt(ss.handle));
   ss.dispose();
-  return record("vectorNorm", out, [x], (g) => {
+  return record("vectorNorm", out, [x], [x, out], (g) => {
     // d||x||/dx = x / ||x||, with the norm floored so that a zero vector (x = 0) gets 0, not NaN.
-    const n = out.wrap(out.ops.reshape(out.handle, kept));
+    const n = out.view(kept);
     const safe = n.wrap(n.ops.clampMin(n.handle, FLT_MIN));
-    const gk = g.wrap(g.ops.reshape(g.handle, kept));
+    const gk = g.view(kept);
     const q = gk.wrap(gk.ops.div(gk.handle, safe.handle));
     const r = q.wrap(q.ops.mul(x.handle, q.handle));
     for (const t of [n, safe, gk, q]) t.dispose();
@@ -71,12 +72,12 @@ export function vectorNorm(x: Tensor, dim: number, keepdim = false): Tensor {
 
 /** max(x, min) whose gradient ignores the clamp, as PyTorch's in-place clamp under no_grad in cosine_similarity. */
 function clampMinStraight(x: Tensor, min: number): Tensor {
-  return record("clampMinStraight", x.wrap(x.ops.clampMin(x.handle, min)), [x], (g) => [g]);
+  return record("clampMinStraight", x.wrap(x.ops.clampMin(x.handle, min)), [x], [], (g) => [g]);
 }
 
 /** F.normalize(x, p=2, dim, eps): x / max(||x||, eps). */
 export function normalize(x: Tensor, dim = 1, eps = 1e-12): Tensor {
-  return div(x, clampMin(vectorNorm(x, dim, true), eps));
+  return freeTemporaries(() => div(x, clampMin(vectorNorm(x, dim, true), eps)));
 }
 
 /**
@@ -84,7 +85,9 @@ export function normalize(x: Tensor, dim = 1, eps = 1e-12): Tensor {
  * the clamp is applied without recording it (so the gradient flows as if the norm had not been clamped).
  */
 export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
-  const n1 = clampMinStraight(vectorNorm(x1, dim, true), eps);
-  const n2 = clampMinStraight(vectorNorm(x2, dim, true), eps);
-  return sum(mul(div(x1, n1), div(x2, n2)), dim);
+  return freeTemporaries(() => {
+    const n1 = clampMinStraight(vectorNorm(x1, dim, true), eps);
+    const n2 = clampMinStraight(vectorNorm(x2, dim, true), eps);
+    return sum(mul(div(x1, n1), div(x2, n2)), dim);
+  });
 }

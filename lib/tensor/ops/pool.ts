@@ -2,7 +2,7 @@ import { record } from "../autograd";
 import type { Pair } from "../native";
 import { Tensor } from "../tensor";
 import { pair } from "./conv";
-import { releaseUnlessRecorded } from "./saved";
+import { releaseInternal } from "./saved";
 import { mean } from "./reduce";
 
 /** F.max_pool2d (floor mode, -inf padding); stride defaults to the kernel size. */
@@ -11,8 +11,8 @@ export function maxPool2d(x: Tensor, kernel: number | Pair, stride?: number | Pa
   const [y, indices] = x.ops.maxPool2d(x.handle, k, pair(stride ?? k, 1), pair(padding, 0));
   const out = x.wrap(y);
   const idx = x.wrap(indices);
-  record("maxPool2d", out, [x], (g) => [g.wrap(g.ops.maxPool2dBackward(g.handle, idx.handle, x.shape))]);
-  return releaseUnlessRecorded(out, idx);
+  record("maxPool2d", out, [x], [idx], (g) => [g.wrap(g.ops.maxPool2dBackward(g.handle, idx.handle, x.shape))]);
+  return releaseInternal(out, idx);
 }
 
 /** F.adaptive_avg_pool2d to 1x1: the mean over H and W, kept as [N, C, 1, 1]. */

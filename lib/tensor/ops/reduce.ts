@@ -13,7 +13,7 @@ function keptShape(x: Tensor, dims: number[]): number[] {
 
 /** Expands a reduced gradient back over the input shape, optionally scaled. */
 function expandBack(g: Tensor, x: Tensor, dims: number[], scale: number): Tensor {
-  const r = g.wrap(g.ops.reshape(g.handle, keptShape(x, dims)));
+  const r = g.view(keptShape(x, dims));
   const e = r.wrap(r.ops.expand(r.handle, x.shape));
   r.dispose();
   if (scale === 1) return e;
@@ -25,21 +25,21 @@ function expandBack(g: Tensor, x: Tensor, dims: number[], scale: number): Tensor
 export function sum(x: Tensor, dims?: number | readonly number[], keepdim = false): Tensor {
   const d = normDims(x, dims);
   const out = x.wrap(x.ops.sum(x.handle, d, keepdim));
-  return record("sum", out, [x], (g) => [expandBack(g, x, d, 1)]);
+  return record("sum", out, [x], [], (g) => [expandBack(g, x, d, 1)]);
 }
 
 export function mean(x: Tensor, dims?: number | readonly number[], keepdim = false): Tensor {
   const d = normDims(x, dims);
   const out = x.wrap(x.ops.mean(x.handle, d, keepdim));
   const count = d.reduce((n, i) => n * x.shape[i], 1);
-  return record("mean", out, [x], (g) => [expandBack(g, x, d, 1 / count)]);
+  return record("mean", out, [x], [], (g) => [expandBack(g, x, d, 1 / count)]);
 }
 
 function extreme(kind: "maxDim" | "minDim", x: Tensor, dim: number, keepdim: boolean): { values: Tensor; indices: Tensor } {
   const [v, i] = x.ops[kind](x.handle, dim, keepdim);
   const values = x.wrap(v);
   const indices = x.wrap(i);
-  record(kind, values, [x], (g) => [g.wrap(g.ops.indexGradBackward(g.handle, indices.handle, x.shape, dim))]);
+  record(kind, values, [x], [indices], (g) => [g.wrap(g.ops.indexGradBackward(g.handle, indices.handle, x.shape, dim))]);
   return { values, indices };
 }
 

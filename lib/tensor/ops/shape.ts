@@ -4,8 +4,7 @@ import { Tensor } from "../tensor";
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const resolved = shape.map((d) => (d === -1 ? x.numel / known : d));
-  const out = x.wrap(x.ops.reshape(x.handle, resolved));
-  return record("reshape", out, [x], (g) => [g.wrap(g.ops.reshape(g.handle, x.shape))]);
+  return record("reshape", x.view(resolved), [x], [], (g) => [g.view(x.shape)]);
 }
 
 export function flatten(x: Tensor, startDim = 1): Tensor {
@@ -16,7 +15,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const inverse = new Array<number>(dims.length);
   dims.forEach((d, i) => (inverse[d < 0 ? d + dims.length : d] = i));
   const out = x.wrap(x.ops.permute(x.handle, dims));
-  return record("permute", out, [x], (g) => [g.wrap(g.ops.permute(g.handle, inverse))]);
+  return record("permute", out, [x], [], (g) => [g.wrap(g.ops.permute(g.handle, inverse))]);
 }
 
 /** Swaps two dimensions (torch.transpose). */
@@ -32,7 +31,7 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   if (!xs.length) throw new RangeError("concat(): needs at least one tensor");
   const d = dim < 0 ? dim + xs[0].ndim : dim;
   const out = xs[0].wrap(xs[0].ops.concat(xs.map((t) => t.handle), d));
-  return record("concat", out, xs, (g) => {
+  return record("concat", out, xs, [], (g) => {
     let start = 0;
     return xs.map((t) => {
       const len = t.shape[d];
@@ -46,7 +45,7 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   const d = dim < 0 ? dim + x.ndim : dim;
   const out = x.wrap(x.ops.narrow(x.handle, d, start, length));
-  return record("narrow", out, [x], (g) => {
+  return record("narrow", out, [x], [], (g) => {
     // Pad the gradient with zeros on both sides along d.
     const parts: Tensor[] = [];
     const shapeWith = (n: number) => x.shape.map((s, i) => (i === d ? n : s));
