@@ -10,7 +10,8 @@
  *
  * Each side's runs alternate `rounds` times (default 2) and keep the best median, which keeps a busy machine's
  * noise out of the ratios. On a 2-core machine the 2 processes also share memory bandwidth and the last-level cache,
- * so part of the overhead is the hardware's, not the communication's.
+ * so part of the overhead is the hardware's, not the communication's: the row "2 without a group" runs the same two
+ * processes side by side with no process group, which measures that part alone.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -41,14 +42,14 @@ async function worker(): Promise<void> {
   const batch = Number(process.env.BENCH_BATCH);
   const steps = Number(process.env.BENCH_STEPS);
   const worldSize = Number(process.env.WORLD_SIZE ?? 1);
-  const dist = worldSize > 1 ? await initProcessGroup() : null;
+  const dist = worldSize > 1 && !process.env.BENCH_ALONE ? await initProcessGroup() : null;
   const cfg = loadConfig(CONFIG);
   const { method } = buildSslMethod(cfg, new Generator(cfg.SEED ?? 0));
   method.train();
   const params = method.parameters();
   const opt = new SGD(params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
   const ddp = dist ? await DistributedDataParallel.create(dist.group, params, method.namedBuffers().map(([, t]) => t)) : null;
-  const rank = dist?.world.rank ?? 0;
+  const rank = Number(process.env.RANK ?? 0);
   const gen = new Generator(100 + rank);
   const x1 = gen.normal([batch, 3, 32, 32], 0, 1).keep();
   const x2 = gen.normal([batch, 3, 32, 32], 0, 1).keep();
@@ -86,8 +87,9 @@ function slowest(out: string, nproc: number): RankResult {
   return rs.reduce((a, b) => (b.stepMs > a.stepMs ? b : a));
 }
 
-async function ours(nproc: number, batch: number, steps: number, out: string): Promise<RankResult> {
-  const env = { BENCH_WORKER: "1", BENCH_OUT: out, BENCH_BATCH: String(batch), BENCH_STEPS: String(steps), OMP_NUM_THREADS: "1" };
+/** `alone`: the processes train side by side without a process group (what sharing the machine alone costs). */
+async function ours(nproc: number, batch: number, steps: number, out: string, alone = false): Promise<RankResult> {
+  const env = { BENCH_WORKER: "1", BENCH_OUT: out, BENCH_BATCH: String(batch), BENCH_STEPS: String(steps), OMP_NUM_THREADS: "1", ...(alone ? { BENCH_ALONE: "1" } : {}) };
   const run = await spawnWorkers(nproc, [], { script: __filename, env });
   if (run.exitCode !== 0) throw new Error(run.message ?? "benchmark workers failed");
   return slowest(out, nproc);
@@ -118,11 +120,13 @@ async function main(): Promise<void> {
   const haveTorch = fs.existsSync(python());
   for (let k = 0; k < rounds; k++) {
     for (const n of [1, 2]) res[`ours${n}`] = best(res[`ours${n}`], await ours(n, batch, steps, out));
+    res.oursAlone2 = best(res.oursAlone2, await ours(2, batch, steps, out, true));
     if (haveTorch) for (const n of [1, 2]) res[`torch${n}`] = best(res[`torch${n}`], await torch(n, batch, steps, out));
   }
   const rows: (string | number)[][] = [["", "1 process ms", "2 processes ms", "2 / 1", "all-reduce wait ms"]];
   const row = (name: string, one?: RankResult, two?: RankResult) => one && two && rows.push([name, one.stepMs, two.stepMs, two.stepMs / one.stepMs, two.waitMs]);
   row("ours (Gloo)", res.ours1, res.ours2);
+  row("ours, 2 without a group", res.ours1, res.oursAlone2);
   row("PyTorch DDP (Gloo)", res.torch1, res.torch2);
   console.log(`SimSiam CIFAR ResNet-18 step, batch ${batch} per rank, 1 thread per process (target: 2 / 1 <= 1.3)`);
   console.log(table(rows));

@@ -26,7 +26,11 @@ function collect(value: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
   else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen);
 }
 
-export function tidy<T>(fn: () => T): T {
+/**
+ * Runs fn in a new scope; `end` gets the tensors created inside it and, when fn returned, the tensors of its result
+ * (an empty set when fn threw).
+ */
+function scoped<T>(name: string, fn: () => T, end: (scope: Set<Tensor>, returned: Set<Tensor>) => void): T {
   const scope = new Set<Tensor>();
   stack.push(scope);
   let result: T;
@@ -34,18 +38,27 @@ export function tidy<T>(fn: () => T): T {
     result = fn();
   } catch (e) {
     stack.pop();
-    for (const t of scope) t.dispose();
+    end(scope, new Set());
     throw e;
   }
   stack.pop();
-  if (result instanceof Promise) throw new TypeError("tidy(): the function must be synchronous; use tidyAsync for async work");
+  if (result instanceof Promise) {
+    end(scope, new Set());
+    throw new TypeError(`${name}(): the function must be synchronous (await outside it)`);
+  }
   const returned = new Set<Tensor>();
   collect(result, returned, new Set());
-  for (const t of scope) {
-    if (returned.has(t)) trackInScope(t);
-    else t.dispose();
-  }
+  end(scope, returned);
   return result;
+}
+
+export function tidy<T>(fn: () => T): T {
+  return scoped("tidy", fn, (scope, returned) => {
+    for (const t of scope) {
+      if (returned.has(t)) trackInScope(t);
+      else t.dispose();
+    }
+  });
 }
 
 /**
@@ -56,22 +69,7 @@ export function tidy<T>(fn: () => T): T {
  */
 export function freeTemporaries<T>(fn: () => T): T {
   if (releaseDeferred) return fn();
-  const scope = new Set<Tensor>();
-  stack.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    stack.pop();
-    releaseAll(scope, new Set());
-    throw e;
-  }
-  stack.pop();
-  if (result instanceof Promise) throw new TypeError("freeTemporaries(): the function must be synchronous");
-  const returned = new Set<Tensor>();
-  collect(result, returned, new Set());
-  releaseAll(scope, returned);
-  return result;
+  return scoped("freeTemporaries", fn, releaseAll);
 }
 
 function releaseAll(scope: Set<Tensor>, returned: Set<Tensor>): void {

@@ -15,11 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define SSQL_HD __host__ __device__ __forceinline__
-#else
-#define SSQL_HD inline
-#endif
+#include "host_device.h"
 
 namespace ssql {
 namespace aug {

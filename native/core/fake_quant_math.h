@@ -13,11 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define SSQL_HD __host__ __device__ __forceinline__
-#else
-#define SSQL_HD inline
-#endif
+#include "host_device.h"
 
 namespace ssql {
 namespace fq {

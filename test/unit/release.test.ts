@@ -119,6 +119,23 @@ describe("freeTemporaries", () => {
     expect(liveTensorCount()).toBe(live);
     x.dispose();
   });
+
+  it("refuses an async fn, in tidy too, and frees what it made before its first await", () => {
+    const x = leaf([1, 2]);
+    const live = liveTensorCount();
+    for (const scope of [tidy, freeTemporaries] as const) {
+      let t: Tensor | null = null;
+      expect(() =>
+        scope(async () => {
+          t = E.addScalar(x, 1);
+          return t;
+        }),
+      ).toThrow(/must be synchronous/);
+      expect(t!.disposed).toBe(true);
+      expect(liveTensorCount()).toBe(live);
+    }
+    x.dispose();
+  });
 });
 
 describe("backward frees the graph as it goes", () => {
