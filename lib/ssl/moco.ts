@@ -64,13 +64,17 @@ export class MoCo extends SslMethod {
     this.group = group && group.size > 1 ? group : null;
   }
 
-  protected keys(xk: Tensor): Keys {
-    const ranks = this.group?.size ?? 1;
-    const b = xk.shape[0] * ranks;
+  /** Throws unless the queue takes whole global batches (the original asserts K % batch_size == 0). */
+  checkGlobalBatch(perProcess: number, ranks: number): void {
+    const b = perProcess * ranks;
     if (this.queueSize % b !== 0)
       throw new RangeError(
-        `MoCo: SSL.SETTING.MOCO_K (${this.queueSize}) must be a multiple of the global batch (${b}${ranks > 1 ? ` = ${xk.shape[0]} per process x ${ranks} processes` : ""})`,
+        `MoCo: SSL.SETTING.MOCO_K (${this.queueSize}) must be a multiple of the global batch (${b}${ranks > 1 ? ` = ${perProcess} per process x ${ranks} processes` : ""})`,
       );
+  }
+
+  protected keys(xk: Tensor): Keys {
+    this.checkGlobalBatch(xk.shape[0], this.group?.size ?? 1);
     const step = this.keySteps++;
     return noGrad(() => {
       momentumUpdate(this.keyEncoder, this.encoder, this.momentum);

@@ -96,6 +96,8 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
     method.train();
     if (dist && cfg.TRAIN.SYNC_BN) for (const [, m] of method.namedModules()) if (m instanceof BatchNorm) m.syncGroup = dist.group;
     method.useProcessGroup(dist?.group ?? null);
+    // Before any step: MoCo drops the last partial batch, so every step enqueues TRAIN.BATCH_SIZE keys per process.
+    if (method instanceof MoCo) method.checkGlobalBatch(cfg.TRAIN.BATCH_SIZE, size);
     const params = method.parameters();
     const optimizer = new SGD(params, {
       lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,

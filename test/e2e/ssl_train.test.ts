@@ -155,6 +155,17 @@ describe("config errors through the CLI", () => {
     expect(r.out).toMatch(/SSL\.TYPE: unknown SSL method 'SSQL_SimSaim'/);
   });
 
+  it("refuses a MoCo queue that the global batch does not divide before the first step", async () => {
+    const cfg = path.join(root, "configs", "cifar", "resnet18_moco_cifar.yaml");
+    const dir = path.join(tmp, "moco-k");
+    const r = await cli("ssl", "--config", cfg, "--output", dir, "--opts", "TRAIN.DATASET", "fmnist", "DATA.TRAIN_SUBSET", "64", "TRAIN.BATCH_SIZE", "32", "SSL.SETTING.MOCO_K", "48");
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain("MoCo: SSL.SETTING.MOCO_K (48) must be a multiple of the global batch (32)");
+    expect(r.out).not.toContain("steps/epoch"); // the line that starts training
+    expect(fs.existsSync(path.join(dir, "metrics.jsonl")) && fs.readFileSync(path.join(dir, "metrics.jsonl"), "utf8").includes('"step"')).toBe(false);
+    expect(fs.existsSync(path.join(dir, "checkpoint.json"))).toBe(false);
+  });
+
   it("requires --config", async () => {
     const r = await cli("ssl", "--output", out);
     expect(r.code).not.toBe(0);
