@@ -1,11 +1,11 @@
 /**
  * Throughput of the SSL two-view pipeline (sslPipeline: RandomResizedCrop, color jitter, grayscale, blur at
  * 224 px, flip, normalize; two views per image) on 32x32 and 224x224 uint8 images held in memory, on 1 and 2
- * data-pool threads, against the PyTorch per-image reference (bench/data_reference.py) with as many worker
- * processes, in the same run. Decoding is not included (in-memory sources, as CIFAR).
+ * data-pool threads, against the per-image references with as many worker processes, in the same run: the original's
+ * PIL pipeline (bench/data_reference_pil.py) and torchvision's tensor formulas (bench/data_reference.py). Decoding is not included (in-memory sources, as CIFAR).
  *   npx tsc -p bench && node bench/data.bench.js [step-results.json]
  * Then it compares with the training step's consumption rate (see consumption()).
- * The reference needs .venv/bin/python (sh scripts/setup.sh --python); without it only our numbers print.
+ * The references need .venv/bin/python with torch and Pillow (sh scripts/setup.sh --python); without it only our numbers print.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -63,16 +63,17 @@ async function ours(size: number, n: number, batch: number, dataset: string, thr
   return { imagesPerS: n / best, cpuUsPerImage: (cpu.user + cpu.system) / (ROUNDS * n) };
 }
 
-function reference(): Map<string, Result> {
+/** `mode`: "tensor" (torchvision's tensor formulas in torch ops) or "pil" (the original's PIL path, needs Pillow). */
+function reference(mode: "tensor" | "pil"): Map<string, Result> {
   const python = path.join(__dirname, "..", ".venv", "bin", "python");
   const out = new Map<string, Result>();
   if (!fs.existsSync(python)) {
     console.log(`(no PyTorch reference: ${python} is missing; run sh scripts/setup.sh --python)`);
     return out;
   }
-  const r = spawnSync(python, [path.join(__dirname, "data_reference.py"), SIZES.map((s) => `${s.size}:${s.images}`).join(","), THREADS.join(","), String(ROUNDS)], { encoding: "utf8" });
+  const r = spawnSync(python, [path.join(__dirname, "data_reference.py"), SIZES.map((s) => `${s.size}:${s.images}`).join(","), THREADS.join(","), String(ROUNDS), mode], { encoding: "utf8" });
   if (r.status !== 0) {
-    console.log(`(PyTorch reference failed: ${r.stderr.trim().split("\n").pop()})`);
+    console.log(`(${mode} reference failed: ${r.stderr.trim().split("\n").pop()})`);
     return out;
   }
   for (const line of r.stdout.trim().split("\n")) {
@@ -85,17 +86,22 @@ function reference(): Map<string, Result> {
 async function main(): Promise<void> {
   const rows: { size: number; threads: number; ours: Result }[] = [];
   for (const s of SIZES) for (const t of THREADS) rows.push({ size: s.size, threads: t, ours: await ours(s.size, s.images, s.batch, s.dataset, t) });
-  const ref = reference();
+  const refs = { pil: reference("pil"), torch: reference("tensor") };
   // Wall-clock throughput depends on what else the machine runs; CPU time per image does much less.
   console.log(`SSL two-view pipeline (each image -> two augmented views), best of ${ROUNDS} rounds; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
-  console.log("size     threads  ours img/s  torch img/s  ratio   ours cpu us/img  torch cpu us/img  ratio");
+  console.log("PIL: the original's pipeline (torchvision on PIL images); torch: torchvision's tensor formulas; ratios are ours over theirs (target: 2x PIL per core)");
+  console.log("size     threads  ours img/s  PIL img/s  ratio   torch img/s  ratio   ours cpu us/img  PIL cpu us/img  ratio   torch cpu us/img  ratio");
   const cell = (v: number | undefined, w: number) => (v === undefined ? "-" : v.toFixed(0)).padEnd(w);
   const ratio = (a: number | undefined, b: number | undefined, w: number) => (a && b ? `${(a / b).toFixed(1)}x` : "-").padEnd(w);
   for (const r of rows) {
-    const t = ref.get(`${r.size}/${r.threads}`);
+    const key = `${r.size}/${r.threads}`;
+    const p = refs.pil.get(key);
+    const t = refs.torch.get(key);
     console.log(
-      `${`${r.size}x${r.size}`.padEnd(9)}${String(r.threads).padEnd(9)}${cell(r.ours.imagesPerS, 12)}${cell(t?.imagesPerS, 13)}${ratio(r.ours.imagesPerS, t?.imagesPerS, 8)}` +
-        `${cell(r.ours.cpuUsPerImage, 17)}${cell(t?.cpuUsPerImage, 18)}${ratio(t?.cpuUsPerImage, r.ours.cpuUsPerImage, 6)}`,
+      `${`${r.size}x${r.size}`.padEnd(9)}${String(r.threads).padEnd(9)}${cell(r.ours.imagesPerS, 12)}` +
+        `${cell(p?.imagesPerS, 11)}${ratio(r.ours.imagesPerS, p?.imagesPerS, 8)}${cell(t?.imagesPerS, 13)}${ratio(r.ours.imagesPerS, t?.imagesPerS, 8)}` +
+        `${cell(r.ours.cpuUsPerImage, 17)}${cell(p?.cpuUsPerImage, 16)}${ratio(p?.cpuUsPerImage, r.ours.cpuUsPerImage, 8)}` +
+        `${cell(t?.cpuUsPerImage, 18)}${ratio(t?.cpuUsPerImage, r.ours.cpuUsPerImage, 6)}`,
     );
   }
   consumption(rows, process.argv[2]);

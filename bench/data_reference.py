@@ -1,12 +1,13 @@
 """PyTorch reference for bench/data.bench.ts: the SSL two-view pipeline per image, as DataLoader workers run it.
 
-torchvision and PIL are not importable here, so each step is torchvision's tensor-path formula in torch ops:
+torchvision is not importable here, so each step is torchvision's tensor-path formula in torch ops:
 RandomResizedCrop (get_params + crop + antialiased interpolate), RandomApply(ColorJitter(0.4, 0.4, 0.4, 0.1),
 p=0.8) in a random order, RandomGrayscale(0.2), for 224 px RandomApply(GaussianBlur(sigma U[0.1, 2]), 0.5) as a
 separable Gaussian conv (kernel 2 ceil(3 sigma) + 1), RandomHorizontalFlip, ToTensor, Normalize, and two views
 per image. `workers` processes with one torch thread each stand for DataLoader(num_workers=workers).
 Prints one JSON line per (size, workers): {"size", "workers", "images_per_s", "cpu_us_per_image"}.
-Usage: python bench/data_reference.py SIZE:N[,SIZE:N] WORKERS[,WORKERS] ROUNDS
+Usage: python bench/data_reference.py SIZE:N[,SIZE:N] WORKERS[,WORKERS] ROUNDS [tensor|pil]
+("pil": the original's PIL path instead, bench/data_reference_pil.py, when Pillow is installed.)
 """
 
 import json
@@ -104,10 +105,14 @@ def view(img, size):
 
 
 def work(args):
-    images, size = args
+    images, size, mode = args
     torch.set_num_threads(1)
+    if mode == "pil":
+        from data_reference_pil import view_pil as fn
+    else:
+        fn = view
     for img in images:
-        view(img, size), view(img, size)
+        fn(img, size), fn(img, size)
     return len(images)
 
 
@@ -115,14 +120,15 @@ def main():
     sizes = [tuple(map(int, s.split(":"))) for s in sys.argv[1].split(",")]
     workers = [int(w) for w in sys.argv[2].split(",")]
     rounds = int(sys.argv[3])
+    mode = sys.argv[4] if len(sys.argv) > 4 else "tensor"
     rng = np.random.default_rng(0)
     for size, n in sizes:
         images = [rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8) for _ in range(n)]
         for nw in workers:
-            chunks = [(images[i::nw], size) for i in range(nw)]
+            chunks = [(images[i::nw], size, mode) for i in range(nw)]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             pool = mp.get_context("fork").Pool(nw)
-            pool.map(work, [(c[0][:2], size) for c in chunks])  # warm up
+            pool.map(work, [(c[0][:2], size, mode) for c in chunks])  # warm up
             best = math.inf
             for _ in range(rounds):
                 t = time.perf_counter()

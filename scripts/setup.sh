@@ -34,10 +34,10 @@ else
   npx tsc -p tsconfig.json
 fi
 
-if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  echo "setup: Python venv with the PyTorch CPU reference in .venv"
+if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import torch, PIL" 2>/dev/null; then
+  echo "setup: Python venv with the PyTorch CPU reference (and Pillow, the original's image library) in .venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --retries 1 --timeout 15 "torch==2.13.0+cpu" numpy==2.4.6
+  .venv/bin/pip install -q --retries 1 --timeout 15 "torch==2.13.0+cpu" numpy==2.4.6 pillow==12.3.0
 fi
 if [ "$want_cuda" = 1 ] && [ ! -d .venv/lib/python3*/site-packages/nvidia/cudnn ]; then
   echo "setup: cuDNN, NCCL and cuBLAS wheels in .venv"
