@@ -63,9 +63,11 @@ async function ours(size: number, n: number, batch: number, dataset: string, thr
   return { imagesPerS: n / best, cpuUsPerImage: (cpu.user + cpu.system) / (ROUNDS * n) };
 }
 
+const referencePython = () => path.join(__dirname, "..", ".venv", "bin", "python");
+
 /** `mode`: "tensor" (torchvision's tensor formulas in torch ops) or "pil" (the original's PIL path, needs Pillow). */
 function reference(mode: "tensor" | "pil"): Map<string, Result> {
-  const python = path.join(__dirname, "..", ".venv", "bin", "python");
+  const python = referencePython();
   const out = new Map<string, Result>();
   if (!fs.existsSync(python)) {
     console.log(`(no PyTorch reference: ${python} is missing; run sh scripts/setup.sh --python)`);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
     );
   }
   consumption(rows, process.argv[2]);
+  if (fs.existsSync(referencePython())) spawnSync(referencePython(), [path.join(__dirname, "pil_rounding.py")], { stdio: "inherit" });
 }
 
 /**
