@@ -150,9 +150,15 @@ SSQL_OP(fakeQuantRangeBackward) {
   const int64_t C = l.channels, n = x->numel();
   const int32_t* pmin = q.argmin->data<int32_t>();
   const int32_t* pmax = q.argmax->data<int32_t>();
-  for (int64_t c = 0; c < C; ++c)
+  // The indices are where channel c's own min / max sit (aminmax_ on x), so each lies inside channel c.
+  auto inChannel = [&](int32_t i, int64_t c) { return (i / l.inner) % C == c; };
+  for (int64_t c = 0; c < C; ++c) {
     if (pmin[c] < 0 || pmin[c] >= n || pmax[c] < 0 || pmax[c] >= n)
       throw RangeError(std::string(a.op) + "(): argmin/argmax index out of range for " + shapeStr(x->shape));
+    if (!inChannel(pmin[c], c) || !inChannel(pmax[c], c))
+      throw RangeError(std::string(a.op) + "(): argmin/argmax of channel " + std::to_string(c) +
+                       " points outside that channel (indices must come from aminmax_ on x)");
+  }
 
   auto out = empty(DType::F32, x->shape);
   const float* pg = g->f32();

@@ -1,19 +1,21 @@
 // CUDA kernels of the quantization ops; launchers declared in fake_quant.h. Same bits as the CPU ops: the
 // per-element formulas come from core/fake_quant_math.h (rintf on the device, fp32 reciprocal of the scale).
 // Elementwise kernels are grid-stride loops with float4 / uchar4 accesses where alignment and the channel layout
-// allow; reductions use warp shuffles, then one partial per block.
+// allow, and 32-bit index arithmetic below 2^30 elements (the channel of an element costs a division per access).
+// The range backward gives each channel one block where that fills the GPU: one launch, no atomics.
 #include <climits>
 #include <cstdint>
 
 #include "../core/fake_quant_math.h"
 #include "fake_quant.h"
+#include "quant_reduce.cuh"
 
 namespace ssql {
 namespace cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
+using namespace quant_reduce;
 
 inline int gridFor(int64_t work, int perThread = 1) {
   int64_t blocks = (work + int64_t(kThreads) * perThread - 1) / (int64_t(kThreads) * perThread);
@@ -33,20 +35,20 @@ __device__ __forceinline__ float fqOne(float x, float s, float inv, float z, flo
 
 // ---- fake quant forward ----
 
-template <bool kPerChannel, bool kMask>
+template <bool kPerChannel, bool kMask, typename I>
 __global__ void fakeQuantScalarKernel(const float* __restrict__ x, float* __restrict__ out, uint8_t* __restrict__ mask,
                                       const float* __restrict__ scale, const int32_t* __restrict__ zp,
-                                      const int32_t* __restrict__ enabled, int64_t n, int64_t channels, int64_t inner,
-                                      float qmin, float qmax) {
+                                      const int32_t* __restrict__ enabled, I n, I channels, I inner, float qmin,
+                                      float qmax) {
   const bool on = isOn(enabled);
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     if (!on) {
       out[i] = x[i];
       if (kMask) mask[i] = 1;
       continue;
     }
-    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
+    const I c = channels == 1 ? 0 : (i / inner) % channels;
     const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
     uint8_t m;
     out[i] = fqOne<kPerChannel>(x[i], s, inv, z, qmin, qmax, m);
@@ -55,21 +57,21 @@ __global__ void fakeQuantScalarKernel(const float* __restrict__ x, float* __rest
 }
 
 // Four elements per step; requires 16-byte aligned x/out, 4-byte aligned mask, and groups of 4 inside one channel.
-template <bool kPerChannel, bool kMask>
+template <bool kPerChannel, bool kMask, typename I>
 __global__ void fakeQuantVec4Kernel(const float4* __restrict__ x, float4* __restrict__ out, uchar4* __restrict__ mask,
                                     const float* __restrict__ scale, const int32_t* __restrict__ zp,
-                                    const int32_t* __restrict__ enabled, int64_t n4, int64_t channels, int64_t inner,
-                                    float qmin, float qmax) {
+                                    const int32_t* __restrict__ enabled, I n4, I channels, I inner, float qmin,
+                                    float qmax) {
   const bool on = isOn(enabled);
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
     const float4 v = x[i];
     if (!on) {
       out[i] = v;
       if (kMask) mask[i] = make_uchar4(1, 1, 1, 1);
       continue;
     }
-    const int64_t c = channels == 1 ? 0 : ((i * 4) / inner) % channels;
+    const I c = channels == 1 ? 0 : ((i * 4) / inner) % channels;
     const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
     uchar4 m;
     float4 r;
@@ -82,28 +84,38 @@ __global__ void fakeQuantVec4Kernel(const float4* __restrict__ x, float4* __rest
   }
 }
 
-template <bool kPerChannel, bool kMask>
-cudaError_t launchForward(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
-                          const int32_t* enabled, QuantLayout l, float qmin, float qmax, cudaStream_t stream) {
+template <bool kPerChannel, bool kMask, typename I>
+void launchForwardAs(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
+                     const int32_t* enabled, QuantLayout l, float qmin, float qmax, cudaStream_t stream) {
   const int64_t n = l.numel();
-  if (n == 0) return cudaSuccess;
   const bool vec = (l.channels == 1 || l.inner % 4 == 0) && aligned16(x) && aligned16(out) && (!kMask || aligned4(mask));
   int64_t done = 0;
   if (vec && n >= 4) {
     const int64_t n4 = n / 4;
-    fakeQuantVec4Kernel<kPerChannel, kMask><<<gridFor(n4), kThreads, 0, stream>>>(
+    fakeQuantVec4Kernel<kPerChannel, kMask, I><<<gridFor(n4), kThreads, 0, stream>>>(
         reinterpret_cast<const float4*>(x), reinterpret_cast<float4*>(out), reinterpret_cast<uchar4*>(mask), scale, zp,
-        enabled, n4, l.channels, l.inner, qmin, qmax);
+        enabled, I(n4), I(l.channels), I(l.inner), qmin, qmax);
     done = n4 * 4;
   }
   if (done < n) {
     // Per tensor: the tail after the float4 part. Per channel the float4 path needs inner % 4 == 0, which leaves no
     // tail, so here done == 0 and the scalar kernel covers everything.
     const int64_t rest = n - done;
-    fakeQuantScalarKernel<kPerChannel, kMask><<<gridFor(rest), kThreads, 0, stream>>>(
-        x + done, out + done, kMask ? mask + done : nullptr, scale, zp, enabled, rest, l.channels,
-        l.channels == 1 ? rest : l.inner, qmin, qmax);
+    fakeQuantScalarKernel<kPerChannel, kMask, I><<<gridFor(rest), kThreads, 0, stream>>>(
+        x + done, out + done, kMask ? mask + done : nullptr, scale, zp, enabled, I(rest), I(l.channels),
+        I(l.channels == 1 ? rest : l.inner), qmin, qmax);
   }
+}
+
+template <bool kPerChannel, bool kMask>
+cudaError_t launchForward(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
+                          const int32_t* enabled, QuantLayout l, float qmin, float qmax, cudaStream_t stream) {
+  if (l.numel() == 0) return cudaSuccess;
+  // Grid-stride indices stay below n + 65535 * kThreads, so 32 bits hold them for n < 2^30.
+  if (l.numel() < (int64_t{1} << 30))
+    launchForwardAs<kPerChannel, kMask, uint32_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
+  else
+    launchForwardAs<kPerChannel, kMask, int64_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
   return cudaGetLastError();
 }
 
@@ -127,31 +139,97 @@ __global__ void maskedGradVec4Kernel(const float4* __restrict__ g, const uchar4*
   }
 }
 
-// ---- warp / block reductions ----
-
-__device__ __forceinline__ double warpSum(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__device__ double blockSum(double v) {
-  __shared__ double part[kThreads / 32];
-  v = warpSum(v);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) part[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < blockDim.x / 32 ? part[lane] : 0.0;
-  if (warp == 0) v = warpSum(v);
-  return v;
-}
-
-// Element k of channel c in the [outer, channels, inner] layout (k runs over outer * inner in flat order).
-__device__ __forceinline__ int64_t channelElement(int64_t k, int64_t c, int64_t channels, int64_t inner) {
-  return ((k / inner) * channels + c) * inner + k % inner;
-}
-
 // ---- range backward (SSQL's weight-scale gradient) ----
 
+// dx of one element, with its term of the channel's scale-gradient sum added to `acc`.
+template <bool kPerChannel>
+__device__ __forceinline__ float rangeGradOne(float g, float x, float inv, float z, float qmin, float qmax,
+                                              double& acc) {
+  const float y = __fmul_rn(x, inv);
+  const float v = z + fq::roundHalfEven(y);
+  const float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
+  const float cq = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
+  acc += static_cast<double>(g * ((cq - z) - m * y));
+  return g * m;
+}
+
+struct RangeRoute {
+  const float* mn;
+  const float* mx;
+  const int32_t* argmin;
+  const int32_t* argmax;
+  int64_t channels, inner, n;
+  double span;
+  bool symmetric;
+};
+
+// Adds channel c's scale term (from its sum) to dx at the channel's argmin / argmax. An index outside channel c
+// is skipped: the CPU op rejects it, and checking here would need a read-back.
+template <bool kAtomic>
+__device__ __forceinline__ void routeScaleGrad(float* __restrict__ dx, double sum, int64_t c, const RangeRoute& r) {
+  auto add = [&](int32_t i, double v) {
+    if (i < 0 || i >= r.n || (i / r.inner) % r.channels != c) return;
+    if (kAtomic)
+      atomicAdd(dx + i, static_cast<float>(v));
+    else
+      dx[i] += static_cast<float>(v);
+  };
+  const float mn = r.mn[c], mx = r.mx[c];
+  if (r.symmetric) {
+    const double t = sum / (r.span / 2.0);
+    const float am = fabsf(mn), ax = fabsf(mx);
+    if (am != am || ax != ax) return;
+    const double wMin = am > ax ? 1.0 : (am < ax ? 0.0 : 0.5);
+    const double sMin = mn > 0.0f ? 1.0 : (mn < 0.0f ? -1.0 : 0.0);
+    const double sMax = mx > 0.0f ? 1.0 : (mx < 0.0f ? -1.0 : 0.0);
+    if (wMin > 0.0) add(r.argmin[c], t * wMin * sMin);
+    if (wMin < 1.0) add(r.argmax[c], t * (1.0 - wMin) * sMax);
+  } else {
+    const double t = sum / r.span;
+    add(r.argmax[c], t);
+    add(r.argmin[c], -t);
+  }
+}
+
+// One block per channel: dx, the channel's sum and its routing in one launch. Requires g, x, dx 16-byte aligned and
+// inner % 4 == 0 for vec4.
+template <bool kPerChannel>
+__global__ void rangeBackwardChannelKernel(const float* __restrict__ g, const float* __restrict__ x,
+                                           float* __restrict__ dx, const float* __restrict__ scale,
+                                           const int32_t* __restrict__ zp, const int32_t* __restrict__ enabled,
+                                           RangeRoute route, int64_t outer, float qmin, float qmax, bool vec4) {
+  const int64_t c = blockIdx.x, channels = route.channels, inner = route.inner;
+  const bool on = isOn(enabled);
+  const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
+  double acc = 0.0;
+  for (int64_t o = 0; o < outer; ++o) {
+    const int64_t base = (o * channels + c) * inner;
+    if (vec4) {
+      for (int64_t k = int64_t(threadIdx.x) * 4; k < inner; k += int64_t(blockDim.x) * 4) {
+        const float4 gv = *reinterpret_cast<const float4*>(g + base + k);
+        float4 r = gv;
+        if (on) {
+          const float4 xv = __ldg(reinterpret_cast<const float4*>(x + base + k));
+          r.x = rangeGradOne<kPerChannel>(gv.x, xv.x, inv, z, qmin, qmax, acc);
+          r.y = rangeGradOne<kPerChannel>(gv.y, xv.y, inv, z, qmin, qmax, acc);
+          r.z = rangeGradOne<kPerChannel>(gv.z, xv.z, inv, z, qmin, qmax, acc);
+          r.w = rangeGradOne<kPerChannel>(gv.w, xv.w, inv, z, qmin, qmax, acc);
+        }
+        *reinterpret_cast<float4*>(dx + base + k) = r;
+      }
+    } else {
+      for (int64_t k = threadIdx.x; k < inner; k += blockDim.x) {
+        const int64_t i = base + k;
+        dx[i] = on ? rangeGradOne<kPerChannel>(g[i], __ldg(x + i), inv, z, qmin, qmax, acc) : g[i];
+      }
+    }
+  }
+  if (!on) return;  // the same for every thread of the block
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) routeScaleGrad<false>(dx, acc, c, route);
+}
+
+// Several blocks per channel (grid (blocks, channels)): dx and per-channel sums by atomics; rangeRouteKernel follows.
 template <bool kPerChannel>
 __global__ void rangeGradKernel(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ dx,
                                 const float* __restrict__ scale, const int32_t* __restrict__ zp,
@@ -164,190 +242,17 @@ __global__ void rangeGradKernel(const float* __restrict__ g, const float* __rest
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < perChannel; k += stride) {
     const int64_t i = channelElement(k, c, channels, inner);
-    if (!on) {
-      dx[i] = g[i];
-      continue;
-    }
-    const float y = __fmul_rn(x[i], inv);
-    const float v = z + fq::roundHalfEven(y);
-    const float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
-    const float cq = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
-    dx[i] = g[i] * m;
-    acc += static_cast<double>(g[i] * ((cq - z) - m * y));
+    dx[i] = on ? rangeGradOne<kPerChannel>(g[i], x[i], inv, z, qmin, qmax, acc) : g[i];
   }
   acc = blockSum(acc);
   if (threadIdx.x == 0 && on) atomicAdd(sums + c, acc);
 }
 
-__global__ void rangeRouteKernel(float* __restrict__ dx, const double* __restrict__ sums, const float* __restrict__ mn,
-                                 const float* __restrict__ mx, const int32_t* __restrict__ argmin,
-                                 const int32_t* __restrict__ argmax, const int32_t* __restrict__ enabled,
-                                 int64_t channels, int64_t n, double span, bool symmetric) {
+__global__ void rangeRouteKernel(float* __restrict__ dx, const double* __restrict__ sums,
+                                 const int32_t* __restrict__ enabled, RangeRoute route) {
   if (!isOn(enabled)) return;
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= channels) return;
-  // Indices come from JavaScript; checking them on the host would need a read-back, so bad ones are skipped here
-  // (the CPU op throws) rather than written out of bounds.
-  const int32_t imin = argmin[c], imax = argmax[c];
-  const bool okMin = imin >= 0 && imin < n, okMax = imax >= 0 && imax < n;
-  if (symmetric) {
-    const double t = sums[c] / (span / 2.0);
-    const float am = fabsf(mn[c]), ax = fabsf(mx[c]);
-    if (am != am || ax != ax) return;
-    const double wMin = am > ax ? 1.0 : (am < ax ? 0.0 : 0.5);
-    const double sMin = mn[c] > 0.0f ? 1.0 : (mn[c] < 0.0f ? -1.0 : 0.0);
-    const double sMax = mx[c] > 0.0f ? 1.0 : (mx[c] < 0.0f ? -1.0 : 0.0);
-    if (wMin > 0.0 && okMin) atomicAdd(dx + imin, static_cast<float>(t * wMin * sMin));
-    if (wMin < 1.0 && okMax) atomicAdd(dx + imax, static_cast<float>(t * (1.0 - wMin) * sMax));
-  } else {
-    const double t = sums[c] / span;
-    if (okMax) atomicAdd(dx + imax, static_cast<float>(t));
-    if (okMin) atomicAdd(dx + imin, static_cast<float>(-t));
-  }
-}
-
-// ---- min / max with first indices ----
-
-struct Extreme {
-  float mn;
-  int32_t imn;
-  float mx;
-  int32_t imx;
-  int32_t inan;  // first NaN position, INT_MAX if none
-};
-
-__device__ __forceinline__ Extreme emptyExtreme() {
-  return {__int_as_float(0x7f800000), INT_MAX, __int_as_float(0xff800000), INT_MAX, INT_MAX};
-}
-
-__device__ __forceinline__ void combine(Extreme& a, const Extreme& b) {
-  if (b.mn < a.mn || (b.mn == a.mn && b.imn < a.imn)) {
-    a.mn = b.mn;
-    a.imn = b.imn;
-  }
-  if (b.mx > a.mx || (b.mx == a.mx && b.imx < a.imx)) {
-    a.mx = b.mx;
-    a.imx = b.imx;
-  }
-  a.inan = min(a.inan, b.inan);
-}
-
-__device__ __forceinline__ void warpCombine(Extreme& e) {
-  for (int o = 16; o > 0; o >>= 1) {
-    Extreme b;
-    b.mn = __shfl_down_sync(0xffffffffu, e.mn, o);
-    b.imn = __shfl_down_sync(0xffffffffu, e.imn, o);
-    b.mx = __shfl_down_sync(0xffffffffu, e.mx, o);
-    b.imx = __shfl_down_sync(0xffffffffu, e.imx, o);
-    b.inan = __shfl_down_sync(0xffffffffu, e.inan, o);
-    combine(e, b);
-  }
-}
-
-__device__ Extreme blockCombine(Extreme e) {
-  __shared__ Extreme part[kThreads / 32];
-  warpCombine(e);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) part[warp] = e;
-  __syncthreads();
-  e = threadIdx.x < blockDim.x / 32 ? part[lane] : emptyExtreme();
-  if (warp == 0) warpCombine(e);
-  return e;
-}
-
-// Grid (blocksPerChannel, channels): each block scans a strided slice of one channel; partial [c][b].
-__global__ void aminmaxPartialKernel(const float* __restrict__ x, Extreme* __restrict__ partial, int64_t channels,
-                                     int64_t inner, int64_t perChannel, bool vec4) {
-  const int64_t c = blockIdx.y;
-  Extreme e = emptyExtreme();
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  auto visit = [&](float v, int64_t i) {
-    if (v != v) {
-      e.inan = min(e.inan, static_cast<int32_t>(i));
-      return;
-    }
-    if (v < e.mn || (v == e.mn && i < e.imn)) {
-      e.mn = v;
-      e.imn = static_cast<int32_t>(i);
-    }
-    if (v > e.mx || (v == e.mx && i < e.imx)) {
-      e.mx = v;
-      e.imx = static_cast<int32_t>(i);
-    }
-  };
-  if (vec4) {  // inner % 4 == 0 and x 16-byte aligned: groups of 4 stay in one channel row
-    for (int64_t k4 = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k4 < perChannel / 4; k4 += stride) {
-      const int64_t i = channelElement(k4 * 4, c, channels, inner);
-      const float4 v = __ldg(reinterpret_cast<const float4*>(x + i));
-      visit(v.x, i);
-      visit(v.y, i + 1);
-      visit(v.z, i + 2);
-      visit(v.w, i + 3);
-    }
-  } else {
-    for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < perChannel; k += stride)
-      visit(__ldg(x + channelElement(k, c, channels, inner)), channelElement(k, c, channels, inner));
-  }
-  e = blockCombine(e);
-  if (threadIdx.x == 0) partial[c * gridDim.x + blockIdx.x] = e;
-}
-
-// One warp per channel folds the block partials, then merges with the buffers as the CPU op does.
-__global__ void aminmaxFinalKernel(const Extreme* __restrict__ partial, int blocksPerChannel, float* __restrict__ mn,
-                                   float* __restrict__ mx, int32_t* __restrict__ argmin, int32_t* __restrict__ argmax,
-                                   int64_t channels, bool accumulate) {
-  const int64_t c = blockIdx.x;
-  Extreme e = emptyExtreme();
-  for (int b = threadIdx.x; b < blocksPerChannel; b += 32) combine(e, partial[c * blocksPerChannel + b]);
-  warpCombine(e);
-  if (threadIdx.x != 0) return;
-  const float nan = __int_as_float(0x7fc00000);
-  const bool hasNan = e.inan != INT_MAX;
-  const float nmn = hasNan ? nan : e.mn, nmx = hasNan ? nan : e.mx;
-  const int32_t imn = hasNan ? e.inan : e.imn, imx = hasNan ? e.inan : e.imx;
-  const float omn = mn[c], omx = mx[c];
-  if (!accumulate || (omn == omn && (nmn != nmn || nmn < omn))) {
-    mn[c] = nmn;
-    if (argmin) argmin[c] = imn;
-  }
-  if (!accumulate || (omx == omx && (nmx != nmx || nmx > omx))) {
-    mx[c] = nmx;
-    if (argmax) argmax[c] = imx;
-  }
-}
-
-int blocksPerChannel(QuantLayout l) {
-  const int64_t per = l.outer * l.inner;
-  int64_t cap = 2048 / (l.channels > 0 ? l.channels : 1);
-  if (cap < 1) cap = 1;
-  if (cap > 1024) cap = 1024;
-  int64_t want = (per + 4 * kThreads * 4 - 1) / (4 * kThreads * 4);
-  if (want < 1) want = 1;
-  return static_cast<int>(want < cap ? want : cap);
-}
-
-// ---- EMA and qparams ----
-
-__global__ void emaKernel(float* __restrict__ dst, const float* __restrict__ src, int64_t n, float km, float kr) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dst[i] = __fadd_rn(__fmul_rn(km, dst[i]), __fmul_rn(kr, src[i]));
-}
-
-__global__ void calcQParamsKernel(const float* __restrict__ mn, const float* __restrict__ mx, float* __restrict__ scale,
-                                  int32_t* __restrict__ zp, int32_t* __restrict__ enabled, int64_t channels, int bits,
-                                  bool symmetric) {
-  int anyNan = 0, anyZero = 0;
-  for (int64_t c = threadIdx.x; c < channels; c += blockDim.x) {
-    const float s = symmetric ? fq::symmetricScale(mn[c], mx[c], bits) : fq::asymmetricScale(mn[c], mx[c], bits);
-    scale[c] = s;
-    zp[c] = symmetric ? 0 : fq::asymmetricZeroPoint(mn[c], s);
-    anyNan |= s != s;
-    anyZero |= s == 0.0f;
-  }
-  anyNan = __syncthreads_or(anyNan);
-  anyZero = __syncthreads_or(anyZero);
-  if (threadIdx.x == 0) enabled[0] = (anyNan || !anyZero) ? 1 : 0;
+  if (c < route.channels) routeScaleGrad<true>(dx, sums[c], c, route);
 }
 
 }  // namespace
@@ -378,6 +283,7 @@ cudaError_t fakeQuantBackward(const float* grad, const uint8_t* mask, float* dx,
 }
 
 size_t fakeQuantRangeBackwardWorkspaceBytes(QuantLayout layout) {
+  if (blockPerChannel(layout.channels, layout.outer * layout.inner)) return 0;
   return static_cast<size_t>(layout.channels) * sizeof(double);
 }
 
@@ -389,54 +295,33 @@ cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx,
   const int64_t per = layout.outer * layout.inner;
   if (layout.numel() == 0) return cudaSuccess;
   if (layout.channels > 65535) return cudaErrorInvalidValue;
+  const RangeRoute route{min,          max, argmin, argmax, layout.channels, layout.inner, layout.numel(),
+                         static_cast<double>(quantMax) - static_cast<double>(quantMin), symmetric};
+  const float qmin = static_cast<float>(quantMin), qmax = static_cast<float>(quantMax);
+  const auto channels = static_cast<unsigned>(layout.channels);
+  if (blockPerChannel(layout.channels, per)) {
+    const bool vec4 = layout.inner % 4 == 0 && aligned16(grad) && aligned16(x) && aligned16(dx);
+    if (perChannel)
+      rangeBackwardChannelKernel<true><<<channels, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, route,
+                                                                         layout.outer, qmin, qmax, vec4);
+    else
+      rangeBackwardChannelKernel<false><<<channels, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, route,
+                                                                          layout.outer, qmin, qmax, vec4);
+    return cudaGetLastError();
+  }
   double* sums = static_cast<double*>(workspace);
   cudaError_t err = cudaMemsetAsync(sums, 0, fakeQuantRangeBackwardWorkspaceBytes(layout), stream);
   if (err != cudaSuccess) return err;
   int64_t bx = (per + kThreads * 8 - 1) / (kThreads * 8);
   const int64_t cap = layout.channels >= 256 ? 4 : 1024;
-  dim3 grid(static_cast<unsigned>(bx < 1 ? 1 : (bx > cap ? cap : bx)), static_cast<unsigned>(layout.channels));
-  const float qmin = static_cast<float>(quantMin), qmax = static_cast<float>(quantMax);
+  dim3 grid(static_cast<unsigned>(bx < 1 ? 1 : (bx > cap ? cap : bx)), channels);
   if (perChannel)
     rangeGradKernel<true><<<grid, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, sums, layout.channels,
                                                          layout.inner, per, qmin, qmax);
   else
     rangeGradKernel<false><<<grid, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, sums, layout.channels,
                                                           layout.inner, per, qmin, qmax);
-  rangeRouteKernel<<<static_cast<unsigned>((layout.channels + 127) / 128), 128, 0, stream>>>(
-      dx, sums, min, max, argmin, argmax, enabled, layout.channels, layout.numel(),
-      static_cast<double>(quantMax) - static_cast<double>(quantMin), symmetric);
-  return cudaGetLastError();
-}
-
-size_t aminmaxWorkspaceBytes(QuantLayout layout) {
-  return static_cast<size_t>(layout.channels) * static_cast<size_t>(blocksPerChannel(layout)) * sizeof(Extreme);
-}
-
-cudaError_t aminmax(const float* x, float* min, float* max, int32_t* argmin, int32_t* argmax, QuantLayout layout,
-                    bool accumulate, void* workspace, cudaStream_t stream) {
-  const int64_t per = layout.outer * layout.inner;
-  if (per == 0 || layout.numel() >= INT_MAX || layout.channels > 65535) return cudaErrorInvalidValue;
-  const int bpc = blocksPerChannel(layout);
-  const bool vec4 = layout.inner % 4 == 0 && aligned16(x);
-  Extreme* partial = static_cast<Extreme*>(workspace);
-  aminmaxPartialKernel<<<dim3(bpc, static_cast<unsigned>(layout.channels)), kThreads, 0, stream>>>(
-      x, partial, layout.channels, layout.inner, per, vec4);
-  aminmaxFinalKernel<<<static_cast<unsigned>(layout.channels), 32, 0, stream>>>(partial, bpc, min, max, argmin, argmax,
-                                                                                  layout.channels, accumulate);
-  return cudaGetLastError();
-}
-
-cudaError_t emaUpdate(float* dst, const float* src, int64_t n, double momentum, cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  emaKernel<<<gridFor(n), kThreads, 0, stream>>>(dst, src, n, static_cast<float>(momentum),
-                                                 static_cast<float>(1.0 - momentum));
-  return cudaGetLastError();
-}
-
-cudaError_t calcQParams(const float* min, const float* max, float* scale, int32_t* zeroPoint, int32_t* enabled,
-                        int64_t channels, int bits, bool symmetric, cudaStream_t stream) {
-  if (bits < 1 || bits > 16) return cudaErrorInvalidValue;
-  calcQParamsKernel<<<1, kThreads, 0, stream>>>(min, max, scale, zeroPoint, enabled, channels, bits, symmetric);
+  rangeRouteKernel<<<(channels + 127) / 128, 128, 0, stream>>>(dx, sums, enabled, route);
   return cudaGetLastError();
 }
 

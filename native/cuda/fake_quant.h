@@ -1,4 +1,4 @@
-// Launchers of the CUDA quantization kernels (native/cuda/fake_quant.cu): plain C++, no N-API, so the CUDA addon's
+// Launchers of the CUDA quantization kernels (native/cuda/fake_quant.cu, observers.cu): plain C++, no N-API, so the CUDA addon's
 // op bodies (or anything else) can call them. Every pointer is device memory; every launcher only queues work on
 // `stream` (no host synchronisation, no allocation) and returns cudaGetLastError() of its launches.
 // Semantics are those of the CPU ops of the same names (native/cpu/fake_quant.cc, observers.cc), which define them;
@@ -32,7 +32,8 @@ cudaError_t fakeQuantForward(const float* x, float* out, uint8_t* mask, const fl
 cudaError_t fakeQuantBackward(const float* grad, const uint8_t* mask, float* dx, int64_t n, cudaStream_t stream);
 
 // fakeQuantRangeBackward: dx = grad * M plus the scale term routed to argmin/argmax (flat indices into x) per channel.
-// Indices outside [0, numel) are skipped (the CPU op rejects them; checking here would need a read-back).
+// Indices outside x or outside their channel are skipped (the CPU op rejects them; checking here would need a
+// read-back).
 // `workspace` holds fakeQuantRangeBackwardWorkspaceBytes(layout) bytes (the per-channel sums).
 size_t fakeQuantRangeBackwardWorkspaceBytes(QuantLayout layout);
 cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx, const float* scale,

@@ -1,7 +1,7 @@
 // The quantization ops (lib/tensor/native/quant.ts) on CUDA: the argument checks of the CPU ops (core/quant_args.h)
 // in front of the stream-ordered launchers of fake_quant.cu. Nothing is read back: the `enabled` flag, scales and
 // zero points stay on the device. One difference from the CPU (which would need a read-back to check): argmin/argmax
-// indices outside x in fakeQuantRangeBackward are skipped instead of raising a RangeError.
+// indices outside x or outside their channel in fakeQuantRangeBackward are skipped instead of raising a RangeError.
 #include <climits>
 #include <string>
 

@@ -1,7 +1,8 @@
 // Device check of the CUDA quantization kernels through their plain launchers (native/cuda/fake_quant.h), against
 // host references built from the same per-element formulas (native/core/fake_quant_math.h) that the CPU ops use.
 // Needs no N-API:
-//   nvcc -std=c++17 -arch=sm_90 -I native native/cuda/fake_quant.cu test/gpu/fake_quant_check.cu -o /tmp/fq_check
+//   nvcc -std=c++17 -arch=sm_90 -I native native/cuda/fake_quant.cu native/cuda/observers.cu \
+//        test/gpu/fake_quant_check.cu -o /tmp/fq_check
 //   /tmp/fq_check      (prints one line per check, exits 1 on any failure)
 #include <algorithm>
 #include <cmath>
@@ -288,6 +289,8 @@ int main() {
   checkRangeBackward("range backward sym per-channel [64, 576] 4b", {1, 64, 576}, true, true, 4, rng);
   checkRangeBackward("range backward sym per-tensor [100000] 8b", {1, 1, 100000}, false, true, 8, rng);
   checkRangeBackward("range backward asym per-channel axis 1 [4, 6, 30] 5b", {4, 6, 30}, true, false, 5, rng);
+  checkRangeBackward("range backward sym per-channel [512, 4608] 4b", {1, 512, 4608}, true, true, 4, rng);
+  checkRangeBackward("range backward sym per-channel [4, 65536] 4b (blocks share a channel)", {1, 4, 65536}, true, true, 4, rng);
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

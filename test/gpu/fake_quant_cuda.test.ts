@@ -12,7 +12,7 @@ describe.skipIf(!hasGpu)("CUDA quantization kernels on the device", () => {
   it("match the shared per-element definitions bit for bit (range backward within 1e-5)", () => {
     const out = path.join(root, ".cache", "fq_check");
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    const build = spawnSync(nvcc, ["-std=c++17", "-arch=native", "-I", "native", "native/cuda/fake_quant.cu", "test/gpu/fake_quant_check.cu", "-o", out], {
+    const build = spawnSync(nvcc, ["-std=c++17", "-arch=native", "-I", "native", "native/cuda/fake_quant.cu", "native/cuda/observers.cu", "test/gpu/fake_quant_check.cu", "-o", out], {
       cwd: root,
       encoding: "utf8",
     });

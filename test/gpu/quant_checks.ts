@@ -232,6 +232,11 @@ export const quantChecks: CudaCheck[] = [
         },
         { name: "activation [8,16,4,4] per tensor, asymmetric 8 bit", shape: [8, 16, 4, 4], axis: null, bits: 8, symmetric: false },
         { name: "activation [4,16,8,8] per channel axis 1, asymmetric 5 bit", shape: [4, 16, 8, 8], axis: 1, bits: 5, symmetric: false },
+        { name: "weight [10,3,3,3] per channel, rows not a multiple of 4", shape: [10, 3, 3, 3], axis: 0, bits: 4, symmetric: true },
+        { name: "weight [512,512,3,3] per channel (the benchmark's shape)", shape: [512, 512, 3, 3], axis: 0, bits: 4, symmetric: true },
+        // Few channels with many elements each: several blocks share a channel (two-pass kernels).
+        { name: "weight [4,64,16,16] per channel, several blocks per channel", shape: [4, 64, 16, 16], axis: 0, bits: 4, symmetric: true },
+        { name: "activation [32,64,16,16] per tensor, several blocks", shape: [32, 64, 16, 16], axis: null, bits: 8, symmetric: false },
       ];
       for (const [k, c] of cases.entries()) {
         const x = rand(numel(c.shape), 300 + k, -0.7, 0.9);
@@ -250,23 +255,25 @@ export const quantChecks: CudaCheck[] = [
     name: "aminmax_: accumulate, NaN propagation, first indices; emaUpdate_; calcQParams edge values (bit-exact)",
     async run(cuda, cpu) {
       const lines: string[] = [];
-      const shape = [6, 5, 4, 4];
-      const x1 = rand(numel(shape), 500, -1, 1), x2 = rand(numel(shape), 501, -1.2, 1.2);
-      x1[17] = NaN; // channel 0 (axis 0) turns NaN and stays NaN
-      x2[5 * 16 + 3] = -5; // channel 1's new min
-      for (const axis of [null, 0, 1] as const) {
-        const C = axis === null ? 1 : shape[axis];
-        const r = onBoth(cuda, cpu, (a) => {
-          const o = a.ops;
-          const mn = a.own(o.full([C], 0, "float32")), mx = a.own(o.full([C], 0, "float32"));
-          const i0 = a.own(o.full([C], -1, "int32")), i1 = a.own(o.full([C], -1, "int32"));
-          o.aminmax_(a.up(x1, shape), mn, mx, i0, i1, axis, false);
-          o.aminmax_(a.up(x2, shape), mn, mx, i0, i1, axis, true);
-          const mn2 = a.own(o.full([C], 0, "float32")), mx2 = a.own(o.full([C], 0, "float32"));
-          o.aminmax_(a.up(x2, shape), mn2, mx2, null, null, axis, false);
-          return { min: a.read(mn), max: a.read(mx), argmin: a.read(i0), argmax: a.read(i1), minNoIdx: a.read(mn2), maxNoIdx: a.read(mx2) };
-        });
-        lines.push(exact(r, `aminmax_ axis ${axis}`));
+      // The second shape has enough elements per channel for the two-pass kernels.
+      for (const shape of [[6, 5, 4, 4], [3, 4, 64, 64]]) {
+        const x1 = rand(numel(shape), 500, -1, 1), x2 = rand(numel(shape), 501, -1.2, 1.2);
+        x1[17] = NaN; // channel 0 (axis 0) turns NaN and stays NaN
+        x2[5 * 16 + 3] = -5; // channel 1's new min ([6,5,4,4], axis 0)
+        for (const axis of [null, 0, 1] as const) {
+          const C = axis === null ? 1 : shape[axis];
+          const r = onBoth(cuda, cpu, (a) => {
+            const o = a.ops;
+            const mn = a.own(o.full([C], 0, "float32")), mx = a.own(o.full([C], 0, "float32"));
+            const i0 = a.own(o.full([C], -1, "int32")), i1 = a.own(o.full([C], -1, "int32"));
+            o.aminmax_(a.up(x1, shape), mn, mx, i0, i1, axis, false);
+            o.aminmax_(a.up(x2, shape), mn, mx, i0, i1, axis, true);
+            const mn2 = a.own(o.full([C], 0, "float32")), mx2 = a.own(o.full([C], 0, "float32"));
+            o.aminmax_(a.up(x2, shape), mn2, mx2, null, null, axis, false);
+            return { min: a.read(mn), max: a.read(mx), argmin: a.read(i0), argmax: a.read(i1), minNoIdx: a.read(mn2), maxNoIdx: a.read(mx2) };
+          });
+          lines.push(exact(r, `aminmax_ [${shape}] axis ${axis}`));
+        }
       }
       const d = rand(1000, 600, -3, 3), s = rand(1000, 601, -3, 3);
       lines.push(exact(onBoth(cuda, cpu, (a) => {

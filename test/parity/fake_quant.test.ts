@@ -125,6 +125,15 @@ describe("fake quantization against torch.fake_quantize_* (bit patterns)", () =>
       expect(() => ops.fakeQuantBackward(x.handle, x.handle)).toThrow(/'mask' must be uint8/);
       expect(() => ops.calcQParams(s3.handle, s3.handle, 17, true)).toThrow(/bits must lie in 1..16/);
       expect(() => ops.aminmax_(x.handle, s3.handle, s3.handle, null, null, 1, false)).toThrow(/'min' must hold 4 value/);
+      // argmin / argmax of channel c must lie in channel c (row c of x here); index 4 is in row 1, not row 0.
+      const range = (amin: number[]) =>
+        ops.fakeQuantRangeBackward(x.handle, x.handle, s3.handle, z3.handle, s3.handle, s3.handle,
+          tensor(Int32Array.from(amin), [3]).handle, tensor(Int32Array.of(0, 4, 8), [3]).handle, 0, -8, 7, true, null);
+      expect(() => range([4, 5, 9])).toThrow(/argmin\/argmax of channel 0 points outside that channel/);
+      expect(() => range([0, 4, 12])).toThrow(/index out of range/);
+      const dx = range([1, 5, 9]);
+      expect(ops.toArray(dx).length).toBe(12);
+      ops.dispose(dx);
     });
   });
 });

@@ -1,7 +1,7 @@
 import type { NativeTensor as H } from "./core";
 
 /**
- * Quantization ops (CPU: native/cpu/fake_quant.cc and observers.cc; CUDA kernels: native/cuda/fake_quant.cu).
+ * Quantization ops (CPU: native/cpu/fake_quant.cc and observers.cc; CUDA kernels: native/cuda/fake_quant.cu and observers.cu).
  * Scales are float32 tensors and zero points int32 tensors ([1] per tensor, [C] per channel), so nothing is read
  * back to JavaScript. `enabled` is an optional int32 [1] flag (from calcQParams): 0 makes the fake-quant ops the
  * identity (output = x, mask = 1, gradient passed through), the original's "min(scale) == 0" rule on the device.
