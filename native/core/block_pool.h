@@ -3,6 +3,8 @@
 // 1-10 MiB ones from 20 MiB segments, larger ones from their own segment whose cached blocks later serve smaller
 // requests too). Free of device calls: the backend injects how a segment is obtained and returned, so the
 // bookkeeping is tested on the CPU (test/native/block_pool_check.cc). Not synchronized: the caller holds a lock.
+// Options (alloc_conf.h) as PyTorch's: max_split_size keeps large cached blocks whole, and a garbage-collection
+// threshold gives back the oldest free segments before the pool grows past that share of the device.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alloc_conf.h"
+
 namespace ssql {
 
 struct BlockPoolStats {
@@ -23,6 +27,7 @@ struct BlockPoolStats {
   int64_t peakReservedBytes = 0;
   int64_t mallocs = 0;    // segments obtained (cache misses)
   int64_t cacheHits = 0;  // requests served from cached segments
+  int64_t gcSegments = 0;  // free segments given back by the garbage-collection threshold
 };
 
 class BlockPool {
@@ -39,6 +44,8 @@ class BlockPool {
   static constexpr size_t kMediumRequest = size_t{10} << 20;
   static constexpr size_t kMediumSegment = size_t{20} << 20;
   static constexpr size_t kLargeRounding = size_t{2} << 20;
+  // How much larger than a request of at least max_split_size a cached block may be and still serve it whole.
+  static constexpr size_t kOversizeSlack = size_t{20} << 20;
 
   static size_t roundSize(size_t bytes) { return bytes < kMinBlock ? kMinBlock : (bytes + kMinBlock - 1) / kMinBlock * kMinBlock; }
 
@@ -51,6 +58,12 @@ class BlockPool {
   BlockPool(SegmentAlloc alloc, SegmentFree free) : alloc_(std::move(alloc)), free_(std::move(free)) {}
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
+
+  // Options for the requests from now on; deviceBytes is what the garbage-collection threshold is a share of.
+  void configure(const AllocConf& conf, size_t deviceBytes) {
+    conf_ = conf;
+    deviceBytes_ = deviceBytes;
+  }
 
   // Gives back the segments with nothing in use; blocks still in use keep theirs.
   ~BlockPool() {
@@ -72,7 +85,7 @@ class BlockPool {
       b = newSegment(size, stream, small);
       if (!b) return nullptr;
     }
-    if (shouldSplit(b->size - size, small)) split(b, size);
+    if (shouldSplit(b, size)) split(b, size);
     b->free = false;
     active_[b->ptr] = b;
     stats_.allocatedBytes += static_cast<int64_t>(b->size);
@@ -88,6 +101,7 @@ class BlockPool {
     active_.erase(it);
     stats_.allocatedBytes -= static_cast<int64_t>(b->size);
     b->free = true;
+    b->freedAt = ++clock_;
     if (b->prev && b->prev->free) b = merge(b->prev, b);
     if (b->next && b->next->free) b = merge(b, b->next);
     freeSet(b->small).insert(b);
@@ -106,10 +120,8 @@ class BlockPool {
           continue;
         }
         it = set.erase(it);
-        free_(b->ptr, b->size, b->stream);
-        stats_.reservedBytes -= static_cast<int64_t>(b->size);
         released += b->size;
-        delete b;
+        releaseSegment(b);
       }
     }
     return released;
@@ -137,6 +149,7 @@ class BlockPool {
     bool free;
     Block* prev;  // neighbours within the same segment
     Block* next;
+    uint64_t freedAt = 0;  // when it last became free (the pool's clock)
   };
 
   struct BySize {
@@ -148,23 +161,55 @@ class BlockPool {
 
   FreeSet& freeSet(bool small) { return small ? smallFree_ : largeFree_; }
 
-  // A remainder worth a block of its own: any for small blocks; above 1 MiB for large ones (smaller ones stay
-  // attached, as PyTorch's, so that large segments are not cut into slivers).
-  static bool shouldSplit(size_t remaining, bool small) { return small ? remaining >= kMinBlock : remaining > kSmallRequest; }
+  // A remainder worth a block of its own: any for small blocks; above 1 MiB for large ones below max_split_size
+  // (smaller remainders stay attached, as PyTorch's, so that large segments are not cut into slivers).
+  bool shouldSplit(const Block* b, size_t size) const {
+    const size_t remaining = b->size - size;
+    return b->small ? remaining >= kMinBlock : remaining > kSmallRequest && b->size < conf_.maxSplitSize;
+  }
 
-  // Best fit: the smallest cached block of this stream that holds `size`.
+  // Best fit: the smallest cached block of this stream that holds `size`. A block of at least max_split_size serves
+  // only a request of at least that size, and at most kOversizeSlack smaller than the block (both rules reject
+  // every larger block too, so the smallest fit decides).
   Block* takeFree(size_t size, Stream stream, bool small) {
     auto& set = freeSet(small);
     Block key{nullptr, size, stream, small, true, nullptr, nullptr};
     auto it = set.lower_bound(&key);
     if (it == set.end() || (*it)->stream != stream) return nullptr;
     Block* b = *it;
+    if (b->size >= conf_.maxSplitSize && (size < conf_.maxSplitSize || b->size >= size + kOversizeSlack)) return nullptr;
     set.erase(it);
     return b;
   }
 
+  // Gives back whole free segments, the longest free first, until reserving `bytes` more stays within the
+  // threshold's share of the device (or none is left).
+  void collectGarbage(size_t bytes) {
+    if (conf_.gcThreshold <= 0.0 || deviceBytes_ == 0) return;
+    const auto limit = static_cast<int64_t>(conf_.gcThreshold * static_cast<double>(deviceBytes_));
+    if (stats_.reservedBytes + static_cast<int64_t>(bytes) <= limit) return;
+    std::vector<Block*> idle;
+    for (bool small : {true, false})
+      for (Block* b : freeSet(small))
+        if (!b->prev && !b->next) idle.push_back(b);
+    std::sort(idle.begin(), idle.end(), [](const Block* a, const Block* b) { return a->freedAt < b->freedAt; });
+    for (Block* b : idle) {
+      if (stats_.reservedBytes + static_cast<int64_t>(bytes) <= limit) break;
+      freeSet(b->small).erase(b);
+      releaseSegment(b);
+      stats_.gcSegments++;
+    }
+  }
+
+  void releaseSegment(Block* b) {
+    free_(b->ptr, b->size, b->stream);
+    stats_.reservedBytes -= static_cast<int64_t>(b->size);
+    delete b;
+  }
+
   Block* newSegment(size_t size, Stream stream, bool small) {
     const size_t bytes = segmentSize(size);
+    collectGarbage(bytes);
     void* p = alloc_(bytes, stream);
     if (!p) {
       emptyCache();
@@ -192,6 +237,7 @@ class BlockPool {
     if (a->free) set.erase(a);
     if (b->free) set.erase(b);
     a->size += b->size;
+    a->freedAt = std::max(a->freedAt, b->freedAt);
     a->next = b->next;
     if (b->next) b->next->prev = a;
     delete b;
@@ -200,6 +246,9 @@ class BlockPool {
 
   SegmentAlloc alloc_;
   SegmentFree free_;
+  AllocConf conf_;
+  size_t deviceBytes_ = 0;
+  uint64_t clock_ = 0;
   FreeSet smallFree_, largeFree_;
   std::unordered_map<char*, Block*> active_;
   BlockPoolStats stats_;

@@ -1,10 +1,13 @@
 // Device blocks come from a BlockPool (native/core/block_pool.h) per process, keyed by stream: a block freed on a
 // stream can be handed out again at once, because any later use on the same stream is ordered after the work that
-// used it before. This file supplies the pool's segments (cudaMalloc / cudaFree) and the pinned staging buffers.
+// used it before. This file supplies the pool's segments (cudaMalloc / cudaFree) and the pinned staging buffers, and
+// applies SSQL_CUDA_ALLOC_CONF (core/alloc_conf.h) on the first allocation.
 #include "allocator.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -25,6 +28,26 @@ struct State {
   BlockPool pool{[this](size_t bytes, Stream st) { return mallocSegment(bytes, st); },
                  [this](void* p, size_t, Stream st) { freeSegment(p, st); }};
   std::vector<PinnedBuffer*> pinnedIdle;
+  bool configured = false;
+
+  // A bad SSQL_CUDA_ALLOC_CONF fails every allocation with the parser's message, until the process restarts.
+  void configure() {
+    if (configured) return;
+    const char* text = std::getenv("SSQL_CUDA_ALLOC_CONF");
+    AllocConf conf;
+    try {
+      conf = parseAllocConf(text ? text : "");
+    } catch (const std::invalid_argument& e) {
+      throw RangeError(e.what());
+    }
+    size_t freeBytes = 0, totalBytes = 0;
+    if (cudaMemGetInfo(&freeBytes, &totalBytes) != cudaSuccess) {
+      cudaGetLastError();
+      totalBytes = 0;  // no share to compute: the threshold stays off
+    }
+    pool.configure(conf, totalBytes);
+    configured = true;
+  }
 
   void* mallocSegment(size_t bytes, Stream st) {
     void* p = nullptr;
@@ -90,6 +113,7 @@ void* CachingDeviceAllocator::allocate(size_t bytes) {
   cudaStream_t st = stream();  // also selects the device on first use
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
+  s.configure();
   void* p = s.pool.allocate(bytes, reinterpret_cast<Stream>(st));
   if (!p) {
     emptyPinnedCacheLocked(s);
@@ -121,7 +145,7 @@ DeviceMemoryStats deviceMemoryStats() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   const BlockPoolStats& p = s.pool.stats();
-  return {p.allocatedBytes, p.reservedBytes, p.peakAllocatedBytes, p.peakReservedBytes, p.mallocs, p.cacheHits};
+  return {p.allocatedBytes, p.reservedBytes, p.peakAllocatedBytes, p.peakReservedBytes, p.mallocs, p.cacheHits, p.gcSegments};
 }
 
 void resetPeakMemoryStats() {

@@ -20,6 +20,7 @@ struct DeviceMemoryStats {
   int64_t peakReservedBytes;
   int64_t mallocs;         // cudaMalloc calls (segments)
   int64_t cacheHits;       // requests served from cached segments
+  int64_t gcSegments;      // free segments given back by SSQL_CUDA_ALLOC_CONF's garbage_collection_threshold
 };
 
 struct CachingDeviceAllocator : Allocator {

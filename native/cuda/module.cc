@@ -145,6 +145,7 @@ SSQL_OP(memoryStats) {
   num("peakReservedBytes", static_cast<double>(s.peakReservedBytes));
   num("mallocs", static_cast<double>(s.mallocs));
   num("cacheHits", static_cast<double>(s.cacheHits));
+  num("gcSegments", static_cast<double>(s.gcSegments));
   return o;
 }
 

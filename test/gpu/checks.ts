@@ -3,6 +3,8 @@
  * every shared op case on CUDA against the CPU addon and the JavaScript references, plus what only CUDA has
  * (asynchronous read-back, out-of-memory recovery, the caching allocator, NCCL, the TF32 switch).
  */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { backward } from "../../lib/tensor/autograd";
 import type { CudaNativeOps } from "../../lib/tensor/binding";
 import * as E from "../../lib/tensor/ops/elementwise";
@@ -10,7 +12,7 @@ import * as Red from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
 import { toDevice, toDeviceAsync } from "../../lib/tensor/transfer";
-import type { DeviceOps, NativeTensor, NcclOps } from "../../lib/tensor/native";
+import type { CudaMemoryStats, DeviceOps, NativeTensor, NcclOps } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases, rand, type OpCase, type Outputs } from "../shared/op-cases";
 import * as R from "../shared/reference";
 
@@ -175,6 +177,42 @@ export const cudaChecks: CudaCheck[] = [
       const s2 = cuda.memoryStats();
       assert(s2.cachedBytes === 0, `emptyCache left ${s2.cachedBytes} cached bytes`);
       return `steady state: ${s1.storages} storages, ${s1.allocatedBytes} B allocated, ${s1.cacheHits - s0.cacheHits} cache hits over 20 steps; emptyCache returned ${cached} B`;
+    },
+  },
+  {
+    name: "SSQL_CUDA_ALLOC_CONF: garbage_collection_threshold gives back old segments; a bad key is a clear error",
+    async run(cuda) {
+      // The allocator reads the variable once per process, so each setting runs in a child process.
+      const binding = path.resolve(__dirname, "..", "..", "lib", "tensor", "binding");
+      const script = `
+        const c = require(${JSON.stringify(binding)}).cudaOps();
+        try {
+          const a = c.full([2 ** 28], 0);  // 1 GiB
+          c.dispose(a);
+          const b = c.full([3 * 2 ** 27], 0);  // 1.5 GiB: a new segment, and the cached 1 GiB one is old
+          c.dispose(b);
+          c.synchronize();
+          console.log(JSON.stringify(c.memoryStats()));
+        } catch (e) {
+          console.log("ERROR " + e.name + ": " + e.message);
+        }`;
+      const child = (conf: string) => {
+        const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, SSQL_CUDA_ALLOC_CONF: conf }, timeout: 60_000 });
+        assert(r.status === 0, `child with '${conf}' exited ${r.status}: ${r.stderr}`);
+        return r.stdout.trim().split("\n").pop() ?? "";
+      };
+      const total = Number(cuda.cudaInfo().memoryBytes);
+      // The threshold is a share of the device: about 1.2 GiB, below 1 GiB + 1.5 GiB.
+      const threshold = Math.min(0.9, (1.2 * 2 ** 30) / total).toFixed(4);
+      const gc = child(`garbage_collection_threshold:${threshold}`);
+      assert(!gc.startsWith("ERROR"), gc);
+      const stats = JSON.parse(gc) as CudaMemoryStats;
+      assert(stats.gcSegments >= 1, `no segment was collected: ${gc}`);
+      const off = JSON.parse(child("")) as CudaMemoryStats;
+      assert(off.gcSegments === 0, `collected without the option: ${JSON.stringify(off)}`);
+      const bad = child("expandable_segments:True");
+      assert(/^ERROR RangeError: SSQL_CUDA_ALLOC_CONF: unknown key 'expandable_segments'/.test(bad), `bad key gave: ${bad}`);
+      return `threshold ${threshold}: ${stats.gcSegments} segment(s) collected, reserved ${stats.reservedBytes} B; bad key: ${bad}`;
     },
   },
   {

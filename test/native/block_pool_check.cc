@@ -4,13 +4,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <stdexcept>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/alloc_conf.h"
 #include "core/block_pool.h"
 
+using ssql::AllocConf;
 using ssql::BlockPool;
 
 namespace {
@@ -200,10 +204,11 @@ void peaks() {
 }
 
 // Random sizes from 1 B to 48 MiB on two streams: live blocks never overlap and keep their contents, the counters
-// always equal the sums over live blocks and segments, and everything goes back at the end.
-void randomTraffic() {
+// always equal the sums over live blocks and segments, and everything goes back at the end; with and without options.
+void randomTraffic(const char* conf) {
   FakeDevice d(size_t{2} << 30);
   BlockPool pool = d.pool();
+  pool.configure(ssql::parseAllocConf(conf), d.capacity);
   std::mt19937 rng(7);
   struct Live {
     char* p;
@@ -244,12 +249,99 @@ void randomTraffic() {
   CHECK(pool.stats().allocatedBytes == 0);
   pool.emptyCache();
   CHECK(d.used == 0 && d.segments.empty() && d.mallocs == d.frees);
-  std::printf("random traffic: %d segments obtained, %lld cache hits\n", d.mallocs, static_cast<long long>(pool.stats().cacheHits));
+  std::printf("random traffic ('%s'): %d segments obtained, %lld cache hits, %lld collected\n", conf, d.mallocs,
+              static_cast<long long>(pool.stats().cacheHits), static_cast<long long>(pool.stats().gcSegments));
+}
+
+// The error's message for `text`, or "" when it parses.
+std::string confError(const std::string& text) {
+  try {
+    ssql::parseAllocConf(text);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+void allocConf() {
+  AllocConf none = ssql::parseAllocConf("");
+  CHECK(none.maxSplitSize == std::numeric_limits<size_t>::max() && none.gcThreshold == 0.0);
+  AllocConf both = ssql::parseAllocConf(" max_split_size_mb:128 , garbage_collection_threshold:0.8,");
+  CHECK(both.maxSplitSize == 128 * MiB && both.gcThreshold == 0.8);
+  CHECK(contains(confError("max_split_size_mb:20"), "max_split_size_mb '20' must be a number of MiB above 20"));
+  CHECK(contains(confError("max_split_size_mb:lots"), "max_split_size_mb 'lots'"));
+  CHECK(contains(confError("garbage_collection_threshold:1"), "must lie strictly between 0 and 1"));
+  CHECK(contains(confError("garbage_collection_threshold:0"), "garbage_collection_threshold '0'"));
+  CHECK(contains(confError("expandable_segments:True"), "SSQL_CUDA_ALLOC_CONF: unknown key 'expandable_segments'"));
+  CHECK(contains(confError("expandable_segments:True"), "allowed: max_split_size_mb"));
+  CHECK(contains(confError("max_split_size_mb"), "'max_split_size_mb' is not key:value"));
+  std::puts("SSQL_CUDA_ALLOC_CONF: PyTorch's syntax; bad keys and values name themselves and the allowed ones");
+}
+
+void maxSplitSize() {
+  FakeDevice d(512 * MiB);
+  BlockPool pool = d.pool();
+  pool.configure(ssql::parseAllocConf("max_split_size_mb:64"), d.capacity);
+  void* big = pool.allocate(100 * MiB, 1);
+  CHECK(pool.deallocate(big));
+  // A smaller request never cuts into the cached 100 MiB block: it gets a segment of its own.
+  void* small = pool.allocate(30 * MiB, 1);
+  CHECK(small != big && d.mallocs == 2);
+  CHECK(pool.deallocate(small));
+  // A request above max_split_size takes the block whole when it is at most 20 MiB larger...
+  void* whole = pool.allocate(90 * MiB, 1);
+  CHECK(whole == big && pool.blockSize(whole) == 100 * MiB && d.mallocs == 2);
+  CHECK(pool.deallocate(whole));
+  // ...and not when it is larger still.
+  void* other = pool.allocate(70 * MiB, 1);
+  CHECK(other != big && d.mallocs == 3);
+  CHECK(pool.deallocate(other));
+  // Blocks below max_split_size are still split.
+  void* part = pool.allocate(10 * MiB, 1);
+  CHECK(part == small && pool.blockSize(part) == 10 * MiB);
+  CHECK(pool.deallocate(part));
+  pool.emptyCache();
+  CHECK(d.used == 0);
+  std::puts("max_split_size: large cached blocks stay whole and serve only requests near their size");
+}
+
+void garbageCollection() {
+  FakeDevice d(100 * MiB);
+  BlockPool pool = d.pool();
+  pool.configure(ssql::parseAllocConf("garbage_collection_threshold:0.5"), d.capacity);
+  void* a = pool.allocate(30 * MiB, 1);
+  void* b = pool.allocate(12 * MiB, 1);
+  CHECK(pool.deallocate(a));
+  CHECK(pool.deallocate(b));
+  // 42 MiB cached; 16 MiB more on another stream would pass 50 MiB: the longest-free segment (a) goes first, which
+  // is enough, so b stays cached.
+  void* c = pool.allocate(16 * MiB, 2);
+  CHECK(c != nullptr && d.frees == 1 && d.segments.count(a) == 0 && d.segments.count(b) == 1);
+  CHECK(pool.stats().gcSegments == 1 && pool.stats().reservedBytes == static_cast<int64_t>(28 * MiB));
+  // Segments in use are never collected: 40 MiB more frees b, and the in-use c stays.
+  void* e = pool.allocate(40 * MiB, 2);
+  CHECK(e != nullptr && d.segments.count(b) == 0 && d.segments.count(c) == 1 && pool.stats().gcSegments == 2);
+  CHECK(pool.deallocate(c));
+  CHECK(pool.deallocate(e));
+  // Without the option the cache is kept until memory runs out.
+  FakeDevice d2(100 * MiB);
+  BlockPool keep = d2.pool();
+  void* f = keep.allocate(30 * MiB, 1);
+  CHECK(keep.deallocate(f));
+  void* g = keep.allocate(40 * MiB, 2);
+  CHECK(d2.frees == 0 && keep.stats().gcSegments == 0);
+  CHECK(keep.deallocate(g));
+  std::puts("garbage_collection_threshold: the oldest free segments go back before the pool passes the threshold");
 }
 
 }  // namespace
 
 int main() {
+  allocConf();
+  maxSplitSize();
+  garbageCollection();
   rounding();
   smallShareASegment();
   splitLargeCachedBlocks();
@@ -257,7 +349,8 @@ int main() {
   emptyCacheKeepsSegmentsInUse();
   outOfMemory();
   peaks();
-  randomTraffic();
+  randomTraffic("");
+  randomTraffic("max_split_size_mb:32,garbage_collection_threshold:0.05");
   std::printf("all passed (%d checks)\n", checks);
   return 0;
 }

@@ -13,6 +13,8 @@ export interface CudaMemoryStats {
   peakReservedBytes: number;
   mallocs: number;
   cacheHits: number;
+  /** Free segments given back early by SSQL_CUDA_ALLOC_CONF's garbage_collection_threshold. */
+  gcSegments: number;
 }
 
 /**
