@@ -240,8 +240,9 @@ __global__ void rangeGradKernel(const float* __restrict__ g, const float* __rest
   const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
   double acc = 0.0;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const bool contiguous = perChannel == inner;  // outer == 1: the channel is one row, no index division
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < perChannel; k += stride) {
-    const int64_t i = channelElement(k, c, channels, inner);
+    const int64_t i = contiguous ? c * inner + k : channelElement(k, c, channels, inner);
     dx[i] = on ? rangeGradOne<kPerChannel>(g[i], x[i], inv, z, qmin, qmax, acc) : g[i];
   }
   acc = blockSum(acc);
