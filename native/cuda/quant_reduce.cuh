@@ -98,9 +98,12 @@ __device__ __forceinline__ Extreme blockCombine(Extreme e) {
   return e;
 }
 
-// One block per channel pays off when there are enough channels to fill the GPU, or so few elements per channel
-// that one block covers them; otherwise several blocks share a channel and a second pass combines them.
-inline bool blockPerChannel(int64_t channels, int64_t perChannel) { return channels >= 128 || perChannel <= 8192; }
+// One block per channel pays off when a block covers a channel's elements quickly, and there are either so few of
+// them that nothing is gained by splitting, or enough channels to fill the GPU; otherwise several blocks share a
+// channel and a second pass combines them.
+inline bool blockPerChannel(int64_t channels, int64_t perChannel) {
+  return perChannel <= 8192 || (channels >= 128 && perChannel <= 65536);
+}
 
 }  // namespace quant_reduce
 }  // namespace cuda
