@@ -247,7 +247,8 @@ cudnnStatus_t variantPack(BackendDescriptor& pack, const ConvTensors& t, void* w
 }
 
 struct Skipped {
-  int numerics = 0, duplicate = 0, finalize = 0, workspace = 0, limit = 0;
+  int numerics = 0, duplicate = 0, finalize = 0, workspace = 0, limit = 0, failed = 0;
+  std::string firstFailure;
   std::string text() const {
     std::string s;
     auto add = [&](int n, const char* why) {
@@ -258,6 +259,7 @@ struct Skipped {
     add(finalize, "not finalizable");
     add(workspace, "over the workspace cap");
     add(limit, "past the plan or time limit");
+    add(failed, ("failing (first: " + firstFailure + ")").c_str());
     return s.empty() ? "" : "; skipped " + s;
   }
 };
@@ -312,47 +314,53 @@ EngineSearch searchEngines(cudnnHandle_t h, ConvPass pass, const ConvGeometry& q
     StreamTimer timer(stream());
     std::set<std::string> seen;
     for (BackendDescriptor& config : configs) {
-      EngineInfo info = describeConfig(config);
-      if (info.tensorCoreOrDownConvert && !tf32Enabled()) {
-        ++skipped.numerics;
-        continue;
-      }
-      if (!seen.insert(info.name).second) {
-        ++skipped.duplicate;
-        continue;
-      }
-      if (found.timed >= kMaxTimedPlans ||
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > kSearchSeconds) {
-        ++skipped.limit;
-        continue;
-      }
-      BackendDescriptor plan = make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan");
-      SSQL_BACKEND_SET(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
-      SSQL_BACKEND_SET(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, config.address());
-      if (cudnnBackendFinalize(plan.get()) != CUDNN_STATUS_SUCCESS) {
-        lastCudnnMessage();
-        ++skipped.finalize;
-        continue;
-      }
-      int64_t bytes = -1, got = 0;
-      SSQL_BACKEND_GET(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got, &bytes);
-      if (bytes < 0 || static_cast<uint64_t>(bytes) > workspaceCap) {
-        ++skipped.workspace;
-        continue;
-      }
-      TensorPtr ws = bytes ? empty(DType::U8, {bytes}) : nullptr;
-      BackendDescriptor pack;
-      check(variantPack(pack, t, ws ? ws->storage->data : nullptr), "building the variant pack");
-      float ms = timer.bestOf([&] { return cudnnBackendExecute(h, plan.get(), pack.get()) == CUDNN_STATUS_SUCCESS; });
-      if (ms < 0) {
-        std::string detail = lastCudnnMessage();
-        throw EngineFailure("running " + info.name + " failed" + (detail.empty() ? "" : ": " + detail));
-      }
-      ++found.timed;
-      if (!found.fastest || ms < found.ms) {
-        found.fastest = std::make_unique<EnginePlan>(graph, std::move(config), std::move(plan),
-                                                     static_cast<size_t>(bytes), info.name);
-        found.ms = ms;
+      // A config that cannot be described, planned or run is skipped; the others are still tried.
+      try {
+        EngineInfo info = describeConfig(config);
+        if (info.tensorCoreOrDownConvert && !tf32Enabled()) {
+          ++skipped.numerics;
+          continue;
+        }
+        if (!seen.insert(info.name).second) {
+          ++skipped.duplicate;
+          continue;
+        }
+        if (found.timed >= kMaxTimedPlans ||
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > kSearchSeconds) {
+          ++skipped.limit;
+          continue;
+        }
+        BackendDescriptor plan = make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan");
+        SSQL_BACKEND_SET(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+        SSQL_BACKEND_SET(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                         config.address());
+        if (cudnnBackendFinalize(plan.get()) != CUDNN_STATUS_SUCCESS) {
+          lastCudnnMessage();
+          ++skipped.finalize;
+          continue;
+        }
+        int64_t bytes = -1, got = 0;
+        SSQL_BACKEND_GET(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got, &bytes);
+        if (bytes < 0 || static_cast<uint64_t>(bytes) > workspaceCap) {
+          ++skipped.workspace;
+          continue;
+        }
+        TensorPtr ws = bytes ? empty(DType::U8, {bytes}) : nullptr;
+        BackendDescriptor pack;
+        check(variantPack(pack, t, ws ? ws->storage->data : nullptr), "building the variant pack");
+        float ms = timer.bestOf([&] { return cudnnBackendExecute(h, plan.get(), pack.get()) == CUDNN_STATUS_SUCCESS; });
+        if (ms < 0) {
+          std::string detail = lastCudnnMessage();
+          throw EngineFailure("running " + info.name + " failed" + (detail.empty() ? "" : ": " + detail));
+        }
+        ++found.timed;
+        if (!found.fastest || ms < found.ms) {
+          found.fastest = std::make_unique<EnginePlan>(graph, std::move(config), std::move(plan),
+                                                       static_cast<size_t>(bytes), info.name);
+          found.ms = ms;
+        }
+      } catch (const EngineFailure& e) {
+        if (skipped.failed++ == 0) skipped.firstFailure = e.what();
       }
     }
     found.note = "timed " + std::to_string(found.timed) + " engine plans" + skipped.text() + heuristicsFailed;

@@ -6,9 +6,9 @@
 // H200 ran e.g. the 1x1 stride-2 convolutions 1.3-1.8x slower than PyTorch. conv.cc keeps the legacy algorithm as
 // the baseline and adopts an engine from searchEngines() only when it is faster and computes the same numbers.
 //
-// Failures never escape: every backend call is checked; a config whose plan does not finalize is skipped, a
-// heuristics mode that fails leaves the other mode's configs, and any other failure ends the search with no plan
-// (the reason in `note`). Descriptors are owned by BackendDescriptor, so no path leaks one. SSQL_CUDNN_ENGINES=0
+// Failures never escape: every backend call is checked; a config that cannot be described, finalized or run is
+// skipped, a heuristics mode that fails leaves the other mode's configs, and any other failure ends the search with
+// no plan (the reason in `note`). Descriptors are owned by BackendDescriptor, so no path leaks one. SSQL_CUDNN_ENGINES=0
 // turns the search off.
 #pragma once
 
