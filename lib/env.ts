@@ -1,4 +1,7 @@
-/** Every environment override the trainer reads, in one place. All names start with SSQL_. */
+/**
+ * Every environment override the trainer reads, in one place. All names start with SSQL_. The CUDA addon reads one
+ * itself: SSQL_CUDNN_ENGINES=0 keeps convolutions on cuDNN's legacy algorithms (no graph-API engine search).
+ */
 export const env = {
   /** Compute threads for the CPU backend (default: all cores). */
   threads: intVar("SSQL_THREADS"),

@@ -198,8 +198,16 @@ async function benchMode(): Promise<number> {
     for (const h of [x, w, gy]) cuda.dispose(h);
     rows.push(row);
   }
+  const plans = safe(() => cuda.convPlanReport());
+  console.log("\nconvolution plans (legacy cudnnFind algorithm vs graph-API engines, best of 3 when chosen, ms):");
+  if (typeof plans === "string") console.log(`  convPlanReport failed: ${plans}`);
+  else
+    for (const p of plans)
+      console.log(`  ${p.pass.padEnd(14)} ${p.shape}: ${p.path}  legacy ${p.legacyMs.toFixed(3)} chosen ${p.chosenMs.toFixed(3)}` +
+        (p.bestEngine ? `  best engine ${p.bestEngine} ${p.bestEngineMs!.toFixed(3)}` : "") +
+        (p.difference !== undefined ? ` diff ${fmt(p.difference)}` : "") + (p.note ? `  [${p.note}]` : ""));
   const stats = cuda.memoryStats();
-  const report = { device: cuda.cudaInfo(), batch, iters, layers: rows, peak_reserved_bytes: stats.peakReservedBytes };
+  const report = { device: cuda.cudaInfo(), batch, iters, layers: rows, plans, peak_reserved_bytes: stats.peakReservedBytes };
   fs.writeFileSync(out, JSON.stringify(report, null, 2));
   return rows.some((r) => r.error) ? 1 : 0;
 }

@@ -18,6 +18,29 @@ export interface CudaMemoryStats {
 }
 
 /**
+ * The plan a convolution pass runs for one shape (native/cuda/conv.cc): cuDNN's legacy algorithm, chosen by
+ * cudnnFind*Ex, or a graph-API engine that timed at least 3% faster with the same output. Times are the best of 3
+ * runs when the plan was chosen, in milliseconds; -1 where not measured.
+ */
+export interface ConvPlan {
+  pass: "forward" | "backwardData" | "backwardFilter";
+  /** x and w shapes, stride, padding, dilation, groups. */
+  shape: string;
+  /** "legacy algo N" or "engine engN_kT=V..." (engine index and knob choices, as cudnn-frontend tags plans). */
+  path: string;
+  legacyAlgo: number;
+  legacyMs: number;
+  chosenMs: number;
+  /** The fastest engine the search timed, adopted or not. */
+  bestEngine?: string;
+  bestEngineMs?: number;
+  /** max |engine - legacy| / max |legacy| of the best engine's output, when it was compared. */
+  difference?: number;
+  /** What the search did: plans timed and skipped, or why the legacy algorithm was kept. */
+  note: string;
+}
+
+/**
  * Device management that only ssql_cuda.node exports (native/cuda/module.cc). Not part of NativeOps:
  * binding.ts asks `cudaAvailable()` before any other call, and it never throws.
  */
@@ -39,4 +62,6 @@ export interface CudaOps {
    * with inputs rounded to a 10-bit mantissa (relative error ~1e-3 instead of ~1e-6). Off by default (SSQL_TF32=1).
    */
   setTf32(enabled: boolean): void;
+  /** Every convolution plan chosen so far, one per pass and shape (SSQL_CUDNN_ENGINES=0: legacy algorithms only). */
+  convPlanReport(): ConvPlan[];
 }

@@ -9,7 +9,7 @@ export type { NnOps, Pair } from "./nn";
 export type { AugmentOps, DataOps, Interpolation, PackedImages } from "./data";
 export type { CollectiveOps, NativeProcessGroup, ProcessGroupOptions, ReduceOp } from "./collective";
 export type { QuantOps } from "./quant";
-export type { CudaOps, CudaMemoryStats } from "./cuda";
+export type { ConvPlan, CudaOps, CudaMemoryStats } from "./cuda";
 export type { NcclOps, Communicator } from "./nccl";
 
 /** Everything an addon exports: one table; ssql_cpu.node implements all of it, ssql_cuda.node all but DataOps. */
