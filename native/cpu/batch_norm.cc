@@ -24,8 +24,8 @@ template <typename F>
 void forChannelBlocks(const Planes& p, F&& f) {
   int64_t block = p.S == 1 ? 64 : 1;
   int64_t blocks = (p.C + block - 1) / block;
-#pragma omp parallel for schedule(static) if (p.N * p.C * p.S >= kParallelGrain && blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) f(b * block, std::min(p.C, (b + 1) * block));
+  parallelForIf(p.N * p.C * p.S >= kParallelGrain && blocks > 1, blocks,
+                [&](int64_t b) { f(b * block, std::min(p.C, (b + 1) * block)); });
 }
 
 // sum[c - c0] = sum of x, sumSq[c - c0] = sum of x^2 over one channel block, in double.

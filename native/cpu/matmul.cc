@@ -46,11 +46,10 @@ SSQL_OP(linear) {
   const float* pb = b ? b->f32() : nullptr;
   constexpr int64_t kTile = 64;  // output features per task: rows of y are written in 256-byte runs
   const int64_t tiles = (outF + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if (N * outF >= kParallelGrain)
-  for (int64_t tile = 0; tile < tiles; ++tile) {
+  parallelForIf(N * outF >= kParallelGrain, tiles, [&](int64_t tile) {
     const int64_t o0 = tile * kTile, o1 = std::min(outF, o0 + kTile);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = o0; o < o1; ++o) po[n * outF + o] = yt[o * N + n] + (pb ? pb[o] : 0.0f);
-  }
+  });
   return wrap(a.env(), out);
 }

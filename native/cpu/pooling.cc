@@ -1,5 +1,6 @@
 // 2-D max pooling over NCHW with argmax indices (int32, flat index into each input plane), as PyTorch's
 // max_pool2d_with_indices: implicit -inf padding, floor output size, NaN wins.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -7,6 +8,7 @@
 
 #include "../core/binding.h"
 #include "../core/pooling_args.h"
+#include "parallel.h"
 
 using namespace ssql;
 
@@ -18,8 +20,7 @@ SSQL_OP(maxPool2d) {
   const float* px = x->f32();
   float* py = y->f32();
   int32_t* pi = idx->data<int32_t>();
-#pragma omp parallel for schedule(static) if (N * C * OH * OW * kh * kw >= 16384)
-  for (int64_t plane = 0; plane < N * C; ++plane) {
+  parallelForIf(N * C * OH * OW * kh * kw >= 16384, N * C, [&](int64_t plane) {
     const float* xp = px + plane * H * W;
     for (int64_t oh = 0; oh < OH; ++oh) {
       int64_t h0 = oh * sh - ph, h1 = std::min(h0 + kh, H);
@@ -43,7 +44,7 @@ SSQL_OP(maxPool2d) {
         pi[o] = static_cast<int32_t>(bi);
       }
     }
-  }
+  });
   return wrapMany(a.env(), {y, idx});
 }
 
@@ -55,19 +56,18 @@ SSQL_OP(maxPool2dBackward) {
   const float* pg = gy->f32();
   const int32_t* pi = idx->data<int32_t>();
   if (gx->bytes()) std::memset(pgx, 0, gx->bytes());
-  bool bad = false;
-#pragma omp parallel for schedule(static) reduction(|| : bad) if (planes * OHW >= 16384)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  std::atomic<bool> bad{false};
+  parallelForIf(planes * OHW >= 16384, planes, [&](int64_t plane) {
     float* dst = pgx + plane * HW;
     for (int64_t o = 0; o < OHW; ++o) {
       int32_t j = pi[plane * OHW + o];
       if (j < 0 || j >= HW) {
-        bad = true;
+        bad.store(true, std::memory_order_relaxed);
         continue;
       }
       dst[j] += pg[plane * OHW + o];
     }
-  }
+  });
   if (bad) throw RangeError("maxPool2dBackward(): an index lies outside the input plane");
   return wrap(a.env(), gx);
 }

@@ -9,6 +9,7 @@
 
 #include "../core/binding.h"
 #include "../core/quant_args.h"
+#include "parallel.h"
 
 // Inner loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load time (GCC target_clones).
 // Both give the same bits: only IEEE mul/add/compare/select are used, and FMA is not enabled.
@@ -27,15 +28,14 @@ constexpr int64_t kMinParallel = 32768;  // elements below which threads cost mo
 template <typename F>
 inline void parallelChunks(int64_t n, int64_t chunk, F&& f) {
   int64_t chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(dynamic, 1) if (n >= kMinParallel && chunks > 1)
-  for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(n, (k + 1) * chunk));
+  parallelForDynamicIf(n >= kMinParallel && chunks > 1, chunks,
+                       [&](int64_t k) { f(k * chunk, std::min(n, (k + 1) * chunk)); });
 }
 
 // f(i) for i in [0, count) where each item touches `work` elements.
 template <typename F>
 inline void parallelItems(int64_t count, int64_t work, F&& f) {
-#pragma omp parallel for schedule(dynamic, 1) if (count * work >= kMinParallel && count > 1)
-  for (int64_t i = 0; i < count; ++i) f(i);
+  parallelForDynamicIf(count * work >= kMinParallel && count > 1, count, f);
 }
 
 }  // namespace quant

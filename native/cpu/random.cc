@@ -57,8 +57,8 @@ using parse::Draw;
 template <typename F>
 void forEachCounter(const Draw& d, int64_t numel, F&& f) {
   int64_t groups = (numel + 3) / 4;
-#pragma omp parallel for schedule(static) if (groups >= 4096)
-  for (int64_t g = 0; g < groups; ++g) f(g * 4, philox4x32_10(d.offset + static_cast<uint64_t>(g), d.seed));
+  parallelForIf(groups >= 4096, groups,
+                [&](int64_t g) { f(g * 4, philox4x32_10(d.offset + static_cast<uint64_t>(g), d.seed)); });
 }
 
 }  // namespace

@@ -33,8 +33,7 @@ void sumReduce(const float* x, const Shape& s, const std::vector<bool>& mask, do
   }
   for (int64_t o = 0; o < outN; ++o) acc[o] = 0.0;
   if (phase != 3) {
-#pragma omp parallel for schedule(static) if (A * B * C >= 16384 && B > 1)
-    for (int64_t b = 0; b < B; ++b) {
+    parallelForIf(A * B * C >= 16384 && B > 1, B, [&](int64_t b) {
       double t = 0.0;
       for (int64_t a = 0; a < A; ++a) {
         const float* p = x + (a * B + b) * C;
@@ -43,7 +42,7 @@ void sumReduce(const float* x, const Shape& s, const std::vector<bool>& mask, do
         t += u;
       }
       acc[b] = t;
-    }
+    });
     return;
   }
   // General layout: map every input index to its output index.
