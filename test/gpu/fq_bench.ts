@@ -15,6 +15,8 @@ export interface FqRow {
   key: string;
   name: string;
   ms: number;
+  /** Host milliseconds per call to queue the work: near `ms`, the loop is bound by the host, not the GPU. */
+  enqueueMs?: number;
   bytes: number;
   gbps: number;
   /** Effective bandwidth as a fraction of the measured device copy bandwidth. */
@@ -22,8 +24,13 @@ export interface FqRow {
   error?: string;
 }
 
-/** Milliseconds per call, wall clock between two synchronize() calls, after `warmup` calls. */
-export function timePerCall(cuda: CudaNativeOps, iters: number, warmup: number, f: () => (NativeTensor | null)[]): number {
+/**
+ * Milliseconds per call, wall clock between two synchronize() calls, after `warmup` calls; and the host time per
+ * call spent queueing (before the final synchronize).
+ */
+export function timePerCall(
+  cuda: CudaNativeOps, iters: number, warmup: number, f: () => (NativeTensor | null)[],
+): { ms: number; enqueueMs: number } {
   const run = () => {
     for (const h of f()) if (h) cuda.dispose(h);
   };
@@ -31,8 +38,9 @@ export function timePerCall(cuda: CudaNativeOps, iters: number, warmup: number, 
   cuda.synchronize();
   const t0 = performance.now();
   for (let i = 0; i < iters; i++) run();
+  const queued = performance.now();
   cuda.synchronize();
-  return (performance.now() - t0) / iters;
+  return { ms: (performance.now() - t0) / iters, enqueueMs: (queued - t0) / iters };
 }
 
 export async function fqBench(out: string): Promise<number> {
@@ -41,8 +49,8 @@ export async function fqBench(out: string): Promise<number> {
   const iters = 100, warmup = 10;
   const measure = (key: string, name: string, bytes: number, f: () => (NativeTensor | null)[]) => {
     try {
-      const ms = timePerCall(cuda, iters, warmup, f);
-      rows.push({ key, name, ms, bytes, gbps: bytes / ms / 1e6 });
+      const { ms, enqueueMs } = timePerCall(cuda, iters, warmup, f);
+      rows.push({ key, name, ms, enqueueMs, bytes, gbps: bytes / ms / 1e6 });
     } catch (e) {
       rows.push({ key, name, ms: NaN, bytes, gbps: NaN, error: (e as Error).message });
     }
@@ -92,7 +100,9 @@ export async function fqBench(out: string): Promise<number> {
   console.log(`fake quant on ${cuda.cudaInfo().name} (ms per call over ${iters} calls; GB/s of the bytes each must move; share of copy bandwidth):`);
   for (const r of rows)
     console.log(`  ${r.name.padEnd(86)} ${Number.isFinite(r.ms) ? r.ms.toFixed(4) : "-"} ms  ${r.gbps.toFixed(0)} GB/s` +
-      (r.ofCopy !== undefined ? `  ${(100 * r.ofCopy).toFixed(0)}% of copy` : "") + (r.error ? `  ERROR ${r.error}` : ""));
+      (r.ofCopy !== undefined ? `  ${(100 * r.ofCopy).toFixed(0)}% of copy` : "") +
+      (r.enqueueMs !== undefined ? `  (host queues ${r.enqueueMs.toFixed(4)} ms/call${r.enqueueMs > 0.9 * r.ms ? ": host-bound" : ""})` : "") +
+      (r.error ? `  ERROR ${r.error}` : ""));
   fs.writeFileSync(out, JSON.stringify({ device: cuda.cudaInfo(), iters, copy_gbps: copy, rows }, null, 2));
   return rows.some((r) => r.error) ? 1 : 0;
 }
