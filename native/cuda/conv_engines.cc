@@ -106,45 +106,49 @@ BackendDescriptor convolution(const ConvGeometry& q) {
   return d;
 }
 
+// The attributes of one pass's operation, in the forward pass's names (x, w, y; see ConvTensors).
+struct OperationAttributes {
+  cudnnBackendDescriptorType_t type;
+  const char* what;
+  cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+};
+
+OperationAttributes operationAttributes(ConvPass pass) {
+  switch (pass) {
+    case ConvPass::BackwardData:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, "backward-data convolution",
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+    case ConvPass::BackwardFilter:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, "backward-filter convolution",
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA};
+    case ConvPass::Forward:
+    default:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, "forward convolution",
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+  }
+}
+
 // The pass as one operation: y = conv(x, w), dx = conv_data(dy, w) or dw = conv_filter(x, dy), alpha 1, beta 0
 // (the output is overwritten, as the legacy calls do).
 BackendDescriptor operation(ConvPass pass, const EngineGraph& g) {
+  const OperationAttributes n = operationAttributes(pass);
   const float alpha = 1.0f, beta = 0.0f;
-  BackendDescriptor d;
-  switch (pass) {
-    case ConvPass::Forward:
-      d = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, "forward convolution");
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.x.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.w.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.y.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                       g.conv.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case ConvPass::BackwardData:
-      d = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, "backward-data convolution");
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.x.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.w.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.y.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                       g.conv.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case ConvPass::BackwardFilter:
-      d = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, "backward-filter convolution");
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, g.x.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                       g.w.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                       g.y.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                       g.conv.address());
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      SSQL_BACKEND_SET(d, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-  }
+  BackendDescriptor d = make(n.type, n.what);
+  auto set = [&](cudnnBackendAttributeName_t attr, const char* role, cudnnBackendAttributeType_t type, const void* v) {
+    check(cudnnBackendSetAttribute(d.get(), attr, type, 1, v), (std::string(n.what) + " " + role).c_str());
+  };
+  set(n.x, "x", CUDNN_TYPE_BACKEND_DESCRIPTOR, g.x.address());
+  set(n.w, "w", CUDNN_TYPE_BACKEND_DESCRIPTOR, g.w.address());
+  set(n.y, "y", CUDNN_TYPE_BACKEND_DESCRIPTOR, g.y.address());
+  set(n.conv, "convolution", CUDNN_TYPE_BACKEND_DESCRIPTOR, g.conv.address());
+  set(n.alpha, "alpha", CUDNN_TYPE_FLOAT, &alpha);
+  set(n.beta, "beta", CUDNN_TYPE_FLOAT, &beta);
   finalize(d, "convolution operation");
   return d;
 }

@@ -1,28 +1,10 @@
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
+import { runHostCheck } from "../helpers/host_check";
 
-// The CUDA caching allocator's bookkeeping (native/core/block_pool.h) against a fake device, on the CPU: builds
-// test/native/block_pool_check.cc with the C++ compiler that builds the CPU addon, under AddressSanitizer and UBSan
-// where the toolchain has them.
-const root = path.resolve(__dirname, "..", "..");
-const cxx = process.env.CXX ?? "c++";
-
+// The CUDA caching allocator's bookkeeping (native/core/block_pool.h) and SSQL_CUDA_ALLOC_CONF against a fake
+// device, on the CPU (test/native/block_pool_check.cc).
 describe("the CUDA caching allocator's block pool", () => {
-  it("splits and merges blocks, fits best per stream, rounds to 512 B and recovers from out of memory", () => {
-    const out = path.join(root, ".cache", "block_pool_check");
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    const base = ["-std=c++17", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-I", "native", "test/native/block_pool_check.cc", "-o", out];
-    let build = spawnSync(cxx, ["-fsanitize=address,undefined", ...base], { cwd: root, encoding: "utf8" });
-    if (build.status !== 0) {
-      console.log(`building without sanitizers (${build.stderr.split("\n")[0]})`);
-      build = spawnSync(cxx, base, { cwd: root, encoding: "utf8" });
-    }
-    expect(build.status, build.stderr).toBe(0);
-    const run = spawnSync(out, { encoding: "utf8" });
-    console.log(run.stdout);
-    expect(run.status, run.stdout + run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/all passed \(\d+ checks\)/);
+  it("splits and merges blocks, fits best per stream, rounds to 512 B, recovers from out of memory, applies its options", () => {
+    runHostCheck("block_pool_check");
   }, 120_000);
 });

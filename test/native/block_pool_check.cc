@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "core/alloc_conf.h"
 #include "core/block_pool.h"
 
@@ -20,16 +21,6 @@ using ssql::BlockPool;
 namespace {
 
 constexpr size_t KiB = 1024, MiB = 1024 * KiB;
-int checks = 0;
-
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    ++checks;                                                                        \
-    if (!(cond)) {                                                                   \
-      std::printf("FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
 
 // A device with `capacity` bytes: malloc'd host memory, every segment remembered with its size and stream.
 struct FakeDevice {

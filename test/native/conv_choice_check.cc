@@ -7,22 +7,12 @@
 #include <limits>
 #include <vector>
 
+#include "check.h"
 #include "cuda/conv_choice.h"
 
 using namespace ssql::cuda;
 
 namespace {
-
-int checks = 0;
-
-#define CHECK(cond)                                                 \
-  do {                                                              \
-    ++checks;                                                       \
-    if (!(cond)) {                                                  \
-      std::printf("FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::exit(1);                                                 \
-    }                                                               \
-  } while (0)
 
 double difference(const std::vector<float>& ref, const std::vector<float>& other) {
   return maxRelativeDifference(ref.data(), other.data(), ref.size());
