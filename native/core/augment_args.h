@@ -77,10 +77,10 @@ inline void augmentImages(const Args& a, AugmentBatchArgs& m) {
       checkImageChannels(name, t.shape[2]);
       m.sources.push_back(sourceImage(t.data<uint8_t>(), t.shape[0], t.shape[1], t.shape[2]));
     }
-  } else if (imgs.IsObject() && !imgs.IsExternal()) {
+  } else if (imgs.IsObject() && !isTensorHandle(a.env(), imgs)) {
     auto o = imgs.As<Napi::Object>();
     Napi::Value data = o.Get("data"), shapes = o.Get("shapes");
-    if (!data.IsExternal() || !shapes.IsTypedArray() || shapes.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    if (!isTensorHandle(a.env(), data) || !shapes.IsTypedArray() || shapes.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
       throw TypeError(a.where(0, "images") + " must be a tensor, an array of tensors or { data: tensor, shapes: Int32Array }");
     Box* box = unwrapBox(a.env(), data, a.where(0, "images") + ".data");
     if (!box->t) throw TypeError(a.where(0, "images") + ".data is a disposed tensor");

@@ -44,17 +44,27 @@ inline int64_t uniqueBytes(const TensorPtr& t) {
   return t && t->storage && t->storage.use_count() == 1 ? static_cast<int64_t>(t->storage->bytes) : 0;
 }
 
+// A handle is an empty object, type-tagged, that wraps its Box. dispose() removes the wrap at once, so the
+// garbage collector only finalizes handles that were dropped without dispose() (a weak reference per live handle
+// costs GC time on every scavenge, which dominated the cost of ops on small tensors).
+inline void finalizeBox(napi_env env, void* data, void*) {
+  auto* b = static_cast<Box*>(data);
+  int64_t n = uniqueBytes(b->t);
+  if (n) napi_adjust_external_memory(env, -n, &n);
+  delete b;
+}
+
 inline Napi::Value wrap(Napi::Env env, TensorPtr t) {
   int64_t bytes = uniqueBytes(t);
   auto* box = new Box{backend().device, std::move(t)};
-  auto ext = Napi::External<Box>::New(env, box, [](Napi::Env e, Box* b) {
-    int64_t n = uniqueBytes(b->t);
-    if (n) Napi::MemoryManagement::AdjustExternalMemory(e, -n);
-    delete b;
-  });
-  napi_type_tag_object(env, ext, &tensorTag());
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok || napi_type_tag_object(env, obj, &tensorTag()) != napi_ok ||
+      napi_wrap(env, obj, box, finalizeBox, nullptr, nullptr) != napi_ok) {
+    delete box;
+    throw Napi::Error::New(env, "could not create a tensor handle");
+  }
   if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-  return ext;
+  return Napi::Value(env, obj);
 }
 
 inline Napi::Value wrapMany(Napi::Env env, const std::vector<TensorPtr>& ts) {
@@ -63,11 +73,21 @@ inline Napi::Value wrapMany(Napi::Env env, const std::vector<TensorPtr>& ts) {
   return arr;
 }
 
-inline Box* unwrapBox(Napi::Env env, const Napi::Value& v, const std::string& what) {
+inline bool isTensorHandle(Napi::Env env, const Napi::Value& v) {
   bool tagged = false;
-  if (v.IsExternal()) napi_check_object_type_tag(env, v, &tensorTag(), &tagged);
-  if (!tagged) throw TypeError(what + ": expected a tensor handle");
-  return v.As<Napi::External<Box>>().Data();
+  if (v.IsObject()) napi_check_object_type_tag(env, v, &tensorTag(), &tagged);
+  return tagged;
+}
+
+// The handle's Box; a disposed handle (tagged, no longer wrapping) gives an empty Box.
+inline Box* unwrapBox(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (!isTensorHandle(env, v)) throw TypeError(what + ": expected a tensor handle");
+  void* data = nullptr;
+  if (napi_unwrap(env, v, &data) != napi_ok || !data) {
+    static Box disposed{kCPU, nullptr};
+    return &disposed;
+  }
+  return static_cast<Box*>(data);
 }
 
 struct Args {

@@ -111,10 +111,14 @@ inline Napi::Value reshape(const Args& a) {
 }
 
 inline Napi::Value dispose(const Args& a) {
-  Box* b = unwrapBox(a.env(), a.at(0, "x"), a.where(0, "x"));
+  Napi::Value h = a.at(0, "x");
+  Box* b = unwrapBox(a.env(), h, a.where(0, "x"));
+  if (!b->t) return a.env().Undefined();  // disposed before
+  void* data = nullptr;
+  napi_remove_wrap(a.env(), h, &data);
   int64_t n = uniqueBytes(b->t);
   if (n) Napi::MemoryManagement::AdjustExternalMemory(a.env(), -n);
-  b->t.reset();
+  delete b;
   return a.env().Undefined();
 }
 
