@@ -79,15 +79,19 @@ inline bool isTensorHandle(Napi::Env env, const Napi::Value& v) {
   return tagged;
 }
 
-// The handle's Box; a disposed handle (tagged, no longer wrapping) gives an empty Box.
-inline Box* unwrapBox(Napi::Env env, const Napi::Value& v, const std::string& what) {
-  if (!isTensorHandle(env, v)) throw TypeError(what + ": expected a tensor handle");
+// The Box of a tensor handle; a disposed handle (tagged, no longer wrapping) gives an empty Box.
+inline Box* boxOf(Napi::Env env, const Napi::Value& handle) {
   void* data = nullptr;
-  if (napi_unwrap(env, v, &data) != napi_ok || !data) {
+  if (napi_unwrap(env, handle, &data) != napi_ok || !data) {
     static Box disposed{kCPU, nullptr};
     return &disposed;
   }
   return static_cast<Box*>(data);
+}
+
+inline Box* unwrapBox(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (!isTensorHandle(env, v)) throw TypeError(what + ": expected a tensor handle");
+  return boxOf(env, v);
 }
 
 struct Args {
@@ -104,8 +108,11 @@ struct Args {
     if (i >= info.Length()) throw TypeError(where(i, name) + " is missing");
     return info[i];
   }
+  // The error text is built only on failure: this runs for every tensor argument of every op.
   TensorPtr tensor(size_t i, const char* name) const {
-    Box* b = unwrapBox(info.Env(), at(i, name), where(i, name));
+    Napi::Value v = at(i, name);
+    if (!isTensorHandle(info.Env(), v)) throw TypeError(where(i, name) + ": expected a tensor handle");
+    Box* b = boxOf(info.Env(), v);
     if (!b->t) throw TypeError(where(i, name) + " is a disposed tensor");
     if (b->device != backend().device)
       throw TypeError(where(i, name) + " lives on " + deviceName(b->device) + ", this op runs on " +
@@ -122,7 +129,10 @@ struct Args {
     auto a = v.As<Napi::Array>();
     std::vector<TensorPtr> r;
     for (uint32_t k = 0; k < a.Length(); ++k) {
-      Box* b = unwrapBox(info.Env(), a.Get(k), where(i, name) + "[" + std::to_string(k) + "]");
+      Napi::Value e = a.Get(k);
+      if (!isTensorHandle(info.Env(), e))
+        throw TypeError(where(i, name) + "[" + std::to_string(k) + "]: expected a tensor handle");
+      Box* b = boxOf(info.Env(), e);
       if (!b->t) throw TypeError(where(i, name) + "[" + std::to_string(k) + "] is a disposed tensor");
       if (b->device != backend().device) throw TypeError(where(i, name) + " holds a tensor on another device");
       r.push_back(b->t);
