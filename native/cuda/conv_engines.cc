@@ -54,8 +54,8 @@ void check(cudnnStatus_t s, const char* call) {
 constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3;
 // Plans timed per search, in the heuristics' order (PyTorch's torch.backends.cudnn.benchmark_limit is 10), and the
 // wall time after which no further plan is started (an engine compiled at run time can take a second to finalize).
-constexpr int kMaxTimedPlans = 16;
-constexpr double kSearchSeconds = 1.5;
+constexpr int kMaxTimedPlans = 10;
+constexpr double kSearchSeconds = 1.0;
 // Engine configs read from one heuristics query at most.
 constexpr int64_t kMaxConfigs = 256;
 

@@ -73,7 +73,7 @@ bool engineSearchEnabled();
 // Builds the graph for (pass, q) and times the engine configs the heuristics offer, in their order, on `t` (the
 // pass's output is overwritten, its inputs only read): a warm-up run, then the best of 3, with CUDA events. Skips
 // configs whose plan does not finalize, that need more than workspaceCap bytes, or, without TF32, that are noted as
-// tensor-core or down-converting; stops after 16 plans or 1.5 s. Returns the fastest. Never throws.
+// tensor-core or down-converting; stops after 10 plans (PyTorch's default benchmark_limit) or 1 s. Returns the fastest. Never throws.
 EngineSearch searchEngines(cudnnHandle_t h, ConvPass pass, const ConvGeometry& q, const ConvTensors& t,
                            size_t workspaceCap);
 
