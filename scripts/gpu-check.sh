@@ -176,7 +176,7 @@ STEP_CONFIGS=configs/cifar/resnet18_ssql_simsiam_cifar.yaml,configs/cifar/resnet
 step step-ours 150 "$WORK/nodew" "$CHECK" step --configs "$STEP_CONFIGS" --batch 256 --steps 10 --warmup 3 --out "$OUT/gpu-step-ours.json"
 step step-torch 120 "$PY" bench/torch_ssql_step.py --batch 256 --steps 10 --warmup 3 --out "$OUT/gpu-step-torch.json"
 SHAPES=test/gpu/resnet18-cifar-convs.json
-step bench-ours 90 "$WORK/nodew" "$CHECK" bench --shapes "$SHAPES" --out "$OUT/gpu-bench-ours.json"
+step bench-ours 120 "$WORK/nodew" "$CHECK" bench --shapes "$SHAPES" --out "$OUT/gpu-bench-ours.json"
 step bench-torch 90 "$PY" test/gpu/torch_conv_bench.py --shapes "$SHAPES" --out "$OUT/gpu-bench-torch.json"
 step summary 30 "$PY" test/gpu/summarize.py "$OUT"
 echo "=== done in $(($(date +%s) - T0))s; results in $OUT/gpu-check.json"
