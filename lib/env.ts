@@ -1,6 +1,7 @@
 /**
- * Every environment override the trainer reads, in one place. All names start with SSQL_. The CUDA addon reads one
- * itself: SSQL_CUDNN_ENGINES=0 keeps convolutions on cuDNN's legacy algorithms (no graph-API engine search).
+ * Every environment override the trainer reads, in one place. All names start with SSQL_. The CUDA addon reads two
+ * itself: SSQL_CUDNN_ENGINES=0 keeps convolutions on cuDNN's legacy algorithms (no graph-API engine search), and
+ * SSQL_CUDA_ALLOC_CONF takes PYTORCH_CUDA_ALLOC_CONF's max_split_size_mb and garbage_collection_threshold.
  */
 export const env = {
   /** Compute threads for the CPU backend (default: all cores). */
