@@ -112,10 +112,10 @@ inline Napi::Value reshape(const Args& a) {
 
 inline Napi::Value dispose(const Args& a) {
   Napi::Value h = a.at(0, "x");
-  Box* b = unwrapBox(a.env(), h, a.where(0, "x"));
-  if (!b->t) return a.env().Undefined();  // disposed before
+  if (!isTensorHandle(a.env(), h)) throw TypeError(a.where(0, "x") + ": expected a tensor handle");
   void* data = nullptr;
-  napi_remove_wrap(a.env(), h, &data);
+  if (napi_remove_wrap(a.env(), h, &data) != napi_ok || !data) return a.env().Undefined();  // disposed before
+  auto* b = static_cast<Box*>(data);
   int64_t n = uniqueBytes(b->t);
   if (n) Napi::MemoryManagement::AdjustExternalMemory(a.env(), -n);
   delete b;
