@@ -12,8 +12,8 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { findFreePort, spawnWorkers } from "../lib/dist/launch";
-import { destroyProcessGroup, initProcessGroup } from "../lib/dist/process_group";
+import { findFreePort, spawnWorkers } from "../lib/distributed/launch";
+import { destroyProcessGroup, initProcessGroup } from "../lib/distributed/process_group";
 import { tensor } from "../lib/tensor/tensor";
 
 const sizes = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536].map((kb) => kb * 1024);

@@ -6,7 +6,7 @@ import { linear } from "./cli/linear";
 import { ptq } from "./cli/ptq";
 import { report } from "./cli/report";
 import { ssl } from "./cli/ssl";
-import { watchLauncher } from "./dist/launch";
+import { watchLauncher } from "./distributed/launch";
 
 const usage = `usage: node lib/main.js <command> [options]
 

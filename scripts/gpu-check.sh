@@ -9,7 +9,7 @@
 # 3. `ssql info`, the shared op cases on CUDA vs CPU and the JS references, the CUDA checks;
 # 4. the quantization ops on CUDA vs the CPU ops; augmentBatch on CUDA vs the CPU op and the GPU loader path, and
 #    GPU augmentation throughput (32 and 224 px); fake-quant fwd/bwd timings, ours and PyTorch's;
-# 5. the NCCL process group through lib/dist (one rank) and all-reduce timings, ours and PyTorch's;
+# 5. the NCCL process group through lib/distributed (one rank) and all-reduce timings, ours and PyTorch's;
 # 6. whole SSQL_SimSiam and SimSiam training steps (CIFAR ResNet-18, batch 256 per view), ours and PyTorch's;
 # 7. conv2d fwd/bwd on ResNet-18 CIFAR layer shapes at batch 256, ours and PyTorch eager (same GPU, same run);
 # 8. writes $OUT/gpu-check.json (plus every step's own JSON and this log) and prints the summary.

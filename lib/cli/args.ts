@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { bitSettingProblem } from "../config/bits";
+import { bitSettingProblem } from "../config/bit_setting_check";
 import { didYouMean } from "../config/errors";
 import type { ConfigOverride } from "../config/load";
 

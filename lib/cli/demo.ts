@@ -5,7 +5,7 @@ import { loadConfig, validateFor, type ConfigOverride } from "../config";
 import { runLinear } from "../train/linear";
 import { writeMergedReport } from "../train/results";
 import { runSsl } from "../train/ssl";
-import { resolveDevice } from "./device";
+import { resolveDevice } from "./resolve_device";
 
 const CONFIGS = path.resolve(__dirname, "..", "..", "configs", "fmnist");
 

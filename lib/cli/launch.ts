@@ -1,4 +1,4 @@
-import { spawnWorkers, type LaunchOptions } from "../dist/launch";
+import { spawnWorkers, type LaunchOptions } from "../distributed/launch";
 
 export const launchUsage = `usage: node lib/main.js launch [--nproc-per-node N] [--nnodes N --node-rank K --master-addr A] [--master-port P] <command> [options]
 

@@ -1,8 +1,8 @@
 import { loadConfig, validateFor } from "../config";
-import { spawnWorkers } from "../dist/launch";
+import { spawnWorkers } from "../distributed/launch";
 import { runLinear } from "../train/linear";
 import { bitsOption, nprocOption, parseCommandArgs } from "./args";
-import { resolveDevice } from "./device";
+import { resolveDevice } from "./resolve_device";
 import { stripOption } from "./ssl";
 
 const summary =

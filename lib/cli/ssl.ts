@@ -1,8 +1,8 @@
 import { loadConfig, validateFor } from "../config";
-import { spawnWorkers } from "../dist/launch";
+import { spawnWorkers } from "../distributed/launch";
 import { runSsl } from "../train/ssl";
 import { nprocOption, parseCommandArgs } from "./args";
-import { resolveDevice } from "./device";
+import { resolveDevice } from "./resolve_device";
 
 const summary = "Self-supervised pretraining (SSQL_SimSiam, SimSiam, SSQL_BYOL, BYOL, SSQL_MoCo, MoCo, SimCLR) from a yaml config.";
 

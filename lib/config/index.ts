@@ -1,4 +1,4 @@
-export { bitSettingProblem } from "./bits";
+export { bitSettingProblem } from "./bit_setting_check";
 export { dumpConfig, type DumpOptions } from "./dump";
 export { ConfigError } from "./errors";
 export { buildConfig, loadConfig, withOverrides, type ConfigOverride, type ConfigPatch, type LoadOptions } from "./load";

@@ -1,7 +1,7 @@
 import { DATASET_NAMES } from "../data/dataset_names";
 import { MAX_BITS, isBitWidth } from "../quant/bits";
 import { GRANULARITIES, ORIGINAL_OBSERVER_NAMES } from "../quant/names";
-import { bitSettingProblem } from "./bits";
+import { bitSettingProblem } from "./bit_setting_check";
 import { ConfigError, didYouMean } from "./errors";
 import { configFiles, originOf } from "./meta";
 import { ARCH_NAMES, SSL_TYPES, type Config } from "./schema";

@@ -1,5 +1,5 @@
-import type { ProcessGroup } from "../dist/process_group";
-import { syncBatchNorm } from "../dist/sync_bn";
+import type { ProcessGroup } from "../distributed/process_group";
+import { syncBatchNorm } from "../distributed/sync_bn";
 import { batchNorm } from "../tensor/ops/norm";
 import { conv2d } from "../tensor/ops/conv";
 import { linear } from "../tensor/ops/linear";

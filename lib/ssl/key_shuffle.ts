@@ -1,4 +1,4 @@
-import type { ProcessGroup } from "../dist/process_group";
+import type { ProcessGroup } from "../distributed/process_group";
 import { concat, narrow } from "../tensor/ops/shape";
 import { Rng } from "../tensor/prng";
 import { tensor, type Tensor } from "../tensor/tensor";

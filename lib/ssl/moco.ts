@@ -1,4 +1,4 @@
-import type { ProcessGroup } from "../dist/process_group";
+import type { ProcessGroup } from "../distributed/process_group";
 import type { Module } from "../nn/module";
 import type { ResNet } from "../nn/resnet";
 import type { QuantizedEncoder } from "../quant/quant_model";

@@ -1,6 +1,6 @@
 import type { Config } from "../config";
 import type { DataLoader } from "../data/loader";
-import type { ProcessGroup } from "../dist/process_group";
+import type { ProcessGroup } from "../distributed/process_group";
 import type { ResNet } from "../nn/resnet";
 import { quantSideSpec } from "../quant/config";
 import { QuantizedEncoder } from "../quant/quant_model";

@@ -6,7 +6,7 @@ import { DistributedEvalSampler, DistributedSampler } from "../data/sampler";
 import { subset } from "../data/subset";
 import { linearEvalPipelines, type Pipeline } from "../data/transforms";
 import type { Device } from "../tensor/binding";
-import { augmentDevice, uploader } from "./device";
+import { augmentDevice, uploader } from "./device_placement";
 
 /** The datasets and loaders of a classifier run (linear, ptq). */
 export interface ClassifierData {

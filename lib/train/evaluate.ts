@@ -1,6 +1,6 @@
 import type { DataLoader } from "../data/loader";
-import { allReduceCounts, allReduceSum } from "../dist/metrics";
-import type { ProcessGroup } from "../dist/process_group";
+import { allReduceCounts, allReduceSum } from "../distributed/reduce_metrics";
+import type { ProcessGroup } from "../distributed/process_group";
 import type { Layer } from "../nn/module";
 import { noGrad } from "../tensor/autograd";
 import { crossEntropy, topkCorrect } from "../tensor/ops/loss";

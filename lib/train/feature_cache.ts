@@ -7,7 +7,7 @@ import type { Device } from "../tensor/binding";
 import { tidy } from "../tensor/scope";
 import { tensor, type Tensor } from "../tensor/tensor";
 import { toDevice } from "../tensor/transfer";
-import { augmentDevice, uploader } from "./device";
+import { augmentDevice, uploader } from "./device_placement";
 
 /** A pipeline that draws nothing at random: the same image always gives the same tensor. */
 export function isDeterministic(p: Pipeline): boolean {

@@ -7,9 +7,9 @@ import { DistributedSampler } from "../data/sampler";
 import { setDataThreads } from "../data/augment";
 import { sslPipeline } from "../data/transforms";
 import { subset } from "../data/subset";
-import { initProcessGroup, destroyProcessGroup, type Distributed } from "../dist/process_group";
-import { DistributedDataParallel } from "../dist/ddp";
-import { worldFromEnv } from "../dist/launch";
+import { initProcessGroup, destroyProcessGroup, type Distributed } from "../distributed/process_group";
+import { DistributedDataParallel } from "../distributed/ddp";
+import { worldFromEnv } from "../distributed/launch";
 import { BatchNorm } from "../nn/layers";
 import { learningRate } from "../optim/schedule";
 import { SGD } from "../optim/sgd";
@@ -21,11 +21,11 @@ import type { Device } from "../tensor/binding";
 import { Generator } from "../tensor/ops/random";
 import { tidy } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
-import { MetricsLog } from "./metrics";
+import { MetricsLog } from "./metrics_log";
 import { Progress } from "./progress";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { loadCheckpoint } from "../io/checkpoint";
-import { augmentDevice, moveToDevice, uploader } from "./device";
+import { augmentDevice, moveToDevice, uploader } from "./device_placement";
 
 export interface SslRunOptions {
   cfg: Config;

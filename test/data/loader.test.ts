@@ -151,7 +151,7 @@ describe("augmentDevice (SSQL_AUGMENT)", () => {
   const load = async (value: string) => {
     vi.stubEnv("SSQL_AUGMENT", value);
     vi.resetModules();
-    return (await import("../../lib/train/device")).augmentDevice;
+    return (await import("../../lib/train/device_placement")).augmentDevice;
   };
 
   it("augments on the GPU when training there, on the CPU with SSQL_AUGMENT=cpu; other values are rejected", async () => {

@@ -10,7 +10,7 @@ import { Generator } from "../../lib/tensor/ops/random";
 import { runLinear } from "../../lib/train/linear";
 import { runPtq } from "../../lib/train/ptq";
 import { readRunResults } from "../../lib/train/results";
-import { ensureCompiled, root, tempDir } from "../dist/helpers";
+import { ensureCompiled, root, tempDir } from "../distributed/helpers";
 import { normErr } from "../helpers/numeric";
 
 const haveFmnist = existsSync("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");

@@ -5,7 +5,7 @@
  * (the only failure one GPU can stage: NCCL refuses two ranks on one device).
  */
 import * as fs from "node:fs";
-import { destroyProcessGroup, initProcessGroup, ProcessGroup } from "../../lib/dist/process_group";
+import { destroyProcessGroup, initProcessGroup, ProcessGroup } from "../../lib/distributed/process_group";
 import { cudaOps } from "../../lib/tensor/binding";
 import { tensor, type Tensor } from "../../lib/tensor/tensor";
 import { rand } from "../shared/op-cases";
@@ -154,7 +154,7 @@ export async function ncclCheck(out: string): Promise<number> {
   });
   await check("a missing peer is an error after the timeout, not a hang", async () => {
     // Rank 0 of a group of 2 whose rank 1 never comes: NCCL's non-blocking init is polled, then aborted.
-    const { Store, StoreServer } = await import("../../lib/dist/store");
+    const { Store, StoreServer } = await import("../../lib/distributed/store");
     const server = await StoreServer.listen(0, "127.0.0.1");
     const store = await Store.connect("127.0.0.1", server.port, 10_000);
     store.server = server;

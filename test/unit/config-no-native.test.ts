@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ensureCompiled, root } from "../dist/helpers";
+import { ensureCompiled, root } from "../distributed/helpers";
 
 describe("config without the addon", () => {
   it("loads lib/config and lib/quant/config without requiring a native addon", () => {

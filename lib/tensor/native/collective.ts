@@ -11,7 +11,7 @@ export type ReduceOp = "sum" | "avg" | "max" | "min";
 export interface ProcessGroupOptions {
   rank: number;
   size: number;
-  /** The rendezvous store of lib/dist/store.ts (its wire format: native/core/store_client.h). */
+  /** The rendezvous store of lib/distributed/store.ts (its wire format: native/core/store_client.h). */
   storeHost: string;
   storePort: number;
   /** Namespace of this group's keys in the store, so several groups can form over one store. */

@@ -4,7 +4,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup } = require("../../../lib/dist/process_group.js");
+const { initProcessGroup } = require("../../../lib/distributed/process_group.js");
 const { tensor } = require("../../../lib/tensor/tensor.js");
 
 const mode = process.env.FAIL_MODE ?? "none";

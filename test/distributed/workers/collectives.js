@@ -3,9 +3,9 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
+const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
 const { tensor } = require("../../../lib/tensor/tensor.js");
-const { allReduceCounts, allReduceMean } = require("../../../lib/dist/metrics.js");
+const { allReduceCounts, allReduceMean } = require("../../../lib/distributed/reduce_metrics.js");
 
 async function main() {
   const { world, group } = await initProcessGroup();

@@ -1,6 +1,6 @@
 // The launcher as its own process (so a test can signal or kill it): launches failure.js on N ranks.
 "use strict";
 const path = require("node:path");
-const { spawnWorkers } = require("../../../lib/dist/launch.js");
+const { spawnWorkers } = require("../../../lib/distributed/launch.js");
 
 spawnWorkers(Number(process.argv[2] ?? 2), [], { script: path.join(__dirname, "failure.js"), gracePeriodMs: 2000 }).then((r) => process.exit(r.exitCode));

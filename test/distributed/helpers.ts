@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough } from "node:stream";
-import { spawnWorkers, type LaunchOptions, type LaunchResult } from "../../lib/dist/launch";
+import { spawnWorkers, type LaunchOptions, type LaunchResult } from "../../lib/distributed/launch";
 
 export const root = path.resolve(__dirname, "..", "..");
 export const workers = path.join(__dirname, "workers");

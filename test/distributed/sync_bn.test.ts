@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { syncBatchNorm } from "../../lib/dist/sync_bn";
+import { syncBatchNorm } from "../../lib/distributed/sync_bn";
 import { mul } from "../../lib/tensor/ops/elementwise";
 import { sum } from "../../lib/tensor/ops/reduce";
 import { tensor } from "../../lib/tensor/tensor";

@@ -3,7 +3,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
+const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
 const { DistributedEvalSampler, batchIndices } = require("../../../lib/data/sampler.js");
 const { accuracy } = require("../../../lib/train/evaluate.js");
 const { tensor } = require("../../../lib/tensor/tensor.js");

@@ -3,8 +3,8 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
-const { syncBatchNorm } = require("../../../lib/dist/sync_bn.js");
+const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
+const { syncBatchNorm } = require("../../../lib/distributed/sync_bn.js");
 const { backward } = require("../../../lib/tensor/autograd.js");
 const { mul } = require("../../../lib/tensor/ops/elementwise.js");
 const { sum } = require("../../../lib/tensor/ops/reduce.js");

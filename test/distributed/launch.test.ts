@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseLaunchArgs } from "../../lib/cli/launch";
-import { worldFromEnv } from "../../lib/dist/launch";
+import { worldFromEnv } from "../../lib/distributed/launch";
 import { cpus, ensureCompiled, launch } from "./helpers";
 
 describe("worldFromEnv", () => {

@@ -5,8 +5,8 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
-const { DistributedDataParallel } = require("../../../lib/dist/ddp.js");
+const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
+const { DistributedDataParallel } = require("../../../lib/distributed/ddp.js");
 const { loadConfig } = require("../../../lib/config/index.js");
 const { buildSslMethod } = require("../../../lib/ssl/build.js");
 const { SGD } = require("../../../lib/optim/sgd.js");

@@ -6,7 +6,7 @@ const { add, sub, mul, relu, square } = require("../../../lib/tensor/ops/element
 const { sum, mean } = require("../../../lib/tensor/ops/reduce.js");
 const { reshape, narrow, concat } = require("../../../lib/tensor/ops/shape.js");
 const { tensor, parameter, zeros } = require("../../../lib/tensor/tensor.js");
-const { syncBatchNorm } = require("../../../lib/dist/sync_bn.js");
+const { syncBatchNorm } = require("../../../lib/distributed/sync_bn.js");
 const { randomArray } = require("../../helpers/random.js");
 
 const D = 8;

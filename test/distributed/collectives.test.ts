@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { ProcessGroup } from "../../lib/dist/process_group";
-import { Store, StoreServer } from "../../lib/dist/store";
+import { ProcessGroup } from "../../lib/distributed/process_group";
+import { Store, StoreServer } from "../../lib/distributed/store";
 import { cpuOps } from "../../lib/tensor/binding";
 import { tensor } from "../../lib/tensor/tensor";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";

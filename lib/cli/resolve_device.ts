@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import { cudaAddonPath, cudaOps, type Device } from "../tensor/binding";
-import { worldFromEnv } from "../dist/launch";
+import { worldFromEnv } from "../distributed/launch";
 
 /**
  * `--device cpu | cuda | cuda:N`. CUDA must load or this fails with what is missing (never a silent CPU run).

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BarrierTimeoutError, Store, StoreServer, StoreTimeoutError } from "../../lib/dist/store";
+import { BarrierTimeoutError, Store, StoreServer, StoreTimeoutError } from "../../lib/distributed/store";
 
 describe("rendezvous store", () => {
   let server: StoreServer;

@@ -4,8 +4,8 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/dist/process_group.js");
-const { DistributedDataParallel } = require("../../../lib/dist/ddp.js");
+const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
+const { DistributedDataParallel } = require("../../../lib/distributed/ddp.js");
 const { tidy } = require("../../../lib/tensor/scope.js");
 const { tensor, liveTensorCount } = require("../../../lib/tensor/tensor.js");
 const { cpuOps } = require("../../../lib/tensor/binding.js");
