@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { env } from "../env";
-import type { CudaOps, DeviceOps, NativeOps, NcclOps } from "./native";
+import type { CudaOps, DeviceOps, NativeOps } from "./native";
 
 export type Device = "cpu" | "cuda";
 
@@ -10,8 +10,8 @@ export const cpuAddonPath = env.cpuAddon ?? path.join(root, "build", "Release", 
 export const cudaAddonPath = env.cudaAddon ?? path.join(root, "build-cuda", "Release", "ssql_cuda.node");
 
 let cpu: NativeOps | undefined;
-/** What ssql_cuda.node exports: the op table without DataOps, device management and NCCL communicators. */
-export type CudaNativeOps = CudaOps & DeviceOps & NcclOps;
+/** What ssql_cuda.node exports: the op table without DataOps (its collectives are NCCL process groups), and device management. */
+export type CudaNativeOps = CudaOps & DeviceOps;
 
 let cuda: CudaNativeOps | undefined;
 let cudaError: Error | undefined;

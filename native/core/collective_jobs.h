@@ -1,16 +1,20 @@
 // The job queue plumbing both process-group backends share (native/cpu/gloo.cc, native/cuda/process_group.cc):
 // a collective becomes a Job that the group's own thread runs in call order; an Async job's promise settles on the
 // JavaScript thread through the group's thread-safe function, a blocking one is waited for by its caller.
-//
-// Group must provide: `Tsfn tsfn` (a Napi::TypedThreadSafeFunction<Group, Job<Group>, deliver<Group>>),
-// `int pendingAsync` (touched only on the JavaScript thread) and `void push(Job<Group>*)`.
+// GroupBase holds the state every group has (queue, failure, thread-safe function); the backend derives from it.
 #pragma once
 
 #include <napi.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 
 namespace ssql {
@@ -55,6 +59,88 @@ void deliver(Napi::Env env, Napi::Function, Group*, Job<Group>* job) {
   }
 }
 
+// What every process group holds, whatever its transport. Group derives from GroupBase<Group> and provides
+// `static constexpr const char* kBackend` ("gloo", "nccl": in error messages and the thread-safe function's name),
+// `start()` (its thread, whose loop pops `queue`), `join()` (waits for that thread, or returns at once) and
+// `tryRunInline(Job&)` (runs a blocking job on the calling thread when it may, else returns false).
+template <typename Group>
+struct GroupBase : std::enable_shared_from_this<Group> {
+  using Tsfn = Napi::TypedThreadSafeFunction<Group, Job<Group>, deliver<Group>>;
+
+  int rank = 0;
+  int size = 1;
+  std::chrono::milliseconds timeout{0};
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Job<Group>*> queue;
+  bool stopping = false;
+  std::string broken;  // why the group failed; it refuses work from then on
+  // Cleared (under `mutex`) by the environment cleanup hook, which runs before Node tears the TSFN down, so the
+  // group's thread never touches a finalized TSFN when the process exits with the thread still busy.
+  bool envAlive = true;
+  // Set when the process exits: waits give up at once.
+  std::atomic<bool> exiting{false};
+
+  // Touched only by the JavaScript thread.
+  Tsfn tsfn;
+  int pendingAsync = 0;
+  bool destroyed = false;
+
+  void push(Job<Group>* job) {
+    std::lock_guard<std::mutex> lock(mutex);
+    queue.push_back(job);
+    wake.notify_one();
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopping = true;
+    wake.notify_one();
+  }
+
+  std::string label(const std::string& op) const {
+    return op + " (" + Group::kBackend + ", rank " + std::to_string(rank) + " of " + std::to_string(size) + ")";
+  }
+
+  std::string brokenReason() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return broken;
+  }
+
+  // Hands a job that has run (or failed) back: a blocking job to its waiting caller, which owns and deletes it; an
+  // Async one to the JavaScript thread.
+  void finish(Job<Group>* job) {
+    if (job->blocking) {
+      job->done.set_value();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!envAlive || tsfn.BlockingCall(job) != napi_ok) delete job;
+  }
+
+  // The last thing the group's thread does.
+  void releaseJavaScript() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (envAlive) tsfn.Release();
+  }
+
+  // Registered after the TSFN, so it runs before the TSFN's own cleanup (hooks run in reverse order).
+  static void onEnvCleanup(void* arg) {
+    auto* self = static_cast<std::shared_ptr<Group>*>(arg);
+    Group& g = **self;
+    g.exiting = true;
+    {
+      std::lock_guard<std::mutex> lock(g.mutex);
+      g.envAlive = false;
+      g.stopping = true;
+      g.wake.notify_one();
+    }
+    g.join();
+    delete self;
+  }
+};
+
 template <typename Group>
 Napi::Value enqueueAsync(Napi::Env env, const std::shared_ptr<Group>& g, const std::string& what,
                          std::function<void(typename NonDeduced<Group>::type&)> run,
@@ -82,6 +168,20 @@ std::unique_ptr<Job<Group>> blockingJob(const std::shared_ptr<Group>& g, const s
   job->run = std::move(run);
   job->blocking = true;
   return job;
+}
+
+// Runs a collective for a plain (blocking) op: inline when the group allows it, else on the group's thread while
+// the JavaScript thread waits; rethrows its failure.
+template <typename Group>
+void runBlocking(const std::shared_ptr<Group>& g, const std::string& what,
+                 std::function<void(typename NonDeduced<Group>::type&)> run) {
+  auto job = blockingJob(g, what, std::move(run));
+  if (!g->tryRunInline(*job)) {
+    auto done = job->done.get_future();
+    g->push(job.get());
+    done.wait();
+  }
+  if (!job->error.empty()) throw std::runtime_error(job->error);
 }
 
 }  // namespace collective

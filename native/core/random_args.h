@@ -1,5 +1,5 @@
 // Argument checks and outputs of uniform() and normal(), shared by both addons (native/cpu/random.cc,
-// native/cuda/random.cc), which draw the same Philox-4x32-10 numbers.
+// native/cuda/random.cc), which draw the same Philox-4x32-10 numbers (core/philox.h).
 #pragma once
 
 #include <cmath>

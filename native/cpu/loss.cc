@@ -4,17 +4,16 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/loss_args.h"
 #include "parallel.h"
 
 using namespace ssql;
 
 namespace {
 
+// The shared checks, and every target must name a class (the values are on the host here).
 TensorPtr targetsFor(const Args& a, size_t i, const Tensor& logits) {
-  auto t = a.tensor(i, "target");
-  requireDtype(a.op, "target", *t, DType::I32);
-  requireShape(a.op, "target", *t, {logits.shape[0]});
+  auto t = parse::targetArg(a, i, logits);
   const int32_t* p = t->data<int32_t>();
   int64_t C = logits.shape[1];
   for (int64_t n = 0; n < t->numel(); ++n)
@@ -22,12 +21,6 @@ TensorPtr targetsFor(const Args& a, size_t i, const Tensor& logits) {
       throw RangeError(std::string(a.op) + "(): target " + std::to_string(p[n]) + " at " + std::to_string(n) +
                        " is out of range for " + std::to_string(C) + " classes");
   return t;
-}
-
-double labelSmoothingArg(const Args& a, size_t i) {
-  double ls = a.number(i, "labelSmoothing");
-  if (!(ls >= 0.0 && ls <= 1.0)) throw RangeError(a.where(i, "labelSmoothing") + " must be in [0, 1]");
-  return ls;
 }
 
 void logSoftmaxRows(const float* x, float* y, int64_t N, int64_t C) {
@@ -75,7 +68,7 @@ SSQL_OP(logSoftmaxBackward) {
 SSQL_OP(crossEntropy) {
   auto x = f32Arg(a, 0, "logits", 2);
   auto t = targetsFor(a, 1, *x);
-  double ls = labelSmoothingArg(a, 2);
+  double ls = parse::labelSmoothingArg(a, 2);
   int64_t N = x->shape[0], C = x->shape[1];
   auto lp = empty(DType::F32, x->shape);
   logSoftmaxRows(x->f32(), lp->f32(), N, C);
@@ -95,12 +88,10 @@ SSQL_OP(crossEntropy) {
 
 // gx[n, c] = gLoss / N * (softmax[n, c] - (1 - ls) * [c == t_n] - ls / C)
 SSQL_OP(crossEntropyBackward) {
-  auto g = a.tensor(0, "gLoss");
-  requireDtype(a.op, "gLoss", *g, DType::F32);
-  if (g->numel() != 1) throw RangeError("crossEntropyBackward(): gLoss must hold one value, got shape " + shapeStr(g->shape));
+  auto g = parse::lossGradArg(a, 0);
   auto lp = f32Arg(a, 1, "logProbs", 2);
   auto t = targetsFor(a, 2, *lp);
-  double ls = labelSmoothingArg(a, 3);
+  double ls = parse::labelSmoothingArg(a, 3);
   int64_t N = lp->shape[0], C = lp->shape[1];
   auto gx = empty(DType::F32, lp->shape);
   float scale = N ? g->f32()[0] / static_cast<float>(N) : 0.0f;
@@ -120,10 +111,8 @@ SSQL_OP(crossEntropyBackward) {
 SSQL_OP(topkCorrect) {
   auto x = f32Arg(a, 0, "logits", 2);
   auto t = targetsFor(a, 1, *x);
-  auto ks = a.ints(2, "ks");
   int64_t N = x->shape[0], C = x->shape[1];
-  for (int64_t k : ks)
-    if (k < 1 || k > C) throw RangeError("topkCorrect(): k = " + std::to_string(k) + " is outside 1.." + std::to_string(C));
+  auto ks = parse::topkArg(a, 2, C);
   const float* p = x->f32();
   const int32_t* pt = t->data<int32_t>();
   auto out = empty(DType::I32, {static_cast<int64_t>(ks.size())});

@@ -1,4 +1,5 @@
-// Elementwise float32 kernels: broadcasting binary ops, scalar/unary ops, backward helpers, fills, casts, SGD.
+// Elementwise float32 kernels: broadcasting binary ops, scalar/unary ops, backward helpers, fills, casts, the bias
+// broadcasts of conv2d and linear, SGD.
 // Semantics match native/cpu/elementwise.cc expression for expression (NaN handling included).
 #include <cstdint>
 
@@ -154,6 +155,14 @@ void expand(const float* x, float* out, int64_t n, const BroadcastIndex& bc, cud
   if (n <= 0) return;
   expandKernel<<<blocksFor(n), kThreads, 0, s>>>(x, out, n, bc);
   checkCuda(cudaGetLastError(), "expand kernel");
+}
+
+void addChannelBias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, cudaStream_t s) {
+  launchMap(n * c * hw, [=] __device__(int64_t i) { y[i] += bias[(i / hw) % c]; }, s, "bias kernel");
+}
+
+void fillRows(float* y, const float* row, int64_t rows, int64_t cols, cudaStream_t s) {
+  launchMap(rows * cols, [=] __device__(int64_t i) { y[i] = row[i % cols]; }, s, "bias rows kernel");
 }
 
 // torch.optim.SGD for one parameter: weight decay, (dampened, Nesterov) momentum, then the step.

@@ -31,6 +31,10 @@ void i32ToFloat(const int32_t* x, float* out, int64_t n, cudaStream_t s);
 void expand(const float* x, float* out, int64_t n, const BroadcastIndex& bc, cudaStream_t s);
 void sgdStep(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weightDecay, float dampening,
              bool nesterov, bool initBuf, cudaStream_t s);
+// y[n, c, hw] += bias[c] (conv2d)
+void addChannelBias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, cudaStream_t s);
+// y[r, :] = row (linear)
+void fillRows(float* y, const float* row, int64_t rows, int64_t cols, cudaStream_t s);
 
 // ---- reduce_kernels.cu
 size_t sumScratchBytes(const ReduceIndex& r);
@@ -44,19 +48,14 @@ void indexScatter(const float* g, const int32_t* indices, float* out, int64_t ou
                   cudaStream_t s);
 void permute(const void* x, void* out, size_t elemSize, int64_t n, const PermuteIndex& p, cudaStream_t s);
 
-// ---- nn_kernels.cu
-// y[n, c, hw] += bias[c]
-void addChannelBias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, cudaStream_t s);
-// y[r, :] = row
-void fillRows(float* y, const float* row, int64_t rows, int64_t cols, cudaStream_t s);
-
+// ---- batch_norm_kernels.cu
 enum class ChannelSums {
   Moments,        // Σ x, Σ x²
   BackwardTerms,  // Σ gy, Σ gy·(x − mean[c])
   GradSum,        // Σ gy, 0
 };
 size_t channelSumsScratchBytes(int64_t n, int64_t c, int64_t hw);
-// Per-channel sums over [n, c, hw] in double; sums gets 2 values per channel.
+// Per-channel sums over [n, c, hw] in double; sums gets 2 values per channel (GradSum: conv2d's bias gradient too).
 void channelSums(ChannelSums mode, const float* x, const float* gy, const float* mean, int64_t n, int64_t c, int64_t hw,
                  double* sums, void* scratch, cudaStream_t s);
 void channelSumToFloat(const double* sums, float* out, int64_t c, cudaStream_t s);
@@ -75,12 +74,14 @@ void batchNormBackwardParams(const double* sums, const float* invStd, float* dWe
 void batchNormBackwardData(const float* gy, const float* x, const float* weight, const float* mean, const float* invStd,
                            const double* sums, int64_t n, int64_t c, int64_t hw, bool training, float* dx, cudaStream_t s);
 
+// ---- pooling_kernels.cu
 void maxPool2d(const float* x, float* y, int32_t* indices, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
                int kh, int kw, int sh, int sw, int ph, int pw, cudaStream_t s);
 // dx (zeroed here) [planes, inPlane] accumulates gy [planes, outPlane] at the saved indices.
 void maxPool2dBackward(const float* gy, const int32_t* indices, float* dx, int64_t planes, int64_t inPlane,
                        int64_t outPlane, cudaStream_t s);
 
+// ---- loss_kernels.cu
 void logSoftmax(const float* x, float* y, int64_t rows, int64_t cols, cudaStream_t s);
 void logSoftmaxBackward(const float* gy, const float* y, float* dx, int64_t rows, int64_t cols, cudaStream_t s);
 // loss[0] = mean over rows; rowLoss is scratch [rows]. An out-of-range target makes the loss NaN.
@@ -98,7 +99,7 @@ struct TopKList {
 void topkCorrect(const float* logits, const int32_t* target, int32_t* counts, int64_t rows, int64_t cols,
                  const TopKList& ks, cudaStream_t s);
 
-// ---- random_kernels.cu (Philox-4x32-10, the recipe in random_kernels.cu)
+// ---- random_kernels.cu (Philox-4x32-10, the recipe in core/philox.h)
 void philoxUniform(float* out, int64_t n, double low, double high, uint64_t seed, uint64_t offset, cudaStream_t s);
 void philoxNormal(float* out, int64_t n, double mean, double std, uint64_t seed, uint64_t offset, cudaStream_t s);
 

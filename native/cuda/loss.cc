@@ -4,37 +4,14 @@
 #include <string>
 
 #include "../core/binding.h"
-#include "../core/nn_args.h"
+#include "../core/loss_args.h"
 #include "kernels.h"
 #include "runtime.h"
 
 using namespace ssql;
 
-namespace {
-
-TensorPtr logits2d(const Args& a, size_t i, const char* name) {
-  auto t = f32Arg(a, i, name);
-  requireDim(a.op, name, *t, 2);
-  return t;
-}
-
-TensorPtr targetsFor(const Args& a, size_t i, const Tensor& logits) {
-  auto t = a.tensor(i, "target");
-  requireDtype(a.op, "target", *t, DType::I32);
-  requireShape(a.op, "target", *t, {logits.shape[0]});
-  return t;
-}
-
-double labelSmoothingArg(const Args& a, size_t i) {
-  double ls = a.number(i, "labelSmoothing");
-  if (!(ls >= 0.0 && ls <= 1.0)) throw RangeError(a.where(i, "labelSmoothing") + " must be in [0, 1]");
-  return ls;
-}
-
-}  // namespace
-
 SSQL_OP(logSoftmax) {
-  auto x = logits2d(a, 0, "x");
+  auto x = f32Arg(a, 0, "x", 2);
   auto y = empty(DType::F32, x->shape);
   cuda::logSoftmax(x->f32(), y->f32(), x->shape[0], x->shape[1], cuda::stream());
   return wrap(a.env(), y);
@@ -42,8 +19,8 @@ SSQL_OP(logSoftmax) {
 
 // gx = gy - exp(y) * sum(gy) per row.
 SSQL_OP(logSoftmaxBackward) {
-  auto gy = logits2d(a, 0, "gy");
-  auto y = logits2d(a, 1, "y");
+  auto gy = f32Arg(a, 0, "gy", 2);
+  auto y = f32Arg(a, 1, "y", 2);
   requireSameShape(a.op, *gy, *y);
   auto gx = empty(DType::F32, y->shape);
   cuda::logSoftmaxBackward(gy->f32(), y->f32(), gx->f32(), y->shape[0], y->shape[1], cuda::stream());
@@ -52,9 +29,9 @@ SSQL_OP(logSoftmaxBackward) {
 
 // loss = mean_n [ -(1 - ls) * lp[n, t_n] - ls / C * sum_c lp[n, c] ]
 SSQL_OP(crossEntropy) {
-  auto x = logits2d(a, 0, "logits");
-  auto t = targetsFor(a, 1, *x);
-  double ls = labelSmoothingArg(a, 2);
+  auto x = f32Arg(a, 0, "logits", 2);
+  auto t = parse::targetArg(a, 1, *x);
+  double ls = parse::labelSmoothingArg(a, 2);
   int64_t N = x->shape[0], C = x->shape[1];
   auto lp = empty(DType::F32, x->shape);
   auto loss = empty(DType::F32, {});
@@ -66,11 +43,10 @@ SSQL_OP(crossEntropy) {
 
 // gx[n, c] = gLoss / N * (softmax[n, c] - (1 - ls) * [c == t_n] - ls / C)
 SSQL_OP(crossEntropyBackward) {
-  auto g = f32Arg(a, 0, "gLoss");
-  if (g->numel() != 1) throw RangeError("crossEntropyBackward(): gLoss must hold one value, got shape " + shapeStr(g->shape));
-  auto lp = logits2d(a, 1, "logProbs");
-  auto t = targetsFor(a, 2, *lp);
-  double ls = labelSmoothingArg(a, 3);
+  auto g = parse::lossGradArg(a, 0);
+  auto lp = f32Arg(a, 1, "logProbs", 2);
+  auto t = parse::targetArg(a, 2, *lp);
+  double ls = parse::labelSmoothingArg(a, 3);
   auto gx = empty(DType::F32, lp->shape);
   cuda::crossEntropyBackward(g->f32(), lp->f32(), t->data<int32_t>(), gx->f32(), lp->shape[0], lp->shape[1],
                              static_cast<float>(ls), cuda::stream());
@@ -80,18 +56,13 @@ SSQL_OP(crossEntropyBackward) {
 // A sample counts for k when fewer than k classes rank above its target; NaN ranks highest and ties go to the
 // lower class index.
 SSQL_OP(topkCorrect) {
-  auto x = logits2d(a, 0, "logits");
-  auto t = targetsFor(a, 1, *x);
-  auto ks = a.ints(2, "ks");
+  auto x = f32Arg(a, 0, "logits", 2);
+  auto t = parse::targetArg(a, 1, *x);
   int64_t C = x->shape[1];
-  if (ks.size() > static_cast<size_t>(cuda::kMaxTopK))
-    throw RangeError("topkCorrect(): at most " + std::to_string(cuda::kMaxTopK) + " values of k on CUDA");
+  auto ks = parse::topkArg(a, 2, C, cuda::kMaxTopK);
   cuda::TopKList list;
   list.n = static_cast<int>(ks.size());
-  for (size_t j = 0; j < ks.size(); ++j) {
-    if (ks[j] < 1 || ks[j] > C) throw RangeError("topkCorrect(): k = " + std::to_string(ks[j]) + " is outside 1.." + std::to_string(C));
-    list.k[j] = static_cast<int32_t>(ks[j]);
-  }
+  for (size_t j = 0; j < ks.size(); ++j) list.k[j] = static_cast<int32_t>(ks[j]);
   auto out = empty(DType::I32, {static_cast<int64_t>(ks.size())});
   cuda::topkCorrect(x->f32(), t->data<int32_t>(), out->data<int32_t>(), x->shape[0], C, list, cuda::stream());
   return wrap(a.env(), out);

@@ -1,5 +1,5 @@
-// NCCL process groups for CUDA tensors: the shared collective table of lib/tensor/native/collective.ts (Gloo's on
-// the CPU, native/cpu/gloo.cc). The NCCL unique id travels through the rendezvous store (rank 0 sets
+// NCCL process groups for CUDA tensors: the transport under the collective ops of core/collective_ops.h (Gloo's on
+// the CPU, native/cpu/gloo.cc), and the addon's only NCCL path. The NCCL unique id travels through the rendezvous store (rank 0 sets
 // `<prefix>/nccl_id`), and the communicator is non-blocking, so that nothing NCCL does can block past the group's
 // timeout: every call that answers ncclInProgress is polled with a deadline, and on expiry the communicator is
 // aborted.
@@ -14,22 +14,17 @@
 // then; barrier() resolves once its all-reduce has finished on the device.
 #include <nccl.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <functional>
-#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../core/binding.h"
-#include "../core/collective_args.h"
-#include "../core/collective_jobs.h"
+#include "../core/collective_ops.h"
 #include "../core/store_client.h"
 #include "runtime.h"
 
@@ -39,11 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
-
-struct Group;
-
-using Job = collective::Job<Group>;
-using Tsfn = Napi::TypedThreadSafeFunction<Group, Job, collective::deliver<Group>>;
 
 std::string ncclMessage(ncclResult_t r, ncclComm_t comm) {
   std::string msg = ncclGetErrorString(r);
@@ -58,6 +48,15 @@ std::string seconds(Ms t) {
   return buf;
 }
 
+ncclDataType_t ncclType(DType dt) {
+  switch (dt) {
+    case DType::F32: return ncclFloat32;
+    case DType::U8: return ncclUint8;
+    case DType::I32: return ncclInt32;
+  }
+  return ncclFloat32;
+}
+
 // A collective queued on the stream: the event behind it and when it was queued.
 struct InFlight {
   cudaEvent_t event;
@@ -65,11 +64,18 @@ struct InFlight {
   std::string what;
 };
 
-struct Group : std::enable_shared_from_this<Group> {
-  int rank = 0;
-  int size = 1;
+struct Group : collective::GroupBase<Group> {
+  using Job = collective::Job<Group>;
+  using Reduction = ncclRedOp_t;
+  static constexpr const char* kBackend = "nccl";
+  static constexpr bool kInterfaces = false;  // NCCL picks its interfaces itself (NCCL_SOCKET_IFNAME)
+
+  static const napi_type_tag& tag() {
+    static const napi_type_tag t = {0x9e0c1a57d15c0de2ULL, 0x61005a11ed00ca5eULL};
+    return t;
+  }
+
   int device = 0;
-  Ms timeout{0};
   cudaStream_t stream = nullptr;
 
   // Touched only by the group's thread.
@@ -79,40 +85,22 @@ struct Group : std::enable_shared_from_this<Group> {
   int32_t* barrierBuf = nullptr;
   Clock::time_point lastAsyncCheck{};
 
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::deque<Job*> queue;
-  bool stopping = false;
-  std::string broken;
-  // Cleared (under `mutex`) by the environment cleanup hook, before Node tears the TSFN down.
-  bool envAlive = true;
-  // Set when the process exits: waits give up at once and the communicator is aborted, not finalized.
-  std::atomic<bool> exiting{false};
+  // The group's thread. When the process exits (`exiting`), its waits give up at once and the communicator is
+  // aborted, not finalized.
   std::thread worker;
-
-  // Touched only by the JavaScript thread.
-  Tsfn tsfn;
-  int pendingAsync = 0;
-  bool destroyed = false;
 
   ~Group() {
     if (worker.joinable()) worker.detach();
   }
 
+  // Selects the device and creates its stream on the JavaScript thread.
+  void prepare(const parse::GroupOptions&) {
+    stream = cuda::stream();
+    device = cuda::currentDevice();
+  }
+
   void start() {
     worker = std::thread([self = shared_from_this()] { self->loop(); });
-  }
-
-  void push(Job* job) {
-    std::lock_guard<std::mutex> lock(mutex);
-    queue.push_back(job);
-    wake.notify_one();
-  }
-
-  void stop() {
-    std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
-    wake.notify_one();
   }
 
   // Waits for the thread (bounded: its waits end by the timeout), unless called on it.
@@ -120,14 +108,15 @@ struct Group : std::enable_shared_from_this<Group> {
     if (worker.joinable() && worker.get_id() != std::this_thread::get_id()) worker.join();
   }
 
-  std::string label(const std::string& op) const {
-    return op + " (nccl, rank " + std::to_string(rank) + " of " + std::to_string(size) + ")";
+  // Collectives not yet queued reject; the communicator is finalized (or aborted when the group failed or
+  // finalizing outlasts the timeout).
+  void destroy() {
+    stop();
+    join();
   }
 
-  std::string brokenReason() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return broken;
-  }
+  // NCCL calls are issued by the group's thread only.
+  bool tryRunInline(Job&) { return false; }
 
   void loop() {
     cudaError_t e = cudaSetDevice(device);
@@ -159,8 +148,7 @@ struct Group : std::enable_shared_from_this<Group> {
       finish(job);
     }
     shutdown();
-    std::lock_guard<std::mutex> lock(mutex);
-    if (envAlive) tsfn.Release();
+    releaseJavaScript();
   }
 
   void execute(Job* job) {
@@ -176,15 +164,6 @@ struct Group : std::enable_shared_from_this<Group> {
       }
     }
     finish(job);
-  }
-
-  void finish(Job* job) {
-    if (job->blocking) {
-      job->done.set_value();  // the waiting JavaScript thread owns and deletes the job
-      return;
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!envAlive || tsfn.BlockingCall(job) != napi_ok) delete job;
   }
 
   // The group is unusable from now on; aborting the communicator also ends its kernels still on the stream.
@@ -317,52 +296,48 @@ struct Group : std::enable_shared_from_this<Group> {
     cudaGetLastError();
   }
 
-  // Registered after the TSFN, so it runs before the TSFN's own cleanup (hooks run in reverse order).
-  static void onEnvCleanup(void* arg) {
-    auto* self = static_cast<std::shared_ptr<Group>*>(arg);
-    Group& g = **self;
-    {
-      std::lock_guard<std::mutex> lock(g.mutex);
-      g.envAlive = false;
-      g.stopping = true;
-      g.exiting = true;
-      g.wake.notify_one();
-    }
-    g.join();
-    delete self;
-  }
+  // ---- the transport, run on the group's thread ----
+  void connect(const parse::GroupOptions& opt);
+  static ncclRedOp_t reduction(const std::string& op, const std::string& name, DType dt);
+  // Several tensors travel as one message: their calls are grouped, which NCCL fuses into one launch.
+  template <typename Call>
+  void grouped(const std::vector<TensorPtr>& xs, const char* name, const std::string& what, Call call);
+  void allReduce(const std::vector<TensorPtr>& xs, ncclRedOp_t op, const std::string& what);
+  void broadcast(const std::vector<TensorPtr>& xs, int root, const std::string& what);
+  void allGather(const TensorPtr& x, const TensorPtr& out, const std::string& what);
+  void barrier();
 };
 
-const napi_type_tag& groupTag() {
-  static const napi_type_tag tag = {0x9e0c1a57d15c0de2ULL, 0x61005a11ed00ca5eULL};
-  return tag;
-}
-
-std::shared_ptr<Group> group(const Args& a, size_t i) { return parse::groupArg<Group>(a, i, groupTag()); }
-
-using collective::enqueueAsync;
-
-// Waits (on the JavaScript thread) until the group's thread has queued the collective.
-void runBlocking(const std::shared_ptr<Group>& g, const std::string& what, std::function<void(Group&)> run) {
-  auto job = collective::blockingJob(g, what, std::move(run));
-  auto done = job->done.get_future();
-  g->push(job.get());
-  done.wait();
-  if (!job->error.empty()) throw std::runtime_error(job->error);
-}
-
-// ---- argument checks (the same rules and messages as the Gloo ops) ----
-
-ncclDataType_t ncclType(DType dt) {
-  switch (dt) {
-    case DType::F32: return ncclFloat32;
-    case DType::U8: return ncclUint8;
-    case DType::I32: return ncclInt32;
+// Rank 0 puts a fresh NCCL id in the store; every rank joins the non-blocking communicator with it.
+void Group::connect(const parse::GroupOptions& opt) {
+  auto deadline = Clock::now() + timeout;
+  ncclUniqueId id;
+  {
+    StoreClient client(opt.storeHost, static_cast<int>(opt.storePort), timeout);
+    const std::string key = opt.prefix + "/nccl_id";
+    if (rank == 0) {
+      ncclResult_t r = ncclGetUniqueId(&id);
+      if (r != ncclSuccess) throw std::runtime_error("ncclGetUniqueId: " + ncclMessage(r, nullptr));
+      client.set(key, std::vector<char>(id.internal, id.internal + sizeof(id.internal)));
+    } else {
+      auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
+      auto bytes = client.get(key, left > Ms(1) ? left : Ms(1));
+      if (bytes.size() != sizeof(id.internal))
+        throw std::runtime_error("the rendezvous store holds a malformed NCCL id under '" + key + "'");
+      std::memcpy(id.internal, bytes.data(), sizeof(id.internal));
+    }
   }
-  return ncclFloat32;
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t c = nullptr;
+  ncclResult_t r = ncclCommInitRankConfig(&c, size, id, rank, &config);
+  comm = c;  // a failure below aborts it
+  if (!c && r != ncclSuccess) throw std::runtime_error("ncclCommInitRank: " + ncclMessage(r, nullptr));
+  settle(r, "ncclCommInitRank (forming the group of " + std::to_string(size) + ")", deadline);
+  cuda::checkCuda(cudaMalloc(&barrierBuf, sizeof(int32_t)), "cudaMalloc (barrier buffer)");
 }
 
-ncclRedOp_t reduction(const std::string& op, const std::string& name, DType dt) {
+ncclRedOp_t Group::reduction(const std::string& op, const std::string& name, DType dt) {
   switch (parse::reduceOp(op, name, dt)) {
     case parse::ReduceOp::Sum: return ncclSum;
     case parse::ReduceOp::Avg: return ncclAvg;
@@ -372,176 +347,54 @@ ncclRedOp_t reduction(const std::string& op, const std::string& name, DType dt) 
   throw TypeError(op + "(): unknown reduction");
 }
 
-// ---- the collectives, run on the group's thread ----
-
-// Several tensors travel as one message: their calls are grouped, which NCCL fuses into one launch.
-void allReduceOn(Group& g, const std::vector<TensorPtr>& xs, ncclRedOp_t op, const std::string& what) {
-  auto deadline = Clock::now() + g.timeout;
-  ncclComm_t comm = g.liveComm();
-  g.settle(ncclGroupStart(), "ncclGroupStart", deadline);
+template <typename Call>
+void Group::grouped(const std::vector<TensorPtr>& xs, const char* name, const std::string& what, Call call) {
+  auto deadline = Clock::now() + timeout;
+  ncclComm_t c = liveComm();
+  settle(ncclGroupStart(), "ncclGroupStart", deadline);
   ncclResult_t r = ncclSuccess;
   for (const auto& x : xs) {
     if (!x->numel()) continue;
-    r = ncclAllReduce(x->storage->data, x->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype), op, comm,
-                      g.stream);
+    r = call(x, c);
     if (r != ncclSuccess && r != ncclInProgress) break;
   }
   ncclResult_t end = ncclGroupEnd();
-  if (r != ncclSuccess && r != ncclInProgress) throw std::runtime_error("ncclAllReduce: " + ncclMessage(r, comm));
-  g.settle(end, "ncclAllReduce", deadline);
-  g.track(what);
+  if (r != ncclSuccess && r != ncclInProgress) throw std::runtime_error(std::string(name) + ": " + ncclMessage(r, c));
+  settle(end, name, deadline);
+  track(what);
 }
 
-void broadcastOn(Group& g, const std::vector<TensorPtr>& xs, int root, const std::string& what) {
-  auto deadline = Clock::now() + g.timeout;
-  ncclComm_t comm = g.liveComm();
-  g.settle(ncclGroupStart(), "ncclGroupStart", deadline);
-  ncclResult_t r = ncclSuccess;
-  for (const auto& x : xs) {
-    if (!x->numel()) continue;
-    r = ncclBroadcast(x->storage->data, x->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype), root,
-                      comm, g.stream);
-    if (r != ncclSuccess && r != ncclInProgress) break;
-  }
-  ncclResult_t end = ncclGroupEnd();
-  if (r != ncclSuccess && r != ncclInProgress) throw std::runtime_error("ncclBroadcast: " + ncclMessage(r, comm));
-  g.settle(end, "ncclBroadcast", deadline);
-  g.track(what);
+void Group::allReduce(const std::vector<TensorPtr>& xs, ncclRedOp_t op, const std::string& what) {
+  grouped(xs, "ncclAllReduce", what, [&](const TensorPtr& x, ncclComm_t c) {
+    return ncclAllReduce(x->storage->data, x->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype), op, c,
+                         stream);
+  });
 }
 
-void allGatherOn(Group& g, const TensorPtr& x, const TensorPtr& out, const std::string& what) {
+void Group::broadcast(const std::vector<TensorPtr>& xs, int root, const std::string& what) {
+  grouped(xs, "ncclBroadcast", what, [&](const TensorPtr& x, ncclComm_t c) {
+    return ncclBroadcast(x->storage->data, x->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype), root,
+                         c, stream);
+  });
+}
+
+void Group::allGather(const TensorPtr& x, const TensorPtr& out, const std::string& what) {
   if (!x->numel()) return;
-  auto deadline = Clock::now() + g.timeout;
-  ncclComm_t comm = g.liveComm();
-  g.settle(ncclAllGather(x->storage->data, out->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype),
-                         comm, g.stream),
-           "ncclAllGather", deadline);
-  g.track(what);
+  auto deadline = Clock::now() + timeout;
+  settle(ncclAllGather(x->storage->data, out->storage->data, static_cast<size_t>(x->numel()), ncclType(x->dtype),
+                       liveComm(), stream),
+         "ncclAllGather", deadline);
+  track(what);
+}
+
+// Resolves once every rank has reached it and the work queued before it on this device has finished.
+void Group::barrier() {
+  auto deadline = Clock::now() + timeout;
+  settle(ncclAllReduce(barrierBuf, barrierBuf, 1, ncclInt32, ncclSum, liveComm(), stream), "ncclAllReduce (barrier)",
+         deadline);
+  waitFor(track("barrier"), "barrier", deadline);
 }
 
 }  // namespace
 
-// processGroupCreate({rank, size, storeHost, storePort, prefix, timeoutMs, hostname?, iface?}) -> Promise<group>
-// hostname/iface are Gloo's; NCCL picks its interfaces itself (NCCL_SOCKET_IFNAME).
-SSQL_OP(processGroupCreate) {
-  parse::GroupOptions opt = parse::groupOptions(a, false);
-  int64_t port = opt.storePort;
-  std::string host = opt.storeHost, prefix = opt.prefix;
-
-  auto g = std::make_shared<Group>();
-  g->rank = static_cast<int>(opt.rank);
-  g->size = static_cast<int>(opt.size);
-  g->timeout = Ms(opt.timeoutMs);
-  g->stream = cuda::stream();  // selects the device and creates its stream on this thread
-  g->device = cuda::currentDevice();
-  g->tsfn = Tsfn::New(a.env(), "ssql.nccl", 0, 1, g.get());
-  napi_add_env_cleanup_hook(a.env(), &Group::onEnvCleanup, new std::shared_ptr<Group>(g));
-  g->start();
-  return enqueueAsync(
-      a.env(), g, "processGroupCreate",
-      [=](Group& grp) {
-        // A group that failed to form is of no further use: its thread ends after reporting.
-        struct StopOnFailure {
-          Group& g;
-          bool ok = false;
-          ~StopOnFailure() {
-            if (!ok) g.stop();
-          }
-        } guard{grp};
-        auto deadline = Clock::now() + grp.timeout;
-        ncclUniqueId id;
-        {
-          StoreClient client(host, static_cast<int>(port), grp.timeout);
-          const std::string key = prefix + "/nccl_id";
-          if (grp.rank == 0) {
-            ncclResult_t r = ncclGetUniqueId(&id);
-            if (r != ncclSuccess) throw std::runtime_error("ncclGetUniqueId: " + ncclMessage(r, nullptr));
-            client.set(key, std::vector<char>(id.internal, id.internal + sizeof(id.internal)));
-          } else {
-            auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
-            auto bytes = client.get(key, left > Ms(1) ? left : Ms(1));
-            if (bytes.size() != sizeof(id.internal))
-              throw std::runtime_error("the rendezvous store holds a malformed NCCL id under '" + key + "'");
-            std::memcpy(id.internal, bytes.data(), sizeof(id.internal));
-          }
-        }
-        ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-        config.blocking = 0;
-        ncclComm_t comm = nullptr;
-        ncclResult_t r = ncclCommInitRankConfig(&comm, grp.size, id, grp.rank, &config);
-        grp.comm = comm;  // a failure below aborts it
-        if (!comm && r != ncclSuccess) throw std::runtime_error("ncclCommInitRank: " + ncclMessage(r, nullptr));
-        grp.settle(r, "ncclCommInitRank (forming the group of " + std::to_string(grp.size) + ")", deadline);
-        cuda::checkCuda(cudaMalloc(&grp.barrierBuf, sizeof(int32_t)), "cudaMalloc (barrier buffer)");
-        guard.ok = true;
-      },
-      [g](Napi::Env e) { return parse::wrapGroup(e, g, groupTag()); });
-}
-
-// Stops the group's thread: collectives not yet queued reject; the communicator is finalized (or aborted when the
-// group failed or finalizing outlasts the timeout).
-SSQL_OP(processGroupDestroy) {
-  auto g = group(a, 0);
-  g->destroyed = true;
-  g->stop();
-  g->join();
-  return a.env().Undefined();
-}
-
-SSQL_OP(allReduce_) {
-  auto g = group(a, 0);
-  auto xs = parse::sameDtypeTensors(a, 1, "tensors");
-  ncclRedOp_t op = reduction("allReduce_", a.string(2, "op"), xs[0]->dtype);
-  runBlocking(g, "allReduce_", [xs, op](Group& grp) { allReduceOn(grp, xs, op, "allReduce_"); });
-  return a.env().Undefined();
-}
-
-SSQL_OP(allReduceAsync_) {
-  auto g = group(a, 0);
-  auto xs = parse::sameDtypeTensors(a, 1, "tensors");
-  ncclRedOp_t op = reduction("allReduceAsync_", a.string(2, "op"), xs[0]->dtype);
-  return enqueueAsync(a.env(), g, "allReduceAsync_", [xs, op](Group& grp) { allReduceOn(grp, xs, op, "allReduceAsync_"); });
-}
-
-SSQL_OP(broadcast_) {
-  auto g = group(a, 0);
-  auto xs = a.tensors(1, "tensors");
-  int r = parse::rootArg(a, 2, g->size);
-  runBlocking(g, "broadcast_", [xs, r](Group& grp) { broadcastOn(grp, xs, r, "broadcast_"); });
-  return a.env().Undefined();
-}
-
-SSQL_OP(broadcastAsync_) {
-  auto g = group(a, 0);
-  auto xs = a.tensors(1, "tensors");
-  int r = parse::rootArg(a, 2, g->size);
-  return enqueueAsync(a.env(), g, "broadcastAsync_", [xs, r](Group& grp) { broadcastOn(grp, xs, r, "broadcastAsync_"); });
-}
-
-SSQL_OP(allGather) {
-  auto g = group(a, 0);
-  auto x = a.tensor(1, "x");
-  auto out = parse::gatherOutput(x, g->size);
-  runBlocking(g, "allGather", [x, out](Group& grp) { allGatherOn(grp, x, out, "allGather"); });
-  return wrap(a.env(), out);
-}
-
-SSQL_OP(allGatherAsync) {
-  auto g = group(a, 0);
-  auto x = a.tensor(1, "x");
-  auto out = parse::gatherOutput(x, g->size);
-  return enqueueAsync(
-      a.env(), g, "allGatherAsync", [x, out](Group& grp) { allGatherOn(grp, x, out, "allGatherAsync"); },
-      [out](Napi::Env e) { return wrap(e, out); });
-}
-
-// Resolves once every rank has reached it and the work queued before it on this device has finished.
-SSQL_OP(barrier) {
-  auto g = group(a, 0);
-  return enqueueAsync(a.env(), g, "barrier", [](Group& grp) {
-    auto deadline = Clock::now() + grp.timeout;
-    grp.settle(ncclAllReduce(grp.barrierBuf, grp.barrierBuf, 1, ncclInt32, ncclSum, grp.liveComm(), grp.stream),
-               "ncclAllReduce (barrier)", deadline);
-    grp.waitFor(grp.track("barrier"), "barrier", deadline);
-  });
-}
+SSQL_COLLECTIVE_OPS(Group)

@@ -1,4 +1,4 @@
-// uniform() and normal(): Philox-4x32-10 draws identical to the CPU backend's (recipe in random_kernels.cu).
+// uniform() and normal() on CUDA: Philox-4x32-10 draws identical to the CPU backend's (recipe in core/philox.h).
 #include "../core/binding.h"
 #include "../core/random_args.h"
 #include "kernels.h"

@@ -1,7 +1,7 @@
 /**
  * CUDA checks shared by the vitest file (test/gpu/cuda-ops.test.ts) and the plain-node GPU runner (check.ts):
  * every shared op case on CUDA against the CPU addon and the JavaScript references, plus what only CUDA has
- * (asynchronous read-back, out-of-memory recovery, the caching allocator, NCCL, the TF32 switch).
+ * (asynchronous read-back, out-of-memory recovery, the caching allocator, the NCCL process group, the TF32 switch).
  */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
@@ -12,7 +12,7 @@ import * as Red from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { tensor } from "../../lib/tensor/tensor";
 import { toDevice, toDeviceAsync } from "../../lib/tensor/transfer";
-import type { CudaMemoryStats, DeviceOps, NativeTensor, NcclOps } from "../../lib/tensor/native";
+import type { CudaMemoryStats, DeviceOps, NativeTensor } from "../../lib/tensor/native";
 import { compareOutputs, missingOps, opCases, rand, type OpCase, type Outputs } from "../shared/op-cases";
 import * as R from "../shared/reference";
 
@@ -293,30 +293,34 @@ export const cudaChecks: CudaCheck[] = [
     },
   },
   {
-    name: "NCCL single-rank communicator: all-reduce, broadcast, all-gather",
+    name: "NCCL process group of one rank: all-reduce, broadcast, all-gather",
     async run(cuda) {
-      assert("commInit" in cuda && "ncclAllGather" in cuda, "the CUDA addon lacks the collective ops");
-      const nccl = cuda as CudaNativeOps & NcclOps;
-      const id = nccl.commUniqueId();
-      assert(id instanceof Uint8Array && id.length === 128, "unique id is not 128 bytes");
-      const comm = nccl.commInit(id, 0, 1);
-      const data = rand(1000, 5);
-      const x = cuda.fromArray(data, [10, 100]);
-      nccl.ncclAllReduce_(comm, x, "sum");
-      nccl.ncclAllReduce_(comm, x, "avg");
-      nccl.ncclBroadcast_(comm, x, 0);
-      const g = nccl.ncclAllGather(comm, x);
-      const shape = cuda.shape(g);
-      const errReduce = errOf(cuda.toArray(x), data);
-      const errGather = errOf(cuda.toArray(g), data);
-      const asyncErr = nccl.commAsyncError(comm);
-      nccl.commDestroy(comm);
-      expectThrow(() => nccl.ncclAllReduce_(comm, x, "sum"), TypeError, /destroyed/);
-      disposeAll(cuda, [x, g]);
-      assert(shape.join(",") === "1,10,100", `allGather shape [${shape}]`);
-      assert(errReduce === 0 && errGather === 0, `data changed: ${errReduce}, ${errGather}`);
-      assert(asyncErr === null, `async error: ${asyncErr}`);
-      return "sum, avg, broadcast and gather over one rank leave the data unchanged";
+      // The NCCL path of the trainer (native/cuda/process_group.cc), on the native table; lib/distributed's
+      // ProcessGroup over it is checked by `check.js nccl` (nccl_check.ts).
+      const { StoreServer } = await import("../../lib/distributed/store");
+      const server = await StoreServer.listen(0, "127.0.0.1");
+      try {
+        const opts = { rank: 0, size: 1, storeHost: "127.0.0.1", storePort: server.port, prefix: "gpu-check", timeoutMs: 20_000 };
+        const g = await withTimeout(cuda.processGroupCreate(opts), 60_000, "processGroupCreate did not settle in 60 s");
+        const data = rand(1000, 5);
+        const x = cuda.fromArray(data, [10, 100]);
+        cuda.allReduce_(g, [x], "sum");
+        await cuda.allReduceAsync_(g, [x], "avg");
+        cuda.broadcast_(g, [x], 0);
+        const gathered = cuda.allGather(g, x);
+        const shape = cuda.shape(gathered);
+        const errReduce = errOf(cuda.toArray(x), data);
+        const errGather = errOf(cuda.toArray(gathered), data);
+        await withTimeout(cuda.barrier(g), 20_000, "barrier did not resolve in 20 s");
+        cuda.processGroupDestroy(g);
+        expectThrow(() => cuda.allReduce_(g, [x], "sum"), TypeError, /destroyed/);
+        disposeAll(cuda, [x, gathered]);
+        assert(shape.join(",") === "10,100", `allGather shape [${shape}]`);
+        assert(errReduce === 0 && errGather === 0, `data changed: ${errReduce}, ${errGather}`);
+        return "sum, avg, broadcast and gather over one rank leave the data unchanged";
+      } finally {
+        server.close();
+      }
     },
   },
 ];

@@ -6,8 +6,8 @@ import type { NativeOps } from "../../lib/tensor/native";
 import { declaredOps, interfaceMembers } from "../helpers/opTable";
 import { allOpNames } from "../shared/op-cases";
 
-// Device management and raw NCCL communicators; memoryStats is in both tables.
-const cudaOnly = [...interfaceMembers("CudaOps"), ...interfaceMembers("NcclOps")].filter((k) => !declaredOps().has(k));
+// Device management; memoryStats is in both tables.
+const cudaOnly = interfaceMembers("CudaOps").filter((k) => !declaredOps().has(k));
 const built = fs.existsSync(cudaAddonPath);
 if (!built) console.log(`addon separation test skipped: ${cudaAddonPath} is not built (no nvcc here)`);
 
@@ -34,12 +34,12 @@ if (!built) console.log(`addon separation test skipped: ${cudaAddonPath} is not 
       const sum = cpu.item(cpu.sum(h, []));
       let crossed = "no error";
       try { cuda.add(h, h); } catch (e) { crossed = e.message; }
-      console.log(JSON.stringify({ cpu: cpu.device, cuda: cuda.device, sum, crossed, cudaHasCommInit: typeof cuda.commInit, cpuHasCommInit: typeof cpu.commInit }));`;
+      console.log(JSON.stringify({ cpu: cpu.device, cuda: cuda.device, sum, crossed, cudaHasCudaInfo: typeof cuda.cudaInfo, cpuHasCudaInfo: typeof cpu.cudaInfo }));`;
     const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({
       cpu: "cpu", cuda: "cuda", sum: 6, crossed: expect.stringMatching(/lives on cpu, this op runs on cuda/),
-      cudaHasCommInit: "function", cpuHasCommInit: "undefined",
+      cudaHasCudaInfo: "function", cpuHasCudaInfo: "undefined",
     });
   });
 

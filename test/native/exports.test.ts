@@ -6,13 +6,13 @@ import { declaredFamilies, declaredOps, interfaceMembers } from "../helpers/opTa
 /**
  * Which op families (the interfaces NativeOps extends) each addon implements. Image decoding and the data pool stay
  * on the CPU, so the CUDA addon leaves DataOps out (it has AugmentOps: augmentation on the device); it adds device
- * management (CudaOps) and raw NCCL communicators (NcclOps).
+ * management (CudaOps). Its collectives (CollectiveOps) are NCCL process groups.
  */
 const families = declaredFamilies();
 const allFamilies = [...families.keys()];
 const implemented: Record<"cpu" | "cuda", { families: string[]; extras: string[] }> = {
   cpu: { families: allFamilies, extras: [] },
-  cuda: { families: allFamilies.filter((f) => f !== "DataOps"), extras: ["CudaOps", "NcclOps"] },
+  cuda: { families: allFamilies.filter((f) => f !== "DataOps"), extras: ["CudaOps"] },
 };
 
 function expected(addon: "cpu" | "cuda"): string[] {
@@ -54,7 +54,7 @@ const cudaBuilt = fs.existsSync(cudaAddonPath);
 if (!cudaBuilt) console.log(`CUDA export test skipped: ${cudaAddonPath} is not built (no nvcc here)`);
 
 (cudaBuilt ? describe : describe.skip)("the CUDA addon implements every family but DataOps", () => {
-  it("exports exactly those families plus CudaOps and NcclOps", () => {
+  it("exports exactly those families plus CudaOps", () => {
     const ops = exportsOf(cudaAddonPath);
     const exported = Object.keys(ops).sort();
     expect(diff(expected("cuda"), exported)).toEqual({ missing: [], extra: [] });

@@ -1,6 +1,6 @@
 import type { NativeTensor as H } from "./core";
 
-/** Opaque handle to a native process group (CPU: Gloo, native/cpu/gloo.cc; CUDA: NCCL, native/cuda/nccl.cc). */
+/** Opaque handle to a native process group (CPU: Gloo, native/cpu/gloo.cc; CUDA: NCCL, native/cuda/process_group.cc). */
 export interface NativeProcessGroup {
   readonly __nativeProcessGroup: unique symbol;
 }

@@ -10,7 +10,6 @@ export type { AugmentOps, DataOps, Interpolation, PackedImages } from "./data";
 export type { CollectiveOps, NativeProcessGroup, ProcessGroupOptions, ReduceOp } from "./collective";
 export type { QuantOps } from "./quant";
 export type { ConvPlan, CudaOps, CudaMemoryStats } from "./cuda";
-export type { NcclOps, Communicator } from "./nccl";
 
 /** Everything an addon exports: one table; ssql_cpu.node implements all of it, ssql_cuda.node all but DataOps. */
 export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOps, AugmentOps, DataOps, CollectiveOps, QuantOps {
