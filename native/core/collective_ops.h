@@ -14,6 +14,7 @@
 // and then registers the ops with SSQL_COLLECTIVE_OPS(Group) (native/cpu/gloo.cc, native/cuda/process_group.cc).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,17 @@ Napi::Value destroy(const Args& a) {
   return a.env().Undefined();
 }
 
+// A plain op waits for its collective (collective_jobs.h: runBlocking); an Async one returns a promise. `result`
+// makes the value either returns (undefined without it).
+template <typename Group>
+Napi::Value submit(const Args& a, const std::shared_ptr<Group>& g, bool async,
+                   std::function<void(typename NonDeduced<Group>::type&)> run,
+                   std::function<Napi::Value(Napi::Env)> result = nullptr) {
+  if (async) return enqueueAsync(a.env(), g, a.op, std::move(run), std::move(result));
+  runBlocking(g, a.op, std::move(run));
+  return result ? result(a.env()) : a.env().Undefined();
+}
+
 // Several tensors of one dtype travel as one message (a gradient bucket).
 template <typename Group>
 Napi::Value allReduce(const Args& a, bool async) {
@@ -70,10 +82,7 @@ Napi::Value allReduce(const Args& a, bool async) {
   auto xs = parse::sameDtypeTensors(a, 1, "tensors");
   auto r = Group::reduction(a.op, a.string(2, "op"), xs[0]->dtype);
   std::string what = a.op;
-  auto run = [xs, r, what](Group& grp) { grp.allReduce(xs, r, what); };
-  if (async) return enqueueAsync(a.env(), g, what, run);
-  runBlocking(g, what, run);
-  return a.env().Undefined();
+  return submit(a, g, async, [xs, r, what](Group& grp) { grp.allReduce(xs, r, what); });
 }
 
 template <typename Group>
@@ -82,10 +91,7 @@ Napi::Value broadcast(const Args& a, bool async) {
   auto xs = a.tensors(1, "tensors");
   int root = parse::rootArg(a, 2, g->size);
   std::string what = a.op;
-  auto run = [xs, root, what](Group& grp) { grp.broadcast(xs, root, what); };
-  if (async) return enqueueAsync(a.env(), g, what, run);
-  runBlocking(g, what, run);
-  return a.env().Undefined();
+  return submit(a, g, async, [xs, root, what](Group& grp) { grp.broadcast(xs, root, what); });
 }
 
 // Every rank's x concatenated along dim 0 in rank order.
@@ -95,10 +101,9 @@ Napi::Value allGather(const Args& a, bool async) {
   auto x = a.tensor(1, "x");
   auto out = parse::gatherOutput(x, g->size);
   std::string what = a.op;
-  auto run = [x, out, what](Group& grp) { grp.allGather(x, out, what); };
-  if (async) return enqueueAsync(a.env(), g, what, run, [out](Napi::Env e) { return wrap(e, out); });
-  runBlocking(g, what, run);
-  return wrap(a.env(), out);
+  return submit(
+      a, g, async, [x, out, what](Group& grp) { grp.allGather(x, out, what); },
+      [out](Napi::Env e) { return wrap(e, out); });
 }
 
 template <typename Group>

@@ -1,8 +1,9 @@
-// Elementwise float32 kernels: broadcasting binary ops, scalar/unary ops, backward helpers, fills, casts, the bias
-// broadcasts of conv2d and linear, SGD.
+// Elementwise float32 kernels: broadcasting binary ops, scalar/unary ops, backward helpers, fills, casts, and the
+// bias broadcasts of conv2d and linear.
 // Semantics match native/cpu/elementwise.cc expression for expression (NaN handling included).
 #include <cstdint>
 
+#include "grid.cuh"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -10,20 +11,6 @@ namespace ssql {
 namespace cuda {
 
 namespace {
-
-template <typename F>
-__global__ void mapKernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    f(i);
-}
-
-template <typename F>
-void launchMap(int64_t n, F f, cudaStream_t s, const char* name) {
-  if (n <= 0) return;
-  mapKernel<<<blocksFor(n), kThreads, 0, s>>>(n, f);
-  checkCuda(cudaGetLastError(), name);
-}
 
 struct AddOp { __device__ float operator()(float x, float y) const { return x + y; } };
 struct SubOp { __device__ float operator()(float x, float y) const { return x - y; } };
@@ -163,21 +150,6 @@ void addChannelBias(float* y, const float* bias, int64_t n, int64_t c, int64_t h
 
 void fillRows(float* y, const float* row, int64_t rows, int64_t cols, cudaStream_t s) {
   launchMap(rows * cols, [=] __device__(int64_t i) { y[i] = row[i % cols]; }, s, "bias rows kernel");
-}
-
-// torch.optim.SGD for one parameter: weight decay, (dampened, Nesterov) momentum, then the step.
-void sgdStep(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weightDecay, float dampening,
-             bool nesterov, bool initBuf, cudaStream_t s) {
-  launchMap(n, [=] __device__(int64_t i) {
-    float d = g[i];
-    if (weightDecay != 0.0f) d += weightDecay * p[i];
-    if (momentum != 0.0f) {
-      float b = initBuf ? d : momentum * buf[i] + (1.0f - dampening) * d;
-      buf[i] = b;
-      d = nesterov ? d + momentum * b : b;
-    }
-    p[i] -= lr * d;
-  }, s, "sgdStep_ kernel");
 }
 
 }  // namespace cuda

@@ -29,8 +29,6 @@ void u8ToFloat(const uint8_t* x, float* out, int64_t n, cudaStream_t s);
 void i32ToFloat(const int32_t* x, float* out, int64_t n, cudaStream_t s);
 // out[i] = x[offset of i under bc.strideB].
 void expand(const float* x, float* out, int64_t n, const BroadcastIndex& bc, cudaStream_t s);
-void sgdStep(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weightDecay, float dampening,
-             bool nesterov, bool initBuf, cudaStream_t s);
 // y[n, c, hw] += bias[c] (conv2d)
 void addChannelBias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, cudaStream_t s);
 // y[r, :] = row (linear)
@@ -98,6 +96,11 @@ struct TopKList {
 // counts[j] (zeroed here) = number of rows whose target is among the top ks.k[j] logits.
 void topkCorrect(const float* logits, const int32_t* target, int32_t* counts, int64_t rows, int64_t cols,
                  const TopKList& ks, cudaStream_t s);
+
+// ---- sgd_kernels.cu
+// torch.optim.SGD for one parameter; buf (the momentum buffer) may be null without momentum.
+void sgdStep(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weightDecay, float dampening,
+             bool nesterov, bool initBuf, cudaStream_t s);
 
 // ---- random_kernels.cu (Philox-4x32-10, the recipe in core/philox.h)
 void philoxUniform(float* out, int64_t n, double low, double high, uint64_t seed, uint64_t offset, cudaStream_t s);

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "block_reduce.cuh"
+#include "grid.cuh"
 #include "kernels.h"
 #include "runtime.h"
 

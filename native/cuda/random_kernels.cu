@@ -11,36 +11,44 @@ namespace cuda {
 
 namespace {
 
-__global__ void uniformKernel(float* __restrict__ out, int64_t n, double low, double range, uint64_t seed,
-                              uint64_t offset) {
+struct Uniform {
+  double low, range;
+  __device__ void operator()(const philox::Lanes& x, float* out, int64_t i, int64_t n) const {
+    philox::uniformLanes(x, out, i, n, low, range);
+  }
+};
+
+struct Normal {
+  double mean, stdev;
+  __device__ void operator()(const philox::Lanes& x, float* out, int64_t i, int64_t n) const {
+    philox::normalLanes(x, out, i, n, mean, stdev);
+  }
+};
+
+template <typename Draw>
+__global__ void drawKernel(float* __restrict__ out, int64_t n, uint64_t seed, uint64_t offset, Draw draw) {
   int64_t groups = (n + 3) / 4;
   for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
        g += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    philox::uniformLanes(philox::philox4x32_10(offset + static_cast<uint64_t>(g), seed), out, g * 4, n, low, range);
+    draw(philox::philox4x32_10(offset + static_cast<uint64_t>(g), seed), out, g * 4, n);
 }
 
-__global__ void normalKernel(float* __restrict__ out, int64_t n, double mean, double stdev, uint64_t seed,
-                             uint64_t offset) {
+template <typename Draw>
+void launchDraw(float* out, int64_t n, uint64_t seed, uint64_t offset, Draw draw, cudaStream_t s, const char* name) {
+  if (n <= 0) return;
   int64_t groups = (n + 3) / 4;
-  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
-       g += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    philox::normalLanes(philox::philox4x32_10(offset + static_cast<uint64_t>(g), seed), out, g * 4, n, mean, stdev);
+  drawKernel<<<blocksFor(groups), kThreads, 0, s>>>(out, n, seed, offset, draw);
+  checkCuda(cudaGetLastError(), name);
 }
 
 }  // namespace
 
 void philoxUniform(float* out, int64_t n, double low, double high, uint64_t seed, uint64_t offset, cudaStream_t s) {
-  if (n <= 0) return;
-  int64_t groups = (n + 3) / 4;
-  uniformKernel<<<blocksFor(groups), kThreads, 0, s>>>(out, n, low, high - low, seed, offset);
-  checkCuda(cudaGetLastError(), "uniform kernel");
+  launchDraw(out, n, seed, offset, Uniform{low, high - low}, s, "uniform kernel");
 }
 
 void philoxNormal(float* out, int64_t n, double mean, double std, uint64_t seed, uint64_t offset, cudaStream_t s) {
-  if (n <= 0) return;
-  int64_t groups = (n + 3) / 4;
-  normalKernel<<<blocksFor(groups), kThreads, 0, s>>>(out, n, mean, std, seed, offset);
-  checkCuda(cudaGetLastError(), "normal kernel");
+  launchDraw(out, n, seed, offset, Normal{mean, std}, s, "normal kernel");
 }
 
 }  // namespace cuda

@@ -1,15 +1,29 @@
-// Device pieces shared by the row- and channel-wise kernels (batch_norm_kernels.cu, loss_kernels.cu): grid-stride
-// indices and a whole-block reduction by warp shuffles.
+// Device pieces shared by the *_kernels.cu files: grid-stride loops (and launchMap, one element per call of a
+// device lambda), a whole-block reduction by warp shuffles, and the block width of row-wise kernels.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
+
+#include "runtime.h"
 
 namespace ssql {
 namespace cuda {
 
 __device__ inline int64_t globalIndex() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
 __device__ inline int64_t globalStride() { return static_cast<int64_t>(blockDim.x) * gridDim.x; }
+
+template <typename F>
+__global__ void mapKernel(int64_t n, F f) {
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) f(i);
+}
+
+// f(i) for every i in [0, n), on `s`; `name` goes into the launch error.
+template <typename F>
+void launchMap(int64_t n, F f, cudaStream_t s, const char* name) {
+  if (n <= 0) return;
+  mapKernel<<<blocksFor(n), kThreads, 0, s>>>(n, f);
+  checkCuda(cudaGetLastError(), name);
+}
 
 struct SumOp {
   template <typename T>
