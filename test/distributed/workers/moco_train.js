@@ -19,10 +19,9 @@ async function main() {
   const { world, group } = await initProcessGroup();
   const r = world.rank;
   const cfg = loadConfig(d.configFile(process.env.SSL_TYPE), d.overrides(Number(process.env.MOCO_K ?? 32)));
-  const built = buildSslMethod(cfg, new Generator(cfg.SEED ?? 0));
+  const built = buildSslMethod(cfg, new Generator(cfg.SEED ?? 0), { group });
   const moco = built.method;
   moco.train();
-  moco.useProcessGroup(group);
   const params = moco.parameters();
   const ddp = await DistributedDataParallel.create(group, params, moco.namedBuffers().map(([, t]) => t));
   const optimizer = new SGD(params, d.SGD_OPTIONS);
