@@ -4,7 +4,6 @@ import { tensor } from "../../lib/tensor/tensor";
 import { accuracy, type Accuracy, type LabelledBatch } from "../../lib/train/evaluate";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";
 import * as d from "./workers/evaluate_data";
-};
 
 interface Case {
   n: number;

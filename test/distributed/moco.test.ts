@@ -20,10 +20,6 @@ import { tensor, zeros } from "../../lib/tensor/tensor";
 import { normErr } from "../helpers/numeric";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";
 import * as d from "./workers/moco_data";
-  overrides: (k?: number) => { key: string; value: unknown }[];
-  globalViews: (step: number) => { xq: Float32Array; xk: Float32Array };
-  imageRows: (x: Float32Array, rows: readonly number[]) => Float32Array;
-};
 
 interface Step {
   loss: number;
