@@ -210,17 +210,7 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
   const hyper = { lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR, momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM, weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY };
   const optimizer = cfg.TRAIN.OPTIMIZER.NAME.toLowerCase() === "lars" ? new LARS(params, hyper) : new SGD(params, hyper);
   try {
-    let startEpoch = 0;
-    let history: History = { losses: [], evals: [], seconds: 0 };
-    if (ckpt) {
-      // An intermediate linear-eval checkpoint holds the classifier only (the frozen backbone is PRETRAINED's).
-      const holds = (ckpt.manifest.config as { holds?: string } | null)?.holds;
-      restoreTrainingState(ckpt, holds === "classifier" ? model.fc : model, optimizer, o.device);
-      startEpoch = ckpt.manifest.epoch;
-      const m = ckpt.manifest.metrics as Partial<History> | null;
-      history = { losses: m?.losses ?? [], evals: m?.evals ?? [], seconds: m?.seconds ?? 0 };
-      progress.log(`[${bits}] resumed from ${ckpt.path} at epoch ${startEpoch}`);
-    }
+    const { startEpoch, history } = ckpt ? resumeSetting(run, c, optimizer, ckpt) : { startEpoch: 0, history: { losses: [], evals: [], seconds: 0 } as History };
     const prior = history.seconds;
     const ddp = group ? await DistributedDataParallel.create(group, params, linearEval ? [] : model.namedBuffers().map(([, t]) => t)) : null;
     if (run.main) fs.mkdirSync(at.dir, { recursive: true });
@@ -261,17 +251,7 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
           }
           metrics?.write({ kind: "epoch", bits, epoch, loss: meanLoss, lr, ...(acc ? { top1: acc.top1, top5: acc.top5, valLoss: acc.loss } : {}) });
           progress.log(`[${bits}] epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
-          if (!run.main) return;
-          // With a frozen backbone only the classifier changes: the epochs before the last save just it (a whole
-          // ResNet-18 every epoch would dominate a cached-feature run); the last epoch saves the whole classifier
-          // model, which ptq and fine-tuning (WARMUP_FC) read.
-          const whole = !linearEval || epoch === epochs - 1;
-          await saveTrainingState(at.checkpointFile, whole ? model : model.fc, optimizer, {
-            epoch: epoch + 1,
-            step: (epoch + 1) * ctx.data.trainLoader.length,
-            config: { command: "linear", holds: whole ? "model" : "classifier", method: runLabel(ctx.state).method, bits, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET, numClasses: cfg.MODEL.NUM_CLASSES, linearEval, pretrained: ctx.state.file },
-            metrics: { ...history, seconds: prior + (Date.now() - at.t0) / 1000 },
-          });
+          if (run.main) await saveSetting(ctx, c, optimizer, at.checkpointFile, epoch, { ...history, seconds: prior + (Date.now() - at.t0) / 1000 });
         },
       },
       startEpoch,
@@ -282,6 +262,34 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
   } finally {
     optimizer.dispose();
   }
+}
+
+/** Restores a setting's classifier and optimizer from its checkpoint, with the history so far. */
+function resumeSetting(run: Run, c: ClassifierAtBits, optimizer: SGD, ckpt: LoadedCheckpoint): { startEpoch: number; history: History } {
+  // An intermediate linear-eval checkpoint holds the classifier only (the frozen backbone is PRETRAINED's).
+  const holds = (ckpt.manifest.config as { holds?: string } | null)?.holds;
+  restoreTrainingState(ckpt, holds === "classifier" ? c.model.fc : c.model, optimizer, run.device);
+  const startEpoch = ckpt.manifest.epoch;
+  const m = ckpt.manifest.metrics as Partial<History> | null;
+  run.progress.log(`[${c.bits}] resumed from ${ckpt.path} at epoch ${startEpoch}`);
+  return { startEpoch, history: { losses: m?.losses ?? [], evals: m?.evals ?? [], seconds: m?.seconds ?? 0 } };
+}
+
+/**
+ * A setting's checkpoint after `epoch`. With a frozen backbone only the classifier changes: the epochs before the
+ * last save just it (a whole ResNet-18 every epoch would dominate a cached-feature run); the last epoch saves the
+ * whole classifier model, which ptq and fine-tuning (WARMUP_FC) read.
+ */
+async function saveSetting(ctx: Context, c: ClassifierAtBits, optimizer: SGD, file: string, epoch: number, history: History): Promise<void> {
+  const { cfg } = ctx.run;
+  const linearEval = cfg.TRAIN.LINEAR_EVAL;
+  const whole = !linearEval || epoch === cfg.TRAIN.EPOCHS - 1;
+  await saveTrainingState(file, whole ? c.model : c.model.fc, optimizer, {
+    epoch: epoch + 1,
+    step: (epoch + 1) * ctx.data.trainLoader.length,
+    config: { command: "linear", holds: whole ? "model" : "classifier", method: runLabel(ctx.state).method, bits: c.bits, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET, numClasses: cfg.MODEL.NUM_CLASSES, linearEval, pretrained: ctx.state.file },
+    metrics: history,
+  });
 }
 
 /** The setting's result from its history: the last validation (which must be the last epoch's) and the best. */

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import type { Config } from "../config";
 import { DataLoader } from "../data/loader";
 import { openDataset } from "../data/datasets";
+import type { ImageDataset } from "../data/dataset";
 import { DistributedSampler } from "../data/sampler";
 import { sslPipeline } from "../data/transforms";
 import { subset } from "../data/subset";
@@ -11,6 +12,7 @@ import { loadCheckpoint } from "../io/checkpoint";
 import { learningRate } from "../optim/schedule";
 import { SGD } from "../optim/sgd";
 import { buildSslMethod } from "../ssl/build";
+import type { SslMethod } from "../ssl/method";
 import { methodStateOf } from "../ssl/method_state";
 import type { Device } from "../tensor/binding";
 import { Generator } from "../tensor/ops/random";
@@ -52,8 +54,36 @@ export function runSsl(o: SslRunOptions): Promise<SslRunResult> {
   return withRun(o, (run) => pretrain(run, o));
 }
 
+/** The training set's two-view batches, sharded over the ranks; the last partial batch dropped if the method asks. */
+function sslLoader(run: Run, dataset: ImageDataset, dropLast: boolean): DataLoader {
+  const { cfg, rank, worldSize, device } = run;
+  const seed = cfg.SEED ?? 0;
+  const loader = new DataLoader({
+    dataset,
+    pipeline: sslPipeline(cfg),
+    batchSize: cfg.TRAIN.BATCH_SIZE,
+    sampler: new DistributedSampler({ length: dataset.length, numReplicas: worldSize, rank, shuffle: true, seed }),
+    dropLast,
+    seed,
+    rank,
+    augmentOn: augmentDevice(device),
+    upload: uploader(device),
+  });
+  if (loader.length === 0) throw new Error(`the training set (${dataset.length} images) gives no batch of ${cfg.TRAIN.BATCH_SIZE} per process`);
+  return loader;
+}
+
+/** After an epoch (rank 0): checkpoint.json, plus the original's periodic copy. */
+async function saveEpoch(run: Run, method: SslMethod, optimizer: SGD, epoch: number, stepsPerEpoch: number, meanLoss: number): Promise<void> {
+  const { cfg } = run;
+  const state = { epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, method: method.state(), metrics: { loss: meanLoss } };
+  await saveTrainingState(path.join(run.output, "checkpoint.json"), method, optimizer, { ...state, config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET } });
+  if (keepsEpochCopy(epoch, cfg.TRAIN.EPOCHS))
+    await saveTrainingState(path.join(run.output, `checkpoint_${String(epoch).padStart(4, "0")}.json`), method, optimizer, state);
+}
+
 async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
-  const { cfg, group, rank, worldSize, main, progress } = run;
+  const { cfg, group, worldSize, main, progress } = run;
   const seed = cfg.SEED ?? 0;
   const dataset = subset(
     await openDataset(cfg.TRAIN.DATASET, "train", { root: cfg.DATA.ROOT || undefined, onCorrupt: cfg.DATA.ON_BAD_IMAGE }),
@@ -64,19 +94,7 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
   try {
     // Before any step: e.g. MoCo's queue must take whole global batches.
     method.checkBatch(cfg.TRAIN.BATCH_SIZE, worldSize);
-    const loader = new DataLoader({
-      dataset,
-      pipeline: sslPipeline(cfg),
-      batchSize: cfg.TRAIN.BATCH_SIZE,
-      sampler: new DistributedSampler({ length: dataset.length, numReplicas: worldSize, rank, shuffle: true, seed }),
-      dropLast: method.dropLast,
-      seed,
-      rank,
-      augmentOn: augmentDevice(o.device),
-      upload: uploader(o.device),
-    });
-    if (loader.length === 0) throw new Error(`the training set (${dataset.length} images) gives no batch of ${cfg.TRAIN.BATCH_SIZE} per process`);
-
+    const loader = sslLoader(run, dataset, method.dropLast);
     moveToDevice(method, o.device);
     method.train();
     if (cfg.TRAIN.SYNC_BN) convertSyncBatchNorm(method, group);
@@ -129,10 +147,7 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
           afterEpoch: async ({ epoch, meanLoss, lr, seconds }) => {
             metrics?.write({ kind: "epoch", epoch, loss: meanLoss, lr, seconds });
             progress.log(`epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
-            if (!main) return;
-            const state = { epoch: epoch + 1, step: (epoch + 1) * loader.length, method: method.state(), metrics: { loss: meanLoss } };
-            await saveTrainingState(checkpoint, method, optimizer, { ...state, config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET } });
-            if (keepsEpochCopy(epoch, epochs)) await saveTrainingState(path.join(o.output, `checkpoint_${String(epoch).padStart(4, "0")}.json`), method, optimizer, state);
+            if (main) await saveEpoch(run, method, optimizer, epoch, loader.length, meanLoss);
           },
         },
         startEpoch,
