@@ -19,18 +19,14 @@ import { accuracy, evaluate, loaderBatches, type Accuracy, type LabelledBatch } 
 import { FeatureCache, isDeterministic } from "./feature_cache";
 import { readStateDict, type LoadedStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
-import { withRun, type Run } from "./run";
+import { withRun, type Run, type RunOptions } from "./run";
 import { restoreTrainingState, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
 /** Kept here for callers of the linear runner; ptq reads them from bit_settings. */
 export { bitSettings, runLabel };
 
-export interface LinearRunOptions {
-  cfg: Config;
-  output: string;
-  device: Device;
-  workers: number;
+export interface LinearRunOptions extends RunOptions {
   printFreq: number;
   /**
    * true: continue the sweep in `output` (finished settings are kept, the one in progress resumes from its
@@ -41,7 +37,6 @@ export interface LinearRunOptions {
   settings?: readonly string[];
   /** Stop each setting after this many epochs of this process (tests of resume); the schedule spans TRAIN.EPOCHS. */
   stopAfterEpochs?: number;
-  quiet?: boolean;
   /** Replaces the linear-eval pipelines (tests: no augmentation). */
   pipelines?: { train: Pipeline; eval: Pipeline };
   shuffle?: boolean;

@@ -1,21 +1,14 @@
-import type { Config } from "../config";
 import type { Pipeline } from "../data/transforms";
-import type { Device } from "../tensor/binding";
 import { bitSettings } from "./bit_settings";
 import { classifierAtBits } from "./classifier";
 import { openClassifierData } from "./classifier_data";
 import { evaluate } from "./evaluate";
 import { readStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
-import { withRun } from "./run";
+import { withRun, type RunOptions } from "./run";
 
-export interface PtqRunOptions {
-  cfg: Config;
-  output: string;
-  device: Device;
-  workers: number;
+export interface PtqRunOptions extends RunOptions {
   settings?: readonly string[];
-  quiet?: boolean;
   pipelines?: { train: Pipeline; eval: Pipeline };
 }
 

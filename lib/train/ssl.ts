@@ -1,5 +1,4 @@
 import * as path from "node:path";
-import type { Config } from "../config";
 import { DataLoader } from "../data/loader";
 import { openDataset } from "../data/datasets";
 import type { ImageDataset } from "../data/dataset";
@@ -14,24 +13,18 @@ import { SGD } from "../optim/sgd";
 import { buildSslMethod } from "../ssl/build";
 import type { SslMethod } from "../ssl/method";
 import { methodStateOf } from "../ssl/method_state";
-import type { Device } from "../tensor/binding";
 import { Generator } from "../tensor/ops/random";
 import { augmentDevice, moveToDevice, uploader } from "./device_placement";
-import { withRun, type Run } from "./run";
+import { withRun, type Run, type RunOptions } from "./run";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
-export interface SslRunOptions {
-  cfg: Config;
-  output: string;
-  device: Device;
-  workers: number;
+export interface SslRunOptions extends RunOptions {
   printFreq: number;
   /** true: the latest checkpoint in `output`; a string: that checkpoint. */
   resume: string | boolean;
   /** Stop after this many epochs of this process (for tests of resume); the schedule still spans TRAIN.EPOCHS. */
   stopAfterEpochs?: number;
-  quiet?: boolean;
 }
 
 export interface SslRunResult {
