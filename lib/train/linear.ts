@@ -1,6 +1,5 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Config } from "../config";
 import { batchIndices } from "../data/sampler";
 import { describePipeline, type Pipeline } from "../data/transforms";
 import { DistributedDataParallel } from "../distributed/ddp";
@@ -8,7 +7,6 @@ import { loadCheckpoint, type LoadedCheckpoint } from "../io/checkpoint";
 import { LARS } from "../optim/lars";
 import { learningRate } from "../optim/schedule";
 import { SGD } from "../optim/sgd";
-import type { Device } from "../tensor/binding";
 import { crossEntropy } from "../tensor/ops/loss";
 import type { Tensor } from "../tensor/tensor";
 import { bitSettings, runLabel } from "./bit_settings";
