@@ -12,13 +12,12 @@
 
 import { DATASET_NAMES, type DatasetName } from "../data/dataset_names";
 import { ARCHS } from "../nn/resnet";
-import type { LayerBits } from "../quant/bits";
+import type { BitConfig } from "../quant/bits";
 import { ORIGINAL_OBSERVER_NAMES, type Granularity, type OriginalObserverName } from "../quant/names";
 
 export type LeafKind = "int" | "float" | "bool" | "str" | "choice" | "ints" | "floats" | "strs" | "bitConfig";
 
-/** `QUANT.BIT_CONFIG`: a list holding (at most) one mapping from layer name (`conv1`, `fc.3`) to its bits. */
-export type BitConfig = readonly Readonly<Record<string, LayerBits>>[];
+export type { BitConfig };
 
 export class Leaf<T> {
   constructor(
@@ -50,7 +49,7 @@ const int = (d: number, doc: string) => new Leaf<number>("int", d, doc);
 const float = (d: number, doc: string) => new Leaf<number>("float", d, doc);
 const bool = (d: boolean, doc: string) => new Leaf<boolean>("bool", d, doc);
 /** A string; T narrows the TypeScript type where validateConfig checks the value against a list. */
-const str = <T extends string = string>(d: T, doc: string) => new Leaf<T>("str", d, doc);
+const str = <T extends string = string>(d: NoInfer<T>, doc: string) => new Leaf<T>("str", d, doc);
 const ints = (d: number[], doc: string) => new Leaf<readonly number[]>("ints", d, doc);
 const floats = (d: number[], doc: string) => new Leaf<readonly number[]>("floats", d, doc);
 const strs = (d: string[], doc: string) => new Leaf<readonly string[]>("strs", d, doc);

@@ -21,11 +21,6 @@ export interface Batch {
   dispose(): void;
 }
 
-/** The original drops the last partial training batch only for MoCo variants ('MoCo' in SSL.TYPE). */
-export function sslDropLast(sslType: string | null | undefined): boolean {
-  return !!sslType && sslType.includes("MoCo");
-}
-
 export interface LoaderOptions {
   readonly dataset: ImageDataset;
   readonly pipeline: Pipeline;
@@ -33,7 +28,7 @@ export interface LoaderOptions {
   readonly batchSize: number;
   /** Default: every index in order (the validation loader). */
   readonly sampler?: Sampler;
-  /** Drop the last partial batch (the original does for MoCo). */
+  /** Drop the last partial batch (an SSL method's dropLast). */
   readonly dropLast?: boolean;
   /** Augmentation draws come from Rng(seed, rank, epoch, batch index). */
   readonly seed: number;

@@ -1,3 +1,5 @@
+import type { Module } from "../nn/module";
+import { BatchNorm } from "../nn/layers";
 import { record } from "../tensor/autograd";
 import type { NativeTensor } from "../tensor/native";
 import { releaseInternal } from "../tensor/ops/saved";
@@ -120,4 +122,21 @@ export function syncBatchNorm(
     return [gx, gWeight, gBias];
   }));
   return releaseInternal(y, xhat, invstd, count);
+}
+
+/**
+ * torch.nn.SyncBatchNorm.convert_sync_batchnorm: every BatchNorm in `module` normalises training batches with
+ * statistics over every rank of `group` (TRAIN.SYNC_BN); evaluation keeps the running statistics. A group of one
+ * (or null) leaves the module as it is. Returns how many layers were converted.
+ */
+export function convertSyncBatchNorm(module: Module, group: ProcessGroup | null): number {
+  if (!group || group.size <= 1) return 0;
+  let n = 0;
+  for (const [, m] of module.namedModules()) {
+    if (!(m instanceof BatchNorm)) continue;
+    m.trainingNorm = (x, bn) =>
+      syncBatchNorm(x, bn.weight, bn.bias, bn.runningMean, bn.runningVar, { group, training: true, momentum: bn.momentum, eps: bn.eps });
+    n++;
+  }
+  return n;
 }

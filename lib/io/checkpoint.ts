@@ -26,7 +26,10 @@ export interface CheckpointState {
   config?: unknown;
   /** Optimizer hyper-state (name, lr, momentum, ...); its buffers belong in the tensors. */
   optimizer?: unknown;
+  /** Checkpoints before the `method` key kept the SSL method's state here (read by methodStateOf). */
   rng?: unknown;
+  /** The SSL method's own state (SslMethod.state()). */
+  method?: unknown;
   metrics?: unknown;
 }
 
@@ -81,6 +84,7 @@ export async function saveCheckpoint(name: string, tensors: HostTensors, state: 
     config: state.config ?? null,
     optimizer: state.optimizer ?? null,
     rng: state.rng ?? null,
+    ...(state.method !== undefined ? { method: state.method } : {}),
     metrics: state.metrics ?? null,
     tensors: { file, sha256, bytes, count: Object.keys(tensors).length },
   };

@@ -1,5 +1,3 @@
-import type { ProcessGroup } from "../distributed/process_group";
-import { syncBatchNorm } from "../distributed/sync_bn";
 import { batchNorm } from "../tensor/ops/norm";
 import { conv2d } from "../tensor/ops/conv";
 import { linear } from "../tensor/ops/linear";
@@ -101,17 +99,14 @@ export class BatchNorm extends Layer {
 
   readonly eps: number;
   readonly momentum: number;
-  /** TRAIN.SYNC_BN: batch statistics over every rank of this group while training. */
-  syncGroup: ProcessGroup | null = null;
+  /**
+   * Replaces the training-mode normalisation (batch statistics of this process's batch); null: the default.
+   * convertSyncBatchNorm (distributed) sets one with statistics over every rank (TRAIN.SYNC_BN).
+   */
+  trainingNorm: BatchNormTraining | null = null;
 
   forward(x: Tensor): Tensor {
-    if (this.syncGroup && this.training)
-      return syncBatchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, {
-        group: this.syncGroup,
-        training: true,
-        momentum: this.momentum,
-        eps: this.eps,
-      });
+    if (this.trainingNorm && this.training) return this.trainingNorm(x, this);
     return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
   }
 
@@ -122,6 +117,9 @@ export class BatchNorm extends Layer {
     if (name === "running_var") this.runningVar = t;
   }
 }
+
+/** A training-mode batch norm of x with the layer's affine parameters and running statistics. */
+export type BatchNormTraining = (x: Tensor, bn: BatchNorm) => Tensor;
 
 export class ReLU extends Layer {
   forward(x: Tensor): Tensor {

@@ -7,6 +7,9 @@ export interface LayerBits {
   a?: number;
 }
 
+/** QUANT.BIT_CONFIG: a list holding (at most) one mapping from layer name (`conv1`, `fc.3`) to its bits. */
+export type BitConfig = readonly Readonly<Record<string, LayerBits>>[];
+
 /** What a quantized layer carries, by its name relative to the wrapped model (`conv1`, `layer2.0.downsample`, `fc.3`). */
 export interface QuantLayerInfo {
   readonly name: string;
@@ -70,7 +73,7 @@ export function formatBitSetting(b: BitSetting): string {
  * that name the offending key.
  */
 export function resolveBitConfig(
-  layers: readonly QuantLayerInfo[], w: number, a: number, bitConfig: unknown = [], key = "QUANT.BIT_CONFIG",
+  layers: readonly QuantLayerInfo[], w: number, a: number, bitConfig: BitConfig | BitConfig[number] = [], key = "QUANT.BIT_CONFIG",
 ): Map<string, LayerBits> {
   validateBits(w, "QUANT.W.BIT");
   validateBits(a, "QUANT.A.BIT");

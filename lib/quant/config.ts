@@ -1,8 +1,11 @@
-import { validateBits } from "./bits";
+import type { Config } from "../config/schema";
 import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, type ObserverName } from "./names";
-import { validateBitRange, type BitRange } from "./sampling";
+import type { BitRange } from "./sampling";
 
-/** A checked QUANT.W or QUANT.A section (the original's keys, §2 of the reference). */
+/** QUANT.W or QUANT.A as the config defines, defaults and validates it (lib/config/schema.ts, validate.ts). */
+export type QuantSideConfig = Config["QUANT"]["W"];
+
+/** What a quantizer is built from: one side of QUANT, in the quantizers' words. */
 export interface QuantSideSpec {
   readonly bits: number;
   readonly bitRange: BitRange;
@@ -18,22 +21,14 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], key: string)
 }
 
 /**
- * Validates QUANT.W or QUANT.A (`key` is that prefix) with the original's defaults for missing entries:
- * BIT 8, BIT_RANGE [2, 9] (W) / [4, 9] (A), SYMMETRY true (W) / false (A), GRANULARITY channelwise (W) / layerwise (A),
- * QUANTIZER uniform, OBSERVER_METHOD.NAME MINMAX. Every bad value is an error naming its key and the allowed values.
+ * The quantizer spec of a loaded QUANT.W or QUANT.A (`key` names it in errors). The config already holds its
+ * defaults and checked its bits, range, granularity and observer name; what is left is what the config accepts
+ * from the original but this trainer does not implement: a QUANTIZER other than uniform, or another observer.
  */
-export function quantSideSpec(section: unknown, key: "QUANT.W" | "QUANT.A"): QuantSideSpec {
-  const s = (section ?? {}) as Record<string, unknown>;
-  if (typeof s !== "object" || Array.isArray(s)) throw new Error(`${key}: expected a mapping`);
-  const isW = key === "QUANT.W";
-  const bits = validateBits(s.BIT ?? 8, `${key}.BIT`);
-  const bitRange = validateBitRange(s.BIT_RANGE ?? (isW ? [2, 9] : [4, 9]), `${key}.BIT_RANGE`);
-  const sym = s.SYMMETRY ?? isW;
-  if (typeof sym !== "boolean") throw new Error(`${key}.SYMMETRY: got ${JSON.stringify(sym)}; allowed: true, false`);
-  const granularity = oneOf(s.GRANULARITY ?? (isW ? "channelwise" : "layerwise"), GRANULARITIES, `${key}.GRANULARITY`);
-  oneOf(s.QUANTIZER ?? "uniform", QUANTIZER_NAMES, `${key}.QUANTIZER`);
-  const om = (s.OBSERVER_METHOD ?? {}) as Record<string, unknown>;
-  if (typeof om !== "object" || Array.isArray(om)) throw new Error(`${key}.OBSERVER_METHOD: expected a mapping with NAME`);
-  const observer = oneOf(om.NAME ?? "MINMAX", OBSERVER_NAMES, `${key}.OBSERVER_METHOD.NAME`);
-  return { bits, bitRange, symmetric: sym, perChannel: granularity === "channelwise", observer };
+export function quantSideSpec(side: QuantSideConfig, key: "QUANT.W" | "QUANT.A"): QuantSideSpec {
+  oneOf(side.QUANTIZER ?? "uniform", QUANTIZER_NAMES, `${key}.QUANTIZER`);
+  const observer = oneOf(side.OBSERVER_METHOD.NAME, OBSERVER_NAMES, `${key}.OBSERVER_METHOD.NAME`);
+  const granularity = oneOf(side.GRANULARITY, GRANULARITIES, `${key}.GRANULARITY`);
+  const [lo, hi] = side.BIT_RANGE;
+  return { bits: side.BIT, bitRange: [lo, hi], symmetric: side.SYMMETRY, perChannel: granularity === "channelwise", observer };
 }

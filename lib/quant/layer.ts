@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor";
-import { resolveBitConfig, type LayerBits, type QuantLayerInfo } from "./bits";
+import { resolveBitConfig, type BitConfig, type LayerBits, type QuantLayerInfo } from "./bits";
 import type { UniformQuantizer } from "./quantizer";
 
 /**
@@ -70,7 +70,7 @@ export class QuantLayer implements QuantLayerInfo {
 }
 
 /** allocate_bit over a model's layers: uniform w/a bits, then the QUANT.BIT_CONFIG overrides (see resolveBitConfig). */
-export function allocateBits(layers: readonly QuantLayer[], w: number, a: number, bitConfig: unknown = []): Map<string, LayerBits> {
+export function allocateBits(layers: readonly QuantLayer[], w: number, a: number, bitConfig: BitConfig | BitConfig[number] = []): Map<string, LayerBits> {
   const resolved = resolveBitConfig(layers, w, a, bitConfig);
   for (const l of layers) {
     const b = resolved.get(l.name)!;

@@ -1,6 +1,7 @@
 import type { QuantHooks, QuantUnit } from "../nn/hooks";
 import { fullPrecision } from "../nn/hooks";
 import type { ResNet } from "../nn/resnet";
+import type { BitConfig } from "./bits";
 import type { QuantSideSpec } from "./config";
 import { QuantLayer, allocateBits } from "./layer";
 import { activationQuantizer, weightQuantizer } from "./quantizer";
@@ -22,7 +23,7 @@ export class QuantizedEncoder {
     units: readonly QuantUnit[],
     w: QuantSideSpec,
     a: QuantSideSpec,
-    readonly bitConfig: unknown,
+    readonly bitConfig: BitConfig,
   ) {
     this.layers = units.map(
       (u) =>

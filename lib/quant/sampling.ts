@@ -41,12 +41,19 @@ export class BitSampler {
   }
 
   static fromState(state: BitSamplerState, wRange: BitRange, aRange: BitRange): BitSampler {
-    if (state?.algorithm !== "xoshiro128**" || !Array.isArray(state.state) || !Number.isInteger(state.draws) || state.draws < 0)
-      throw new Error(`BitSampler.fromState(): not a saved xoshiro128** bit-sampler state: ${JSON.stringify(state)}`);
     const b = new BitSampler(0, wRange, aRange);
-    b.rng = new Rng(state.state);
-    b._draws = state.draws;
+    b.loadState(state);
     return b;
+  }
+
+  /** Continues the sequence a checkpoint saved with state(). */
+  loadState(state: BitSamplerState): void {
+    const ok =
+      state?.algorithm === "xoshiro128**" && Array.isArray(state.state) && state.state.length === 4 &&
+      state.state.every((v) => Number.isInteger(v)) && Number.isInteger(state.draws) && state.draws >= 0;
+    if (!ok) throw new Error(`BitSampler: not a saved xoshiro128** bit-sampler state: ${JSON.stringify(state)}`);
+    this.rng = new Rng(state.state);
+    this._draws = state.draws;
   }
 
   /** Number of next() calls so far (steps drawn). */

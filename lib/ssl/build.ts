@@ -5,7 +5,8 @@ import { createResNet, type ResNet } from "../nn/resnet";
 import type { UnitSequential } from "../nn/units";
 import { quantSideSpec } from "../quant/config";
 import { QuantizedEncoder } from "../quant/quant_model";
-import { BitSampler, type BitSamplerState } from "../quant/sampling";
+import type { ProcessGroup } from "../distributed/process_group";
+import { BitSampler } from "../quant/sampling";
 import type { Generator as RandomGenerator } from "../tensor/ops/random";
 import { BYOL, SSQLBYOL, type ByolCriterion } from "./byol";
 import { byolProjector, mlpHead, predictor, simsiamProjector } from "./heads";
@@ -19,7 +20,7 @@ export interface BuiltMethod {
   method: SslMethod;
   /** The quantizer of the online encoder (SSQL methods only). */
   quant?: QuantizedEncoder;
-  /** The per-step bit sampler (SSQL methods only); its state goes into checkpoints. */
+  /** The per-step bit sampler (SSQL methods only); its state is part of method.state(). */
   sampler?: BitSampler;
 }
 
@@ -43,7 +44,7 @@ export function quantizeEncoder(encoder: ResNet, cfg: Config): QuantizedEncoder 
  * The method of SSL.TYPE with the original's heads and widths (§4): the encoder is MODEL.ARCH with its fc
  * replaced by the projector; SSQL variants wrap the online encoder in a QuantizedEncoder.
  */
-export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?: BitSamplerState): BuiltMethod {
+export function buildSslMethod(cfg: Config, gen: RandomGenerator, opts: { group?: ProcessGroup | null } = {}): BuiltMethod {
   const type = cfg.SSL.TYPE;
   if (!type) throw new Error("SSL.TYPE is not set; choose one of SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR");
   const s = cfg.SSL.SETTING;
@@ -56,8 +57,8 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?:
   const ssql = type.startsWith("SSQL_");
   const wRange = cfg.QUANT.W.BIT_RANGE as [number, number];
   const aRange = cfg.QUANT.A.BIT_RANGE as [number, number];
-  // A resumed run continues the bit sequence where the checkpoint left it.
-  const sampler = !ssql ? undefined : samplerState ? BitSampler.fromState(samplerState, wRange, aRange) : new BitSampler(cfg.SEED ?? 0, wRange, aRange);
+  const sampler = ssql ? new BitSampler(cfg.SEED ?? 0, wRange, aRange) : undefined;
+  const group = opts.group ?? null;
   const criterion = cfg.TRAIN.LOSS.CRITERION.NAME as ByolCriterion;
 
   switch (type) {
@@ -87,9 +88,9 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?:
       encoder.setHead(head(encoder));
       const keyEncoder = makeEncoder();
       keyEncoder.setHead(head(keyEncoder));
-      if (type === "MoCo") return { method: new MoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen) };
+      if (type === "MoCo") return { method: new MoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen, group) };
       const quant = quantizeEncoder(encoder, cfg);
-      return { method: new SSQLMoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen, quant, sampler!), quant, sampler };
+      return { method: new SSQLMoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen, quant, sampler!, group), quant, sampler };
     }
     case "SimCLR":
       encoder.setHead(s.MLP ? mlpHead(encoder.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new Linear(F, s.DIM, gen));

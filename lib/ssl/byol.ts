@@ -62,6 +62,7 @@ export class SSQLBYOL extends BYOL {
     private readonly bits: BitSampler,
   ) {
     super(encoder, targetEncoder, predictor, momentum, criterion);
+    this.bitSampler = bits;
   }
 
   override step(x1: Tensor, x2: Tensor): StepOutput {

@@ -14,7 +14,7 @@ import { normalize } from "../tensor/ops/norm";
 import { type Tensor, zeros } from "../tensor/tensor";
 import { keyPermutation, shuffledKeys } from "./key_shuffle";
 import { average } from "./losses";
-import { SslMethod, type StepOutput } from "./method";
+import { SslMethod, type SslMethodState, type StepOutput } from "./method";
 import { copyWeights, freeze, momentumUpdate } from "./momentum";
 import { ssqlPasses } from "./ssql";
 import { freeTemporaries } from "../tensor/scope";
@@ -27,7 +27,7 @@ interface Keys {
 
 /**
  * MoCo v2 (§4.6): a momentum key encoder and a queue of K keys; logits [q·k, q·queue] / T with the positive at
- * index 0. With a process group (useProcessGroup) the keys come from the shuffle-BN across ranks and the queue
+ * index 0. With a process group (the constructor's `group`) the keys come from the shuffle-BN across ranks and the queue
  * takes the keys of the global batch, as the original; in one process the batch is encoded as it is (the
  * original's in-batch permutation is invisible to BN statistics).
  */
@@ -38,7 +38,9 @@ export class MoCo extends SslMethod {
   keySteps = 0;
   /** The permutation of the last shuffled global batch (null in one process). */
   lastPermutation: Int32Array | null = null;
-  private group: ProcessGroup | null = null;
+  /** Every step enqueues exactly the global batch, so the last partial batch is dropped (as the original). */
+  override readonly dropLast: boolean = true;
+  private readonly group: ProcessGroup | null;
   private readonly shuffleSeed: number;
 
   constructor(
@@ -49,8 +51,11 @@ export class MoCo extends SslMethod {
     protected readonly momentum: number,
     protected readonly temperature: number,
     gen: RandomGenerator,
+    /** The ranks of a multi-process run (the forward itself communicates); null: a single process. */
+    group: ProcessGroup | null = null,
   ) {
     super();
+    this.group = group && group.size > 1 ? group : null;
     this.registerModule("encoder", encoder as Module);
     this.registerModule("encoder_k", keyEncoder as Module);
     copyWeights(keyEncoder, encoder);
@@ -60,12 +65,8 @@ export class MoCo extends SslMethod {
     this.shuffleSeed = gen.seed;
   }
 
-  override useProcessGroup(group: ProcessGroup | null): void {
-    this.group = group && group.size > 1 ? group : null;
-  }
-
   /** Throws unless the queue takes whole global batches (the original asserts K % batch_size == 0). */
-  checkGlobalBatch(perProcess: number, ranks: number): void {
+  override checkBatch(perProcess: number, ranks: number): void {
     const b = perProcess * ranks;
     if (this.queueSize % b !== 0)
       throw new RangeError(
@@ -74,7 +75,7 @@ export class MoCo extends SslMethod {
   }
 
   protected keys(xk: Tensor): Keys {
-    this.checkGlobalBatch(xk.shape[0], this.group?.size ?? 1);
+    this.checkBatch(xk.shape[0], this.group?.size ?? 1);
     const step = this.keySteps++;
     return noGrad(() => {
       momentumUpdate(this.keyEncoder, this.encoder, this.momentum);
@@ -124,6 +125,19 @@ export class MoCo extends SslMethod {
     this.queuePtr = (p + b) % this.queueSize;
   }
 
+  override state(): SslMethodState {
+    return { ...super.state(), queuePtr: this.queuePtr, keySteps: this.keySteps };
+  }
+
+  override loadState(s: SslMethodState): void {
+    super.loadState(s);
+    if (s.queuePtr !== undefined) {
+      if (s.queuePtr >= this.queueSize) throw new RangeError(`MoCo: a saved queue pointer of ${s.queuePtr} does not fit the queue of ${this.queueSize} keys`);
+      this.queuePtr = s.queuePtr;
+    }
+    if (s.keySteps !== undefined) this.keySteps = s.keySteps;
+  }
+
   step(xq: Tensor, xk: Tensor): StepOutput {
     return freeTemporaries(() => {
       const q = normalize(this.encoder.forward(xq), 1);
@@ -147,8 +161,10 @@ export class SSQLMoCo extends MoCo {
     gen: RandomGenerator,
     private readonly quant: QuantizedEncoder,
     private readonly bits: BitSampler,
+    group: ProcessGroup | null = null,
   ) {
-    super(encoder, keyEncoder, dim, queueSize, momentum, temperature, gen);
+    super(encoder, keyEncoder, dim, queueSize, momentum, temperature, gen, group);
+    this.bitSampler = bits;
   }
 
   override step(xq: Tensor, xk: Tensor): StepOutput {

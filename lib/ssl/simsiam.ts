@@ -39,6 +39,7 @@ export class SSQLSimSiam extends SimSiam {
     private readonly bits: BitSampler,
   ) {
     super(encoder, predictor);
+    this.bitSampler = bits;
   }
 
   override step(x1: Tensor, x2: Tensor): StepOutput {

@@ -1,7 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../io/atomic";
+import type { Config } from "../config";
+import { runLabel } from "./bit_settings";
 import { renderChart, type ChartSeries } from "./chart";
+import type { LoadedStateDict } from "./pretrained";
 
 /** One classifier trained (or one PTQ evaluation) at one bit setting. */
 export interface SettingResult {
@@ -39,6 +42,32 @@ export interface RunResults {
   epochs: number;
   valImages: number;
   settings: SettingResult[];
+}
+
+/** The results of a linear or ptq sweep over `settings` of the checkpoint `state`. */
+export function sweepResults(
+  command: RunResults["command"],
+  cfg: Config,
+  state: LoadedStateDict,
+  valImages: number,
+  settings: SettingResult[],
+): RunResults {
+  const { label, method } = runLabel(state);
+  const ptq = command === "ptq";
+  return {
+    format: "ssql-linear-results",
+    version: 1,
+    command,
+    label,
+    method,
+    pretrained: state.file,
+    arch: cfg.MODEL.ARCH,
+    dataset: cfg.TRAIN.DATASET,
+    linearEval: ptq ? true : cfg.TRAIN.LINEAR_EVAL,
+    epochs: ptq ? 0 : cfg.TRAIN.EPOCHS,
+    valImages,
+    settings,
+  };
 }
 
 const fmt = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? "" : v.toFixed(d));

@@ -1,43 +1,30 @@
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { dumpConfig, type Config } from "../config";
-import { DataLoader, sslDropLast } from "../data/loader";
+import { DataLoader } from "../data/loader";
 import { openDataset } from "../data/datasets";
+import type { ImageDataset } from "../data/dataset";
 import { DistributedSampler } from "../data/sampler";
-import { setDataThreads } from "../data/augment";
 import { sslPipeline } from "../data/transforms";
 import { subset } from "../data/subset";
-import { initProcessGroup, destroyProcessGroup, type Distributed } from "../distributed/process_group";
 import { DistributedDataParallel } from "../distributed/ddp";
-import { worldFromEnv } from "../distributed/launch";
-import { BatchNorm } from "../nn/layers";
+import { convertSyncBatchNorm } from "../distributed/sync_bn";
+import { loadCheckpoint } from "../io/checkpoint";
 import { learningRate } from "../optim/schedule";
 import { SGD } from "../optim/sgd";
-import type { BitSamplerState } from "../quant/sampling";
 import { buildSslMethod } from "../ssl/build";
-import { MoCo } from "../ssl/moco";
-import { backward } from "../tensor/autograd";
-import type { Device } from "../tensor/binding";
+import type { SslMethod } from "../ssl/method";
+import { methodStateOf } from "../ssl/method_state";
 import { Generator } from "../tensor/ops/random";
-import { tidy } from "../tensor/scope";
-import type { Tensor } from "../tensor/tensor";
-import { MetricsLog } from "./metrics_log";
-import { Progress } from "./progress";
-import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
-import { loadCheckpoint } from "../io/checkpoint";
 import { augmentDevice, moveToDevice, uploader } from "./device_placement";
+import { withRun, type Run, type RunOptions } from "./run";
+import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
+import { trainEpochs } from "./train_loop";
 
-export interface SslRunOptions {
-  cfg: Config;
-  output: string;
-  device: Device;
-  workers: number;
+export interface SslRunOptions extends RunOptions {
   printFreq: number;
   /** true: the latest checkpoint in `output`; a string: that checkpoint. */
   resume: string | boolean;
   /** Stop after this many epochs of this process (for tests of resume); the schedule still spans TRAIN.EPOCHS. */
   stopAfterEpochs?: number;
-  quiet?: boolean;
 }
 
 export interface SslRunResult {
@@ -46,168 +33,126 @@ export interface SslRunResult {
   checkpoint: string;
 }
 
-/** State that is not a tensor and must survive a resume, so the run continues exactly. */
-interface LoopState {
-  sampler?: BitSamplerState;
-  mocoQueuePtr?: number;
-  /** MoCo's key-shuffle step: the next permutation of the multi-process shuffle-BN. */
-  mocoKeySteps?: number;
+/** The original's periodic copies besides checkpoint.json: the last epoch and every 20th. */
+export function keepsEpochCopy(epoch: number, epochs: number): boolean {
+  return epoch === epochs - 1 || epoch % 20 === 0 || epoch % 50 === 0;
 }
 
 /**
  * SSL / SSQL pretraining as the original's ssl worker and runner (§3, §4): SGD with momentum and weight decay on
  * every parameter, the per-epoch cosine learning rate, a checkpoint after every epoch plus the original's periodic
- * copies, and an exact resume (weights, optimizer, epoch, bit sampler, MoCo queue).
+ * copies, and an exact resume (weights, optimizer, epoch, and the method's own state: bit sampler, MoCo queue).
  */
-export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
-  const { cfg } = o;
-  const world = worldFromEnv();
-  const dist: Distributed | null = world && world.worldSize > 1 ? await initProcessGroup({ world, device: o.device }) : null;
-  const rank = dist?.world.rank ?? 0;
-  const size = dist?.world.worldSize ?? 1;
-  const main = rank === 0;
-  try {
-    setDataThreads(Math.max(1, o.workers));
-    const seed = cfg.SEED ?? 0;
-    const dataset = subset(
-      await openDataset(cfg.TRAIN.DATASET, "train", { root: cfg.DATA.ROOT || undefined, onCorrupt: cfg.DATA.ON_BAD_IMAGE }),
-      cfg.DATA.TRAIN_SUBSET,
-    );
-    const dropLast = sslDropLast(cfg.SSL.TYPE);
-    const loader = new DataLoader({
-      dataset,
-      pipeline: sslPipeline(cfg),
-      batchSize: cfg.TRAIN.BATCH_SIZE,
-      sampler: new DistributedSampler({ length: dataset.length, numReplicas: size, rank, shuffle: true, seed }),
-      dropLast,
-      seed,
-      rank,
-      augmentOn: augmentDevice(o.device),
-      upload: uploader(o.device),
-    });
-    if (loader.length === 0) throw new Error(`the training set (${dataset.length} images) gives no batch of ${cfg.TRAIN.BATCH_SIZE} per process`);
+export function runSsl(o: SslRunOptions): Promise<SslRunResult> {
+  return withRun(o, (run) => pretrain(run, o));
+}
 
-    const from = resumePath(o.resume, o.output);
-    const ckpt = from ? await loadCheckpoint(from) : null;
-    const resumed = (ckpt?.manifest.rng ?? {}) as LoopState;
-    const built = buildSslMethod(cfg, new Generator(seed), resumed.sampler);
-    const method = built.method;
+/** The training set's two-view batches, sharded over the ranks; the last partial batch dropped if the method asks. */
+function sslLoader(run: Run, dataset: ImageDataset, dropLast: boolean): DataLoader {
+  const { cfg, rank, worldSize, device } = run;
+  const seed = cfg.SEED ?? 0;
+  const loader = new DataLoader({
+    dataset,
+    pipeline: sslPipeline(cfg),
+    batchSize: cfg.TRAIN.BATCH_SIZE,
+    sampler: new DistributedSampler({ length: dataset.length, numReplicas: worldSize, rank, shuffle: true, seed }),
+    dropLast,
+    seed,
+    rank,
+    augmentOn: augmentDevice(device),
+    upload: uploader(device),
+  });
+  if (loader.length === 0) throw new Error(`the training set (${dataset.length} images) gives no batch of ${cfg.TRAIN.BATCH_SIZE} per process`);
+  return loader;
+}
+
+/** After an epoch (rank 0): checkpoint.json, plus the original's periodic copy. */
+async function saveEpoch(run: Run, method: SslMethod, optimizer: SGD, epoch: number, stepsPerEpoch: number, meanLoss: number): Promise<void> {
+  const { cfg } = run;
+  const state = { epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, method: method.state(), metrics: { loss: meanLoss } };
+  await saveTrainingState(path.join(run.output, "checkpoint.json"), method, optimizer, { ...state, config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET } });
+  if (keepsEpochCopy(epoch, cfg.TRAIN.EPOCHS))
+    await saveTrainingState(path.join(run.output, `checkpoint_${String(epoch).padStart(4, "0")}.json`), method, optimizer, state);
+}
+
+async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
+  const { cfg, group, worldSize, main, progress } = run;
+  const seed = cfg.SEED ?? 0;
+  const dataset = subset(
+    await openDataset(cfg.TRAIN.DATASET, "train", { root: cfg.DATA.ROOT || undefined, onCorrupt: cfg.DATA.ON_BAD_IMAGE }),
+    cfg.DATA.TRAIN_SUBSET,
+  );
+  const built = buildSslMethod(cfg, new Generator(seed), { group });
+  const { method } = built;
+  try {
+    // Before any step: e.g. MoCo's queue must take whole global batches.
+    method.checkBatch(cfg.TRAIN.BATCH_SIZE, worldSize);
+    const loader = sslLoader(run, dataset, method.dropLast);
     moveToDevice(method, o.device);
     method.train();
-    if (dist && cfg.TRAIN.SYNC_BN) for (const [, m] of method.namedModules()) if (m instanceof BatchNorm) m.syncGroup = dist.group;
-    method.useProcessGroup(dist?.group ?? null);
-    // Before any step: MoCo drops the last partial batch, so every step enqueues TRAIN.BATCH_SIZE keys per process.
-    if (method instanceof MoCo) method.checkGlobalBatch(cfg.TRAIN.BATCH_SIZE, size);
+    if (cfg.TRAIN.SYNC_BN) convertSyncBatchNorm(method, group);
     const params = method.parameters();
     const optimizer = new SGD(params, {
       lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
       momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM,
       weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY,
     });
-
-    fs.mkdirSync(o.output, { recursive: true });
-    const checkpoint = path.join(o.output, "checkpoint.json");
-    let startEpoch = 0;
-    if (ckpt) {
-      restoreTrainingState(ckpt, method, optimizer, o.device);
-      startEpoch = ckpt.manifest.epoch;
-      if (method instanceof MoCo) {
-        if (resumed.mocoQueuePtr !== undefined) method.queuePtr = resumed.mocoQueuePtr;
-        if (resumed.mocoKeySteps !== undefined) method.keySteps = resumed.mocoKeySteps;
+    try {
+      const from = resumePath(o.resume, o.output);
+      const ckpt = from ? await loadCheckpoint(from) : null;
+      let startEpoch = 0;
+      if (ckpt) {
+        restoreTrainingState(ckpt, method, optimizer, o.device);
+        method.loadState(methodStateOf(ckpt.manifest, ckpt.path));
+        startEpoch = ckpt.manifest.epoch;
       }
-    }
-    const ddp = dist ? await DistributedDataParallel.create(dist.group, params, method.namedBuffers().map(([, t]) => t)) : null;
+      const ddp = group ? await DistributedDataParallel.create(group, params, method.namedBuffers().map(([, t]) => t)) : null;
+      const metrics = run.metricsLog(path.join(o.output, "metrics.jsonl"));
+      const checkpoint = path.join(o.output, "checkpoint.json");
+      const epochs = cfg.TRAIN.EPOCHS;
+      const lastEpoch = Math.min(epochs, startEpoch + (o.stopAfterEpochs ?? epochs));
+      progress.log(
+        `${cfg.SSL.TYPE} on ${dataset.name} (${dataset.length} images, ${loader.length} steps/epoch, ${worldSize} process${worldSize > 1 ? "es" : ""}, ${o.device}); epochs ${startEpoch}..${epochs - 1}`,
+      );
 
-    if (main) fs.writeFileSync(path.join(o.output, "config.yaml"), dumpConfig(cfg));
-    const metrics = main ? new MetricsLog(path.join(o.output, "metrics.jsonl")) : null;
-    const progress = new Progress(o.printFreq, process.stdout, main && !o.quiet);
-    const epochs = cfg.TRAIN.EPOCHS;
-    const lastEpoch = Math.min(epochs, startEpoch + (o.stopAfterEpochs ?? epochs));
-    const losses: number[] = [];
-    if (main && !o.quiet)
-      progress.log(`${cfg.SSL.TYPE} on ${dataset.name} (${dataset.length} images, ${loader.length} steps/epoch, ${size} process${size > 1 ? "es" : ""}, ${o.device}); epochs ${startEpoch}..${epochs - 1}`);
-
-    for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
-      const lr = learningRate(epoch, {
-        type: "cosine",
-        baseLr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
-        epochs,
-        warmupEpochs: cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS,
-        warmupLr: cfg.TRAIN.LR_SCHEDULER.WARMUP_LR,
-      });
-      for (const g of optimizer.paramGroups) g.lr = lr;
-      let sum = 0;
-      let count = 0;
-      const t0 = Date.now();
-      let images = 0;
-      for await (const batch of loader.epoch(epoch)) {
-        if (ddp) await ddp.broadcastBuffers();
-        const [x1, x2] = batch.views;
-        let bits: { w: number; a: number } | undefined;
-        const loss: Tensor = tidy(() => {
-          const out = method.step(x1, x2);
-          bits = out.bits;
-          if (ddp) ddp.backward(out.loss);
-          else backward(out.loss);
-          return out.loss;
-        });
-        if (ddp) await ddp.finishGradientSync();
-        optimizer.step();
-        optimizer.zeroGrad();
-        method.afterStep();
-        const value = await loss.item();
-        loss.dispose();
-        images += batch.size * size;
-        batch.dispose();
-        if (!Number.isFinite(value)) throw new Error(`the loss became ${value} at epoch ${epoch}, step ${batch.index}; lower TRAIN.LR_SCHEDULER.BASE_LR`);
-        sum += value;
-        count++;
-        const secs = (Date.now() - t0) / 1000;
-        progress.update({
-          epoch,
+      const losses = await trainEpochs(
+        {
+          optimizer,
+          ddp,
+          broadcastBuffers: true,
           epochs,
-          step: count,
           steps: loader.length,
-          loss: value,
-          lr,
-          imagesPerSec: images / Math.max(secs, 1e-3),
-          extra: bits ? `bits ${bits.w}w${bits.a}f` : undefined,
-        });
-        metrics?.write({ kind: "step", epoch, step: batch.index, loss: value, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) });
-      }
-      const meanLoss = sum / Math.max(1, count);
-      losses.push(meanLoss);
-      metrics?.write({ kind: "epoch", epoch, loss: meanLoss, lr, seconds: (Date.now() - t0) / 1000 });
-      progress.log(`epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      if (main) {
-        const loopState: LoopState = {
-          sampler: built.sampler?.state(),
-          mocoQueuePtr: method instanceof MoCo ? method.queuePtr : undefined,
-          mocoKeySteps: method instanceof MoCo ? method.keySteps : undefined,
-        };
-        await saveTrainingState(checkpoint, method, optimizer, {
-          epoch: epoch + 1,
-          step: (epoch + 1) * loader.length,
-          config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET },
-          rng: loopState,
-          metrics: { loss: meanLoss },
-        });
-        if (epoch === epochs - 1 || epoch % 20 === 0 || epoch % 50 === 0)
-          await saveTrainingState(path.join(o.output, `checkpoint_${String(epoch).padStart(4, "0")}.json`), method, optimizer, {
-            epoch: epoch + 1,
-            step: (epoch + 1) * loader.length,
-            rng: loopState,
-            metrics: { loss: meanLoss },
-          });
-      }
+          processes: worldSize,
+          progress,
+          lr: (epoch) =>
+            learningRate(epoch, {
+              type: "cosine",
+              baseLr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
+              epochs,
+              warmupEpochs: cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS,
+              warmupLr: cfg.TRAIN.LR_SCHEDULER.WARMUP_LR,
+            }),
+          batches: (epoch) => loader.epoch(epoch),
+          forward: (batch) => method.step(batch.views[0], batch.views[1]),
+          afterStep: () => method.afterStep(),
+          onStep: ({ epoch, batch, loss, lr, bits }) =>
+            metrics?.write({ kind: "step", epoch, step: batch.index, loss, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) }),
+          afterEpoch: async ({ epoch, meanLoss, lr, seconds }) => {
+            metrics?.write({ kind: "epoch", epoch, loss: meanLoss, lr, seconds });
+            progress.log(`epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
+            if (main) await saveEpoch(run, method, optimizer, epoch, loader.length, meanLoss);
+          },
+        },
+        startEpoch,
+        lastEpoch,
+      );
+      return { epochs: lastEpoch, losses, checkpoint };
+    } finally {
+      optimizer.dispose();
     }
-    metrics?.close();
-    optimizer.dispose();
+  } finally {
     method.dispose();
     built.quant?.dispose();
     dataset.dispose();
-    return { epochs: lastEpoch, losses, checkpoint };
-  } finally {
-    if (dist) await destroyProcessGroup();
   }
 }

@@ -3,13 +3,7 @@ import { batchIndices } from "../../lib/data/sampler";
 import { tensor } from "../../lib/tensor/tensor";
 import { accuracy, type Accuracy, type LabelledBatch } from "../../lib/train/evaluate";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const d = require("./workers/evaluate_data.js") as {
-  CLASSES: number;
-  BATCH: number;
-  SIZES: number[];
-  evalSet: (n: number) => { logits: Float32Array; labels: Int32Array };
-};
+import * as d from "./workers/evaluate_data";
 
 interface Case {
   n: number;

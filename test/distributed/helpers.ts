@@ -21,17 +21,26 @@ function staleSources(dir: string): string[] {
   return stale;
 }
 
+const tsc = (project: string) => execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", project], { stdio: "inherit" });
+
+/** What needs compiling: lib/ (lib/main.js and what workers import) and the TypeScript worker scripts. */
+const projects = [
+  { dir: path.join(root, "lib"), project: path.join(root, "tsconfig.json") },
+  { dir: workers, project: path.join(workers, "tsconfig.json") },
+];
+
 /**
- * The worker processes run the compiled lib/**\/*.js with plain node: recompile when a source is newer than its
- * output, so a test never runs stale code. A lock keeps test files running in parallel from compiling at once.
+ * The worker processes run compiled JavaScript with plain node (lib/**\/*.js and workers/*.js beside their
+ * sources): recompile when a source is newer than its output, so a test never runs stale code. A lock keeps test
+ * files running in parallel from compiling at once.
  */
 export function ensureCompiled(): void {
-  const lib = path.join(root, "lib");
   const lock = path.join(root, ".cache", "tsc.lock");
   fs.mkdirSync(path.dirname(lock), { recursive: true });
   const deadline = Date.now() + 300_000;
+  const stale = () => projects.filter((p) => staleSources(p.dir).length);
   for (;;) {
-    if (!staleSources(lib).length) return;
+    if (!stale().length) return;
     try {
       fs.mkdirSync(lock);
     } catch {
@@ -40,8 +49,7 @@ export function ensureCompiled(): void {
       continue;
     }
     try {
-      if (staleSources(lib).length)
-        execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "tsconfig.json")], { stdio: "inherit" });
+      for (const p of stale()) tsc(p.project);
     } finally {
       fs.rmdirSync(lock);
     }

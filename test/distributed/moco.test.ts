@@ -19,18 +19,7 @@ import { tidy } from "../../lib/tensor/scope";
 import { tensor, zeros } from "../../lib/tensor/tensor";
 import { normErr } from "../helpers/numeric";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const d = require("./workers/moco_data.js") as {
-  configFile: (type?: string) => string;
-  PER_RANK: number;
-  RANKS: number;
-  IMAGE: number[];
-  STEPS: number;
-  SGD_OPTIONS: { lr: number; momentum: number; weightDecay: number };
-  overrides: (k?: number) => { key: string; value: unknown }[];
-  globalViews: (step: number) => { xq: Float32Array; xk: Float32Array };
-  imageRows: (x: Float32Array, rows: readonly number[]) => Float32Array;
-};
+import * as d from "./workers/moco_data";
 
 interface Step {
   loss: number;

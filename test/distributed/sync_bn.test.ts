@@ -5,8 +5,7 @@ import { sum } from "../../lib/tensor/ops/reduce";
 import { tensor } from "../../lib/tensor/tensor";
 import { gradCheck, normErr, randomTensor } from "../helpers/numeric";
 import { ensureCompiled, launch, readRanks, tempDir } from "./helpers";
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { batch } = require("./workers/sync_bn_data.js") as { batch: () => { shape: number[]; x: Float32Array; g: Float32Array; weight: Float32Array; bias: Float32Array } };
+import { batch } from "./workers/sync_bn_data";
 
 /** Textbook batch norm over the whole batch in float64: output, input gradient, weight/bias gradients, stats. */
 function referenceBatchNorm(shape: number[], x: ArrayLike<number>, g: ArrayLike<number>, weight: ArrayLike<number>, bias: ArrayLike<number>, eps: number) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatBitSetting, parseBitSetting, resolveBitConfig, validateBits } from "../../lib/quant/bits";
+import { buildConfig } from "../../lib/config";
 import { quantSideSpec } from "../../lib/quant/config";
 
 // The CIFAR ResNet-18 SSQL encoder's quantized layers (subset) and the shipped BIT_CONFIG (resnet18_ssql_simsiam_cifar.yaml).
@@ -25,7 +26,7 @@ describe("bit configs", () => {
       "fc.0": { w: 8, a: 0 },
     });
     // A plain mapping works as the one-element list; null entries are skipped like the original's None.
-    expect(resolveBitConfig(layers, 2, 4, { conv1: { w: null, a: 8 } }).get("conv1")).toEqual({ w: 2, a: 8 });
+    expect(resolveBitConfig(layers, 2, 4, { conv1: { w: null, a: 8 } } as never).get("conv1")).toEqual({ w: 2, a: 8 });
     expect(resolveBitConfig(layers, 2, 4, []).get("conv1")).toEqual({ w: 2, a: 4 });
   });
 
@@ -38,9 +39,9 @@ describe("bit configs", () => {
   it("bad entries name the key and the allowed values", () => {
     expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: { w: 17 } }])).toThrow(/QUANT.BIT_CONFIG\[0\]\["conv1"\].w: bit width must be an integer in 0..16/);
     expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: { w: 2.5 } }])).toThrow(/\["conv1"\].w: bit width must be an integer/);
-    expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: { b: 4 } }])).toThrow("QUANT.BIT_CONFIG[0][\"conv1\"]: unknown key 'b'; allowed: w, a");
+    expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: { b: 4 } }] as never)).toThrow("QUANT.BIT_CONFIG[0][\"conv1\"]: unknown key 'b'; allowed: w, a");
     expect(() => resolveBitConfig(layers, 4, 4, [{ "layer1.0": { w: 4 } }])).toThrow(/\["layer1.0"\].w: layer 'layer1.0' has no weight quantizer/);
-    expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: 8 }])).toThrow(/expected \{"w": bits, "a": bits\}/);
+    expect(() => resolveBitConfig(layers, 4, 4, [{ conv1: 8 }] as never)).toThrow(/expected \{"w": bits, "a": bits\}/);
     expect(() => resolveBitConfig(layers, 4, 4, [{}, {}])).toThrow(/at most one mapping/);
     expect(() => resolveBitConfig(layers, -1, 4)).toThrow(/QUANT.W.BIT: bit width must be an integer in 0..16/);
     expect(() => validateBits(true, "x")).toThrow(/x: bit width/);
@@ -58,20 +59,22 @@ describe("bit configs", () => {
     expect(() => parseBitSetting("4w")).toThrow("invalid bit setting '4w': expected 'fp' or '<W>w<A>f' such as '8w8f', '4w4f' or '2w4f'");
   });
 
-  it("validates QUANT.W / QUANT.A sections with the original's defaults", () => {
-    expect(quantSideSpec({ BIT: 0, BIT_RANGE: [2, 9], SYMMETRY: true, QUANTIZER: "uniform", GRANULARITY: "channelwise", OBSERVER_METHOD: { NAME: "MINMAX" } }, "QUANT.W")).toEqual({
+  it("builds quantizer specs from the loaded QUANT.W / QUANT.A, validated once by the config", () => {
+    expect(quantSideSpec(buildConfig({ QUANT: { W: { BIT: 0 } } }).QUANT.W, "QUANT.W")).toEqual({
       bits: 0, bitRange: [2, 9], symmetric: true, perChannel: true, observer: "MINMAX",
     });
-    expect(quantSideSpec(undefined, "QUANT.A")).toEqual({ bits: 8, bitRange: [4, 9], symmetric: false, perChannel: false, observer: "MINMAX" });
-    expect(() => quantSideSpec({ BIT: 20 }, "QUANT.A")).toThrow(/QUANT.A.BIT: bit width must be an integer in 0..16/);
-    expect(() => quantSideSpec({ BIT_RANGE: [9, 2] }, "QUANT.W")).toThrow(/QUANT.W.BIT_RANGE: expected \[lo, hi\) with integers 0 <= lo < hi <= 17/);
-    expect(() => quantSideSpec({ BIT_RANGE: [4, 4] }, "QUANT.W")).toThrow(/QUANT.W.BIT_RANGE/);
-    expect(() => quantSideSpec({ BIT_RANGE: [2, 18] }, "QUANT.W")).toThrow(/QUANT.W.BIT_RANGE/);
-    expect(() => quantSideSpec({ OBSERVER_METHOD: { NAME: "KL_HISTOGRAM" } }, "QUANT.A")).toThrow(
+    expect(quantSideSpec(buildConfig().QUANT.A, "QUANT.A")).toEqual({ bits: 8, bitRange: [4, 9], symmetric: false, perChannel: false, observer: "MINMAX" });
+    // Bits, ranges, granularity and types are the config's to check (one validation, lib/config/validate.ts).
+    expect(() => buildConfig({ QUANT: { A: { BIT: 20 } } })).toThrow(/QUANT.A.BIT: 20 bits is outside 0..16/);
+    expect(() => buildConfig({ QUANT: { W: { BIT_RANGE: [9, 2] } } })).toThrow(/QUANT.W.BIT_RANGE: \[9, 2\] is empty or inverted/);
+    expect(() => buildConfig({ QUANT: { W: { BIT_RANGE: [4, 4] } } })).toThrow(/QUANT.W.BIT_RANGE/);
+    expect(() => buildConfig({ QUANT: { W: { BIT_RANGE: [2, 18] } } })).toThrow(/QUANT.W.BIT_RANGE: \[2, 18\] draws bits outside 0..16/);
+    expect(() => buildConfig({ QUANT: { W: { GRANULARITY: "groupwise" as never } } })).toThrow("QUANT.W.GRANULARITY: unknown granularity 'groupwise'; allowed: channelwise, layerwise");
+    expect(() => buildConfig({ QUANT: { W: { SYMMETRY: "yes" as never } } })).toThrow(/QUANT.W.SYMMETRY: expected bool, got "yes"/);
+    // What the original offers and the config accepts, but this trainer does not implement.
+    expect(() => quantSideSpec(buildConfig({ QUANT: { A: { OBSERVER_METHOD: { NAME: "KL_HISTOGRAM" } } } }).QUANT.A, "QUANT.A")).toThrow(
       'QUANT.A.OBSERVER_METHOD.NAME: got "KL_HISTOGRAM"; allowed: MINMAX, MOMENTUM_MINMAX',
     );
-    expect(() => quantSideSpec({ GRANULARITY: "groupwise" }, "QUANT.W")).toThrow('QUANT.W.GRANULARITY: got "groupwise"; allowed: channelwise, layerwise');
-    expect(() => quantSideSpec({ QUANTIZER: "LSQ" }, "QUANT.W")).toThrow('QUANT.W.QUANTIZER: got "LSQ"; allowed: uniform');
-    expect(() => quantSideSpec({ SYMMETRY: "yes" }, "QUANT.W")).toThrow(/QUANT.W.SYMMETRY: got "yes"; allowed: true, false/);
+    expect(() => quantSideSpec(buildConfig({ QUANT: { W: { QUANTIZER: "LSQ" } } }).QUANT.W, "QUANT.W")).toThrow('QUANT.W.QUANTIZER: got "LSQ"; allowed: uniform');
   });
 });

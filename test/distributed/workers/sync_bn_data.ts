@@ -1,6 +1,5 @@
 // The SyncBN test's global batch, shared by the worker and the test's reference.
-"use strict";
-const { randomArray } = require("../../helpers/random.js");
+import { randomArray } from "../../helpers/random";
 
 function batch() {
   const shape = [6, 3, 2, 2];
@@ -11,4 +10,4 @@ function batch() {
   return { shape, x, g, weight: Float32Array.from([1.5, -0.5, 2]), bias: Float32Array.from([0.1, 0.2, -0.3]) };
 }
 
-module.exports = { batch };
+export { batch };

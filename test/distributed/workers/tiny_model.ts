@@ -1,20 +1,20 @@
 // A small model from the ops this worktree has (broadcast-multiply-and-sum as the matmul), shaped like the real
 // thing: parameters and buffers in registration order and a forward over a batch. Swap in a ResNet with the same
 // interface ({ names, parameters, buffers, forward(x, branchRows) }) to run the DDP test on it.
-"use strict";
-const { add, sub, mul, relu, square } = require("../../../lib/tensor/ops/elementwise.js");
-const { sum, mean } = require("../../../lib/tensor/ops/reduce.js");
-const { reshape, narrow, concat } = require("../../../lib/tensor/ops/shape.js");
-const { tensor, parameter, zeros } = require("../../../lib/tensor/tensor.js");
-const { syncBatchNorm } = require("../../../lib/distributed/sync_bn.js");
-const { randomArray } = require("../../helpers/random.js");
+import { add, sub, mul, relu, square } from "../../../lib/tensor/ops/elementwise";
+import { sum, mean } from "../../../lib/tensor/ops/reduce";
+import { reshape, narrow, concat } from "../../../lib/tensor/ops/shape";
+import { tensor, parameter, zeros, type Tensor } from "../../../lib/tensor/tensor";
+import type { ProcessGroup } from "../../../lib/distributed/process_group";
+import { syncBatchNorm } from "../../../lib/distributed/sync_bn";
+import { randomArray } from "../../helpers/random";
 
 const D = 8;
 const H = 16;
 
-function buildModel(seed, { group = null, syncBn = false } = {}) {
-  const p = (shape, s, scale = 0.5) => parameter(tensor(randomArray(shape.reduce((a, b) => a * b, 1), seed + s).map((v) => v * scale), shape));
-  const params = {
+function buildModel(seed: number, { group = null, syncBn = false }: { group?: ProcessGroup | null; syncBn?: boolean } = {}) {
+  const p = (shape: number[], s: number, scale = 0.5) => parameter(tensor(randomArray(shape.reduce((a: number, b: number) => a * b, 1), seed + s).map((v) => v * scale), shape));
+  const params: Record<"w1" | "b1" | "gamma" | "beta" | "w2" | "b2" | "branch" | "unused", Tensor> = {
     w1: p([D, H], 1),
     b1: p([H], 2, 0.1),
     gamma: parameter(tensor(new Float32Array(H).fill(1), [H])),
@@ -29,9 +29,9 @@ function buildModel(seed, { group = null, syncBn = false } = {}) {
     runningVar: tensor(new Float32Array(H).fill(1), [H]).keep(),
     inputMean: zeros([D]).keep(), // each rank's own statistic: broadcast_buffers makes rank 0's win
   };
-  const names = Object.keys(params);
+  const names = Object.keys(params) as (keyof typeof params)[];
 
-  function forward(x, branchRows) {
+  function forward(x: Tensor, branchRows: number): Tensor {
     const B = x.shape[0];
     const pre = add(sum(mul(reshape(x, [B, D, 1]), reshape(params.w1, [1, D, H])), 1), params.b1);
     let h = relu(pre);
@@ -48,11 +48,11 @@ function buildModel(seed, { group = null, syncBn = false } = {}) {
     return out;
   }
 
-  function loss(x, target, branchRows) {
+  function loss(x: Tensor, target: Tensor, branchRows: number): Tensor {
     return mean(square(sub(forward(x, branchRows), target)));
   }
 
   return { names, params, parameters: names.map((n) => params[n]), buffers, bufferList: Object.values(buffers), loss };
 }
 
-module.exports = { buildModel, D, H };
+export { buildModel, D, H };

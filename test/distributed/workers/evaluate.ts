@@ -1,15 +1,14 @@
 // accuracy() on each set of workers/evaluate_data.js split across the launched ranks by DistributedEvalSampler,
 // the counts summed over the process group; writes each set's shard and result (or error) to $OUT_DIR/rank<R>.json.
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
-const { DistributedEvalSampler, batchIndices } = require("../../../lib/data/sampler.js");
-const { accuracy } = require("../../../lib/train/evaluate.js");
-const { tensor } = require("../../../lib/tensor/tensor.js");
-const { CLASSES, BATCH, SIZES, evalSet } = require("./evaluate_data.js");
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { initProcessGroup, destroyProcessGroup } from "../../../lib/distributed/process_group";
+import { DistributedEvalSampler, batchIndices } from "../../../lib/data/sampler";
+import { accuracy } from "../../../lib/train/evaluate";
+import { tensor } from "../../../lib/tensor/tensor";
+import { CLASSES, BATCH, SIZES, evalSet } from "./evaluate_data";
 
-function* batches(set, shard) {
+function* batches(set: { logits: Float32Array; labels: Int32Array }, shard: Int32Array) {
   for (const idx of batchIndices(shard, BATCH, false)) {
     const rows = new Float32Array(idx.length * CLASSES);
     idx.forEach((i, j) => rows.set(set.logits.subarray(i * CLASSES, (i + 1) * CLASSES), j * CLASSES));
@@ -31,7 +30,7 @@ async function main() {
       cases.push({ n, shard: Array.from(shard), error: e instanceof Error ? e.message : String(e) });
     }
   }
-  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank${world.rank}.json`), JSON.stringify({ rank: world.rank, cases }));
+  fs.writeFileSync(path.join(process.env.OUT_DIR!, `rank${world.rank}.json`), JSON.stringify({ rank: world.rank, cases }));
   await destroyProcessGroup();
 }
 

@@ -1,15 +1,14 @@
 // SyncBN on a global batch [6, 3, 2, 2] split unevenly over 2 ranks (rows 0-3 and 4-5), with upstream gradient G:
 // writes each rank's output rows, input gradient rows, local weight/bias gradients and running stats.
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
-const { syncBatchNorm } = require("../../../lib/distributed/sync_bn.js");
-const { backward } = require("../../../lib/tensor/autograd.js");
-const { mul } = require("../../../lib/tensor/ops/elementwise.js");
-const { sum } = require("../../../lib/tensor/ops/reduce.js");
-const { tensor, parameter } = require("../../../lib/tensor/tensor.js");
-const { batch } = require("./sync_bn_data.js");
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { initProcessGroup, destroyProcessGroup } from "../../../lib/distributed/process_group";
+import { syncBatchNorm } from "../../../lib/distributed/sync_bn";
+import { backward } from "../../../lib/tensor/autograd";
+import { mul } from "../../../lib/tensor/ops/elementwise";
+import { sum } from "../../../lib/tensor/ops/reduce";
+import { tensor, parameter, type Tensor } from "../../../lib/tensor/tensor";
+import { batch } from "./sync_bn_data";
 
 async function main() {
   const { world, group } = await initProcessGroup();
@@ -25,8 +24,8 @@ async function main() {
   const rv = tensor(new Float32Array(shape[1]).fill(2), [shape[1]]);
   const y = syncBatchNorm(xt, w, b, rm, rv, { group, training: true, momentum: 0.1, eps: 1e-5 });
   backward(sum(mul(y, gt)));
-  const arr = (t) => Array.from(t.toArraySync());
-  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank${world.rank}.json`), JSON.stringify({
+  const arr = (t: Tensor | null) => Array.from(t!.toArraySync() as ArrayLike<number>);
+  fs.writeFileSync(path.join(process.env.OUT_DIR!, `rank${world.rank}.json`), JSON.stringify({
     y: arr(y), dx: arr(xt.grad), dw: arr(w.grad), db: arr(b.grad), runningMean: arr(rm), runningVar: arr(rv),
   }));
   await destroyProcessGroup();

@@ -1,8 +1,7 @@
 // The 2-process MoCo test's setup, shared by the worker and the test's single-process reference: the config, the
 // optimizer and each step's global batch of query and key images (rank r takes rows [r*PER_RANK, (r+1)*PER_RANK)).
-"use strict";
-const path = require("node:path");
-const { randomArray } = require("../../helpers/random.js");
+import * as path from "node:path";
+import { randomArray } from "../../helpers/random";
 
 const configs = path.resolve(__dirname, "../../../configs/cifar");
 const PER_RANK = 4;
@@ -27,17 +26,17 @@ function overrides(k = 32) {
 }
 
 /** Step `step`'s global batch: { xq, xk } as float32 [RANKS*PER_RANK, ...IMAGE]. */
-function globalViews(step) {
+function globalViews(step: number) {
   const n = RANKS * PER_RANK * IMAGE.reduce((a, b) => a * b, 1);
   return { xq: randomArray(n, 100 + 2 * step), xk: randomArray(n, 101 + 2 * step) };
 }
 
 /** The rows `rows` of a float32 [N, ...IMAGE] array, concatenated. */
-function imageRows(x, rows) {
+function imageRows(x: Float32Array, rows: readonly number[]) {
   const per = IMAGE.reduce((a, b) => a * b, 1);
   const out = new Float32Array(rows.length * per);
-  rows.forEach((r, i) => out.set(x.subarray(r * per, (r + 1) * per), i * per));
+  rows.forEach((r: number, i: number) => out.set(x.subarray(r * per, (r + 1) * per), i * per));
   return out;
 }
 
-module.exports = { configFile, PER_RANK, RANKS, IMAGE, STEPS, SGD_OPTIONS, overrides, globalViews, imageRows };
+export { configFile, PER_RANK, RANKS, IMAGE, STEPS, SGD_OPTIONS, overrides, globalViews, imageRows };

@@ -1,19 +1,17 @@
 // Runs every collective on rank-dependent data and writes what each rank received to $OUT_DIR/rank<R>.json.
-// Plain JavaScript over the compiled lib/ because the launcher forks it with node.
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
-const { tensor } = require("../../../lib/tensor/tensor.js");
-const { allReduceCounts, allReduceMean } = require("../../../lib/distributed/reduce_metrics.js");
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { initProcessGroup, destroyProcessGroup } from "../../../lib/distributed/process_group";
+import { tensor, type Tensor } from "../../../lib/tensor/tensor";
+import { allReduceCounts, allReduceMean } from "../../../lib/distributed/reduce_metrics";
 
 async function main() {
   const { world, group } = await initProcessGroup();
   const r = world.rank;
-  const out = { rank: r, size: group.size };
-  const f = (vals, shape) => tensor(Float32Array.from(vals), shape ?? [vals.length]);
-  const i32 = (vals) => tensor(Int32Array.from(vals), [vals.length]);
-  const read = (t) => Array.from(t.toArraySync());
+  const out: Record<string, unknown> = { rank: r, size: group.size };
+  const f = (vals: number[], shape?: number[]) => tensor(Float32Array.from(vals), shape ?? [vals.length]);
+  const i32 = (vals: number[]) => tensor(Int32Array.from(vals), [vals.length]);
+  const read = (t: Tensor): number[] => Array.from(t.toArraySync() as ArrayLike<number>);
 
   // Async and blocking reductions, one tensor and a coalesced list of mixed shapes.
   const a = f([1 + r, 2 * r, -r, 0.5], [2, 2]);
@@ -74,14 +72,14 @@ async function main() {
   try {
     group.allReduce_([f([1]), i32([1])], "sum");
   } catch (e) {
-    out.mixedDtypeError = e.message;
+    out.mixedDtypeError = (e as Error).message;
   }
   try {
     group.allReduce_(i32([1]), "avg");
   } catch (e) {
-    out.intAvgError = e.message;
+    out.intAvgError = (e as Error).message;
   }
-  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank${r}.json`), JSON.stringify(out));
+  fs.writeFileSync(path.join(process.env.OUT_DIR!, `rank${r}.json`), JSON.stringify(out));
   await destroyProcessGroup();
 }
 

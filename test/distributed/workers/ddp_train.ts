@@ -1,16 +1,15 @@
 // k SGD steps of the tiny model on a fixed global batch per step, data-parallel over however many ranks the
 // launcher started (each takes its contiguous slice), or in one process when started without the torchrun
 // variables. Writes the final parameters, gradient presence and buffers to $OUT_DIR/rank<R>.json.
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const { initProcessGroup, destroyProcessGroup } = require("../../../lib/distributed/process_group.js");
-const { DistributedDataParallel } = require("../../../lib/distributed/ddp.js");
-const { tidy } = require("../../../lib/tensor/scope.js");
-const { tensor, liveTensorCount } = require("../../../lib/tensor/tensor.js");
-const { cpuOps } = require("../../../lib/tensor/binding.js");
-const { buildModel, D } = require("./tiny_model.js");
-const { randomArray } = require("../../helpers/random.js");
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { initProcessGroup, destroyProcessGroup } from "../../../lib/distributed/process_group";
+import { DistributedDataParallel } from "../../../lib/distributed/ddp";
+import { tidy } from "../../../lib/tensor/scope";
+import { tensor, liveTensorCount } from "../../../lib/tensor/tensor";
+import { cpuOps } from "../../../lib/tensor/binding";
+import { buildModel, D } from "./tiny_model";
+import { randomArray } from "../../helpers/random";
 
 const steps = Number(process.env.STEPS ?? 5);
 const globalBatch = Number(process.env.GLOBAL_BATCH ?? 8);
@@ -29,9 +28,9 @@ async function main() {
   });
   // Rows [0, globalBatch/2) of every global batch take the branch parameter.
   const branchRows = Math.max(0, Math.min(local, globalBatch / 2 - r * local));
-  const gradSeen = {};
+  const gradSeen: Record<string, boolean> = {};
   let bucketsStartedInBackward = 0;
-  const memory = [];
+  const memory: Record<string, number>[] = [];
   for (let step = 0; step < steps; step++) {
     const xs = randomArray(globalBatch * D, 1000 + step).subarray(r * local * D, (r + 1) * local * D);
     const ys = randomArray(globalBatch, 2000 + step).subarray(r * local, (r + 1) * local);
@@ -65,7 +64,7 @@ async function main() {
     localBuffers,
     buffers: Object.fromEntries(Object.entries(model.buffers).map(([k, t]) => [k, Array.from(t.toArraySync())])),
   };
-  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank${r}.json`), JSON.stringify(out));
+  fs.writeFileSync(path.join(process.env.OUT_DIR!, `rank${r}.json`), JSON.stringify(out));
   await destroyProcessGroup();
 }
 
