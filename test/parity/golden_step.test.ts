@@ -36,14 +36,19 @@ function rename(key: string): string | null {
   return key; // encoder_k.*, predictor.* are ours already
 }
 
-/** The CIFAR SSQL recipe (its BIT_CONFIG) at the fixture's sizes; a one-value BIT_RANGE pins the drawn bits. */
+/**
+ * The CIFAR SSQL recipe (its BIT_CONFIG; MoCo's own yaml for SSQL_MoCo) at the fixture's sizes; a one-value
+ * BIT_RANGE pins the drawn bits.
+ */
 function configFor(type: string, g: Golden): Config {
   const o = (key: string, value: unknown) => ({ key, value });
-  return loadConfig(path.join(root, "configs", "cifar", "resnet18_ssql_simsiam_cifar.yaml"), [
+  const moco = type === "SSQL_MoCo";
+  return loadConfig(path.join(root, "configs", "cifar", moco ? "resnet18_ssql_moco_cifar.yaml" : "resnet18_ssql_simsiam_cifar.yaml"), [
     o("SSL.TYPE", type),
     o("SSL.SETTING.DIM", Number(g.meta.dim)),
     o("SSL.SETTING.HIDDEN_DIM", Number(g.meta.hidden_dim)),
     o("SSL.SETTING.MOMENTUM", Number(g.meta.momentum ?? 0.99)),
+    ...(moco ? [o("SSL.SETTING.MOCO_K", Number(g.meta.moco_k)), o("SSL.SETTING.T", Number(g.meta.temperature))] : []),
     o("QUANT.W.BIT_RANGE", [Number(g.meta.w_bit), Number(g.meta.w_bit) + 1]),
     o("QUANT.A.BIT_RANGE", [Number(g.meta.a_bit), Number(g.meta.a_bit) + 1]),
   ]);
@@ -127,6 +132,8 @@ describe.skipIf(skip !== null)("one training step against the original's own cod
     // The target encoder starts from its own weights in the fixture (loaded over the construction-time copy).
     ["ssql_byol", "SSQL_BYOL", true, "every gradient, BN running statistic and momentum-updated target weight"],
     ["simsiam", "SimSiam", false, "every gradient and BN running statistic"],
+    // The original's shuffle-BN ran in a world of one rank; the queue is part of the state (init/ and after/).
+    ["ssql_moco", "SSQL_MoCo", true, "every gradient, BN running statistic, momentum-updated key weight and the queue"],
   ] as const;
   for (const [fixture, type, quantized, what] of cases) {
     describe(type, () => {
@@ -146,6 +153,7 @@ describe.skipIf(skip !== null)("one training step against the original's own cod
         expectScalarClose("loss", r.loss, g.tensors.loss.data[0] as number, LOSS_TOL);
       });
       if (quantized) it("computes the same quantization scales", () => compareScales(b, g, type));
+      if (fixture === "ssql_moco") it("advances the queue pointer as the original", () => expect((b.method as unknown as { queuePtr: number }).queuePtr).toBe(Number(g.meta.queue_ptr)));
       it(`matches ${what}`, () => compareAll(b, g, type));
     });
   }
