@@ -76,7 +76,8 @@ export async function fqBench(out: string): Promise<number> {
     const amin = cuda.full([C], 0, "int32"), amax = cuda.full([C], 0, "int32");
     cuda.aminmax_(x, mn, mx, amin, amax, s.axis, false);
     const [scale, zp, en] = cuda.calcQParams(mn, mx, s.bits, s.symmetric);
-    const fq = (withMask: boolean, rounding: QuantRounding = "divide") =>
+    // PyTorch's rounding for the rows compared with torch.fake_quantize_*; the original's x / scale beside it.
+    const fq = (withMask: boolean, rounding: QuantRounding = "reciprocal") =>
       s.axis === null
         ? cuda.fakeQuantPerTensor(x, scale, zp, s.qmin, s.qmax, en, withMask, rounding)
         : cuda.fakeQuantPerChannel(x, scale, zp, s.axis, s.qmin, s.qmax, en, withMask, rounding);
@@ -86,11 +87,11 @@ export async function fqBench(out: string): Promise<number> {
       return [o, m, cuda.fakeQuantBackward(g, m!)];
     });
     measure(`${kind}:fwd`, `${label}: forward (no mask)`, 8 * n, () => fq(false));
-    // The original's x / scale (IEEE division, the default) against PyTorch's x * (1 / scale).
-    measure(`${kind}:fwd-recip`, `${label}: forward (no mask), x * (1 / scale)`, 8 * n, () => fq(false, "reciprocal"));
+    // QUANT.ROUNDING's default, the original's x / scale (IEEE division), against the row above (x * (1 / scale)).
+    measure(`${kind}:fwd-divide`, `${label}: forward (no mask), x / scale (QUANT.ROUNDING: divide)`, 8 * n, () => fq(false, "divide"));
     if (kind === "weight")
       measure(`${kind}:fwd+range-bwd`, `${label}: forward + range backward (SSQL weight path)`, 20 * n, () => {
-        const [o] = fq(false);
+        const [o] = fq(false, "divide");
         return [o, cuda.fakeQuantRangeBackward(g, x, scale, zp, mn, mx, amin, amax, s.axis, s.qmin, s.qmax, s.symmetric, en, "divide")];
       });
     measure(`${kind}:observer`, `${label}: observer aminmax_${s.axis === null ? "" : " with indices"} + calcQParams`, 4 * n, () => {
