@@ -17,7 +17,8 @@ import { GENERATE_MS, compareGroup, expectScalarClose, goldenSkipReason, hostToT
  * (test/fixtures/generate_golden.py runs its classes from ../shared/reference-code): same initial weights, BN state
  * and views, bits fixed at W=4 / A=5 with the shipped BIT_CONFIG, QUANT.ROUNDING at its default (divide, as the
  * original). Loss within 1e-5 relative, every parameter gradient within 1e-4 normalized error, every BN running
- * statistic and quantizer scale within 1e-6. Then two steps with the optimizer update between them.
+ * statistic within 1e-6, weight scales bit-exact, activation scales within 1e-5. Then two steps with the optimizer
+ * update between them.
  */
 
 const root = path.resolve(__dirname, "..", "..");
@@ -27,7 +28,12 @@ if (skip) console.warn(`golden_step: skipped: ${skip}`);
 const LOSS_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
 const STAT_TOL = 1e-6;
-const SCALE_TOL = 1e-6;
+/**
+ * Weight scales come from the loaded weights alone: bit-exact. An activation scale is (max - min) / (2^b - 1) of one
+ * FP conv output, so it carries that output's float noise (up to ~2e-6 seen: a different convolution summation order).
+ */
+const ACT_SCALE_TOL = 1e-5;
+const UPDATE_TOL = 1e-5;
 
 /** The original's plain names with its method prefixes → our state-dict keys. */
 function rename(key: string): string | null {
@@ -108,9 +114,18 @@ function compareScales(built: BuiltMethod, g: Golden, label: string, group = "sc
       const q = m[2] === "w" ? quant.layer(m[1])?.weight : quant.layer(m[1])?.act;
       return q?.qparams().qp.scale;
     },
-    SCALE_TOL,
+    ACT_SCALE_TOL,
   );
   report(`${label} scales`, c);
+  let weights = 0;
+  for (const [k, h] of Object.entries(g.tensors)) {
+    const m = new RegExp(`^${group}/(.*)\\.w$`).exec(k);
+    if (!m) continue;
+    const ours = quant.layer(m[1])!.weight!.qparams().qp.scale.toArraySync() as Float32Array;
+    expect(Array.from(ours), `${k}: weight scales bit-exact`).toEqual(Array.from(h.data as Float32Array));
+    weights++;
+  }
+  expect(weights).toBeGreaterThan(0);
   // Every active quantizer is in the fixture, and no other.
   const active = Object.entries(quant.activeBits()).flatMap(([n, b]) => [...(b.w ? [`${n}.w`] : []), ...(b.a ? [`${n}.a`] : [])]);
   const fixture = Object.keys(g.tensors).filter((k) => k.startsWith(`${group}/`)).map((k) => k.slice(group.length + 1));
@@ -195,7 +210,8 @@ describe.skipIf(skip !== null)("two SSQL_SimSiam steps with the optimizer update
     const opt = new SGD([...params.values()], { lr: Number(g.meta.lr), momentum: Number(g.meta.sgd_momentum), weightDecay: Number(g.meta.weight_decay) });
     tidy(() => opt.step());
     opt.zeroGrad();
-    const c = compareGroup(g, "update", (k) => params.get(rename(k)!), STAT_TOL);
+    // The update moves each parameter by lr x (momentum buffer); the gradients themselves agree within GRAD_TOL.
+    const c = compareGroup(g, "update", (k) => params.get(rename(k)!), UPDATE_TOL);
     updateErr = { ...c.worst, count: c.count };
     report("update", c);
     // The fixture's margin shifts of step 2 (betas only), applied as the generator applied them after the update.
