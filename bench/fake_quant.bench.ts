@@ -7,7 +7,9 @@
 // this runs on are often shared).
 // Variants: "live" runs forward then backward with the forward's output alive, as training does; "kernels" is the sum
 // of forward and backward timed apart, each freeing its outputs at once (so freed blocks are reused and no fresh
-// pages are touched); "autograd" compares our op pair with torch.fake_quantize_*(x).backward(g).
+// pages are touched); "autograd" compares our op pair with torch.fake_quantize_*(x).backward(g). These rows round
+// x * (1 / scale) as torch.fake_quantize_* does; the SSQL rows x / scale as the original; a last table puts the two
+// rules side by side (QUANT.ROUNDING).
 // Allocation: with glibc's defaults, large aligned_alloc blocks often come from fresh pages (the heap grows by a block
 // per step and freed blocks are trimmed), and then both sides mostly time page faults. So every case runs in its own
 // process (ours and PyTorch's), with malloc tuned to keep freed memory (GLIBC_TUNABLES below) and the heap grown once
@@ -74,30 +76,34 @@ function runCase(c: Case): Record<string, number> {
     const data = randn(AN).map((v) => Math.max(v, 0));
     const x = F(data, shape), g = F(randn(AN), shape);
     const s = F(new Float32Array([2 / 255]), [1]), z = I([0], [1]);
-    const mask = ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true)[1]!;
+    const mask = ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true, "reciprocal")[1]!;
     return {
       live: bestMs(() => {
-        const [o, m] = ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true);
+        const [o, m] = ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true, "reciprocal");
         free(o, m, ops.fakeQuantBackward(g, m!));
       }),
       kernels:
-        bestMs(() => free(...ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true))) +
+        bestMs(() => free(...ops.fakeQuantPerTensor(x, s, z, 0, 255, null, true, "reciprocal"))) +
         bestMs(() => free(ops.fakeQuantBackward(g, mask))),
+      fwd_reciprocal: bestMs(() => free(...ops.fakeQuantPerTensor(x, s, z, 0, 255, null, false, "reciprocal"))),
+      fwd_divide: bestMs(() => free(...ops.fakeQuantPerTensor(x, s, z, 0, 255, null, false, "divide"))),
     };
   }
   const shape = [512, 512, 3, 3];
   const w = F(randn(WN, 0.05), shape), g = F(randn(WN), shape);
   if (c === "weight") {
     const s = F(new Float32Array(512).fill(0.05 / 7.5), [512]), z = I(new Array(512).fill(0), [512]);
-    const mask = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true)[1]!;
+    const mask = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true, "reciprocal")[1]!;
     return {
       live: bestMs(() => {
-        const [o, m] = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true);
+        const [o, m] = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true, "reciprocal");
         free(o, m, ops.fakeQuantBackward(g, m!));
       }),
       kernels:
-        bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true))) +
+        bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, true, "reciprocal"))) +
         bestMs(() => free(ops.fakeQuantBackward(g, mask))),
+      fwd_reciprocal: bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, false, "reciprocal"))),
+      fwd_divide: bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, null, false, "divide"))),
     };
   }
   const mn = F(new Float32Array(512), [512]), mx = F(new Float32Array(512), [512]);
@@ -105,8 +111,8 @@ function runCase(c: Case): Record<string, number> {
   const live = bestMs(() => {
     ops.aminmax_(w, mn, mx, imn, imx, 0, false);
     const [s, z, e] = ops.calcQParams(mn, mx, 4, true);
-    const [o] = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, e, false);
-    free(ops.fakeQuantRangeBackward(g, w, s, z, mn, mx, imn, imx, 0, -8, 7, true, e), s, z, e, o);
+    const [o] = ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, e, false, "divide");
+    free(ops.fakeQuantRangeBackward(g, w, s, z, mn, mx, imn, imx, 0, -8, 7, true, e, "divide"), s, z, e, o);
   });
   const [s, z, e] = ops.calcQParams(mn, mx, 4, true);
   const kernels =
@@ -114,8 +120,8 @@ function runCase(c: Case): Record<string, number> {
       ops.aminmax_(w, mn, mx, imn, imx, 0, false);
       free(...ops.calcQParams(mn, mx, 4, true));
     }) +
-    bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, e, false))) +
-    bestMs(() => free(ops.fakeQuantRangeBackward(g, w, s, z, mn, mx, imn, imx, 0, -8, 7, true, e)));
+    bestMs(() => free(...ops.fakeQuantPerChannel(w, s, z, 0, -8, 7, e, false, "divide"))) +
+    bestMs(() => free(ops.fakeQuantRangeBackward(g, w, s, z, mn, mx, imn, imx, 0, -8, 7, true, e, "divide")));
   return { live, kernels };
 }
 
@@ -167,6 +173,12 @@ function main(): void {
       `${name.padEnd(36)} ${variant.padEnd(8)} ${o.toFixed(2).padStart(8)} ${t.toFixed(2).padStart(9)} ${(t / o).toFixed(2).padStart(7)}x ${gbs(bytes, o).toFixed(1).padStart(10)} ${((100 * gbs(bytes, o)) / memGBs).toFixed(0).padStart(9)}%`,
     );
   console.log("(the 9 MiB weight fits in the last-level cache, hence above 100% of DRAM memcpy)");
+  // QUANT.ROUNDING: the original's x / scale (IEEE division, the default) against PyTorch's x * (1 / scale).
+  console.log("rounding rule, forward only (no mask)   divide ms  reciprocal ms  divide cost");
+  for (const [name, r] of [["weight [512,512,3,3] per-channel 4b", ours.weight], ["act [128,64,32,32] per-tensor 8b", ours.act]] as const)
+    console.log(
+      `${name.padEnd(38)} ${r.fwd_divide.toFixed(2).padStart(9)} ${r.fwd_reciprocal.toFixed(2).padStart(14)} ${(((r.fwd_divide - r.fwd_reciprocal) / r.fwd_reciprocal) * 100).toFixed(0).padStart(10)}%`,
+    );
 }
 
 main();

@@ -249,6 +249,12 @@ export const SCHEMA = {
       'per-layer bits overriding W.BIT/A.BIT: [{"conv1": {"w": 8, "a": 8}, "fc.3": {"w": 8, "a": 0}}]',
     ),
     FOLD_BN: bool(false, "unused (kept for compatibility)"),
+    ROUNDING: choice(
+      ["divide", "reciprocal"] as const,
+      "divide",
+      "project key. What fake quantization rounds: divide = x / scale (the original's uniform quantizer) | " +
+        "reciprocal = x * (1 / scale) (PyTorch's fake_quantize_* ops); they differ on .5 ties, where SSQL's weight scale puts each channel's extreme weight",
+    ),
     W: quantSide("W"),
     A: quantSide("A"),
     CALIBRATION: {

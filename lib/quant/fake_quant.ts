@@ -1,6 +1,18 @@
 import { isGradEnabled, record } from "../tensor/autograd";
 import { releaseInternal } from "../tensor/ops/saved";
+import type { QuantRounding } from "../tensor/native/quant";
 import { Tensor } from "../tensor/tensor";
+
+export type { QuantRounding };
+
+/** The original's rule (its uniform quantizer rounds x / scale); the default of QUANT.ROUNDING. */
+export const DEFAULT_ROUNDING: QuantRounding = "divide";
+
+/** Checks a rounding rule (QUANT.ROUNDING), naming `what` in the error. */
+export function validateRounding(value: unknown, what = "QUANT.ROUNDING"): QuantRounding {
+  if (value === "divide" || value === "reciprocal") return value;
+  throw new RangeError(`${what} must be 'divide' (x / scale, the original's) or 'reciprocal' (x * (1 / scale), PyTorch's fake-quant ops), got ${JSON.stringify(value)}`);
+}
 
 /** Integer grid of a b-bit quantizer: signed [-2^(b-1), 2^(b-1) - 1] when symmetric, else unsigned [0, 2^b - 1]. */
 export function quantRange(bits: number, symmetric: boolean): [number, number] {
@@ -20,6 +32,8 @@ export interface QParams {
   readonly quantMin: number;
   readonly quantMax: number;
   readonly axis: number | null;
+  /** x / scale (the original's) or x * (1 / scale) (PyTorch's); DEFAULT_ROUNDING when absent. */
+  readonly rounding?: QuantRounding;
 }
 
 /**
@@ -43,10 +57,11 @@ function saveFor(ts: readonly (Tensor | null)[]): (Tensor | null)[] {
 
 function forward(x: Tensor, qp: QParams, withMask: boolean): [Tensor, Tensor | null] {
   const en = qp.enabled?.handle ?? null;
+  const r = qp.rounding ?? DEFAULT_ROUNDING;
   const [o, m] =
     qp.axis === null
-      ? x.ops.fakeQuantPerTensor(x.handle, qp.scale.handle, qp.zeroPoint.handle, qp.quantMin, qp.quantMax, en, withMask)
-      : x.ops.fakeQuantPerChannel(x.handle, qp.scale.handle, qp.zeroPoint.handle, qp.axis, qp.quantMin, qp.quantMax, en, withMask);
+      ? x.ops.fakeQuantPerTensor(x.handle, qp.scale.handle, qp.zeroPoint.handle, qp.quantMin, qp.quantMax, en, withMask, r)
+      : x.ops.fakeQuantPerChannel(x.handle, qp.scale.handle, qp.zeroPoint.handle, qp.axis, qp.quantMin, qp.quantMax, en, withMask, r);
   return [x.wrap(o), m ? x.wrap(m) : null];
 }
 
@@ -58,18 +73,23 @@ function maskedGrad(name: string, x: Tensor, qp: QParams): Tensor {
   return releaseInternal(out, mask);
 }
 
-/** torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max) with tensor qparams; grad * mask. */
+/**
+ * torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max) with tensor qparams; grad * mask.
+ * PyTorch's x * (1 / scale) unless `rounding` says "divide".
+ */
 export function fakeQuantizePerTensorAffine(
   x: Tensor, scale: Tensor, zeroPoint: Tensor, quantMin: number, quantMax: number, enabled: Tensor | null = null,
+  rounding: QuantRounding = "reciprocal",
 ): Tensor {
-  return maskedGrad("fakeQuantizePerTensorAffine", x, { scale, zeroPoint, enabled, quantMin, quantMax, axis: null });
+  return maskedGrad("fakeQuantizePerTensorAffine", x, { scale, zeroPoint, enabled, quantMin, quantMax, axis: null, rounding });
 }
 
-/** torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, quant_min, quant_max); grad * mask. */
+/** torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, quant_min, quant_max); grad * mask. Rounding as above. */
 export function fakeQuantizePerChannelAffine(
   x: Tensor, scale: Tensor, zeroPoint: Tensor, axis: number, quantMin: number, quantMax: number, enabled: Tensor | null = null,
+  rounding: QuantRounding = "reciprocal",
 ): Tensor {
-  return maskedGrad("fakeQuantizePerChannelAffine", x, { scale, zeroPoint, enabled, quantMin, quantMax, axis });
+  return maskedGrad("fakeQuantizePerChannelAffine", x, { scale, zeroPoint, enabled, quantMin, quantMax, axis, rounding });
 }
 
 /** Fake quantization with fixed (gradient-free) qparams, per tensor or per channel as qp.axis says. */
@@ -93,6 +113,7 @@ export function fakeQuantizeLiveRange(x: Tensor, qp: QParams, range: QRange): Te
     g.wrap(
       g.ops.fakeQuantRangeBackward(
         g.handle, x.handle, scale!, zp!, mn!, mx!, amin!, amax!, qp.axis, qp.quantMin, qp.quantMax, range.symmetric, en,
+        qp.rounding ?? DEFAULT_ROUNDING,
       ),
     ),
   ]);

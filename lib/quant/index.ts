@@ -21,8 +21,8 @@ export {
   type Granularity, type ObserverName, type OriginalObserverName,
 } from "./names";
 export {
-  fakeQuantize, fakeQuantizeLiveRange, fakeQuantizePerChannelAffine, fakeQuantizePerTensorAffine, quantRange,
-  type QParams, type QRange,
+  DEFAULT_ROUNDING, fakeQuantize, fakeQuantizeLiveRange, fakeQuantizePerChannelAffine, fakeQuantizePerTensorAffine, quantRange,
+  validateRounding, type QParams, type QRange, type QuantRounding,
 } from "./fake_quant";
 export { QuantLayer, allocateBits } from "./layer";
 export {

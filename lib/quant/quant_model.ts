@@ -3,6 +3,7 @@ import { fullPrecision } from "../nn/hooks";
 import type { ResNet } from "../nn/resnet";
 import type { BitConfig } from "./bits";
 import type { QuantSideSpec } from "./config";
+import { DEFAULT_ROUNDING, type QuantRounding } from "./fake_quant";
 import { QuantLayer, allocateBits } from "./layer";
 import { activationQuantizer, weightQuantizer } from "./quantizer";
 
@@ -24,16 +25,18 @@ export class QuantizedEncoder {
     w: QuantSideSpec,
     a: QuantSideSpec,
     readonly bitConfig: BitConfig,
+    /** QUANT.ROUNDING: x / scale ("divide", the original's) or x * (1 / scale) ("reciprocal"). */
+    rounding: QuantRounding = DEFAULT_ROUNDING,
   ) {
     this.layers = units.map(
       (u) =>
         new QuantLayer(
           u.name,
           u.hasWeight
-            ? weightQuantizer({ name: `${u.name}.weight`, symmetric: w.symmetric, axis: w.perChannel ? 0 : null, observer: w.observer, bits: w.bits })
+            ? weightQuantizer({ name: `${u.name}.weight`, symmetric: w.symmetric, axis: w.perChannel ? 0 : null, observer: w.observer, bits: w.bits, rounding })
             : null,
           // Conv outputs are NCHW (channel axis 1); linear outputs [N, C] (axis 1 as well, the original's -1).
-          activationQuantizer({ name: `${u.name}.output`, symmetric: a.symmetric, axis: a.perChannel ? 1 : null, observer: a.observer, bits: a.bits }),
+          activationQuantizer({ name: `${u.name}.output`, symmetric: a.symmetric, axis: a.perChannel ? 1 : null, observer: a.observer, bits: a.bits, rounding }),
         ),
     );
     this.byName = new Map(this.layers.map((l) => [l.name, l]));

@@ -1,7 +1,9 @@
 import { isGradEnabled } from "../tensor/autograd";
 import type { Tensor } from "../tensor/tensor";
 import { validateBits } from "./bits";
-import { fakeQuantize, fakeQuantizeLiveRange, quantRange, type QParams, type QRange } from "./fake_quant";
+import {
+  DEFAULT_ROUNDING, fakeQuantize, fakeQuantizeLiveRange, quantRange, validateRounding, type QParams, type QRange, type QuantRounding,
+} from "./fake_quant";
 import type { ObserverName } from "./names";
 import { createObserver, type Observer } from "./observers";
 
@@ -22,6 +24,8 @@ export interface UniformQuantizerOptions {
   readonly rangeGrad?: boolean;
   /** Name used in error messages (the layer name). */
   readonly name?: string;
+  /** x / scale ("divide", the original's; default) or x * (1 / scale) ("reciprocal", PyTorch's): QUANT.ROUNDING. */
+  readonly rounding?: QuantRounding;
 }
 
 interface Held {
@@ -42,6 +46,7 @@ export class UniformQuantizer {
   readonly axis: number | null;
   readonly rangeGrad: boolean;
   readonly name: string;
+  readonly rounding: QuantRounding;
   readonly observer: Observer;
   quantEnabled = true;
   observeEnabled = true;
@@ -54,6 +59,7 @@ export class UniformQuantizer {
     this.axis = opts.axis;
     this.rangeGrad = opts.rangeGrad ?? false;
     this.name = opts.name ?? "quantizer";
+    this.rounding = validateRounding(opts.rounding ?? DEFAULT_ROUNDING, `${this.name}.rounding`);
     this._bits = validateBits(opts.bits ?? 0, `${this.name}.bits`);
     this.observer = createObserver(opts.observer ?? "MINMAX", {
       axis: opts.axis,
@@ -116,7 +122,7 @@ export class UniformQuantizer {
     const [s, z, e] = ops.calcQParams(r.min.handle, r.max.handle, this._bits, this.symmetric);
     const [quantMin, quantMax] = quantRange(this._bits, this.symmetric);
     const own = [s, z, e].map((h) => r.min.wrap(h).keep());
-    const qp: QParams = { scale: own[0], zeroPoint: own[1], enabled: own[2], quantMin, quantMax, axis: this.axis };
+    const qp: QParams = { scale: own[0], zeroPoint: own[1], enabled: own[2], quantMin, quantMax, axis: this.axis, rounding: this.rounding };
     let range: QRange | null = null;
     if (this.rangeGrad && r.source && r.argmin && r.argmax) {
       // Snapshot the statistics: the observer's buffers are updated in place by later observations.

@@ -37,7 +37,7 @@ export function encoderUnits(encoder: ResNet): QuantUnit[] {
 export function quantizeEncoder(encoder: ResNet, cfg: Config): QuantizedEncoder {
   const w = quantSideSpec(cfg.QUANT.W, "QUANT.W");
   const a = quantSideSpec(cfg.QUANT.A, "QUANT.A");
-  return new QuantizedEncoder(encoder, encoderUnits(encoder), w, a, cfg.QUANT.BIT_CONFIG);
+  return new QuantizedEncoder(encoder, encoderUnits(encoder), w, a, cfg.QUANT.BIT_CONFIG, cfg.QUANT.ROUNDING);
 }
 
 /**

@@ -26,7 +26,7 @@ export function quantizeClassifier(model: ResNet, cfg: Config): QuantizedEncoder
   const w = quantSideSpec(cfg.QUANT.W, "QUANT.W");
   const a = quantSideSpec(cfg.QUANT.A, "QUANT.A");
   const overrides = { ...(cfg.QUANT.BIT_CONFIG[0] ?? {}), fc: { w: 0, a: 0 } };
-  return new QuantizedEncoder(model, encoderUnits(model), w, a, [overrides]);
+  return new QuantizedEncoder(model, encoderUnits(model), w, a, [overrides], cfg.QUANT.ROUNDING);
 }
 
 export interface CalibrationResult {

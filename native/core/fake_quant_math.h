@@ -1,8 +1,9 @@
 // Per-element fake-quantization and quantization-parameter formulas, shared by the CPU and CUDA kernels so
 // both backends compute the same bits. No N-API, no allocation: plain inline functions.
 //
-// Forward (PyTorch's FakeQuantize*Affine on CPU, bit for bit):
-//   v = zp + nearbyint(x * inv_scale)      inv_scale = 1.0f / scale (fp32), round half to even
+// Forward, with y = x / scale (the original's uniform quantizer, correctly rounded fp32 division; the default) or
+// y = x * inv_scale, inv_scale = 1.0f / scale (PyTorch's FakeQuantize*Affine on CPU, bit for bit):
+//   v = zp + nearbyint(y)                  round half to even
 //   mask = quant_min <= v <= quant_max     on the unclamped value
 //   out = (clamp(v, quant_min, quant_max) - zp) * scale
 // Non-finite v: per-tensor clamps as fmin/fmax do (NaN -> quant_min, +-inf saturate); per-channel goes through
@@ -39,6 +40,18 @@ SSQL_HD float roundHalfEven(float y) {
 #endif
 }
 
+// The value the forward rounds: x / s (divide) or x * (1/s). The two differ in the last ulp, which matters where
+// the quotient is a .5 tie: SSQL's symmetric weight scale max|w| / (2^(b-1) - 1/2) puts every channel's extreme
+// weight on one. On the device __fdiv_rn / __fmul_rn pin IEEE round-to-nearest (no fast reciprocal division and
+// no contraction, whatever nvcc's -prec-div / -use_fast_math / -fmad say).
+SSQL_HD float quotient(float x, float s, float inv, bool divide) {
+#ifdef __CUDA_ARCH__
+  return divide ? __fdiv_rn(x, s) : __fmul_rn(x, inv);
+#else
+  return divide ? x / s : x * inv;
+#endif
+}
+
 SSQL_HD float clampRange(float v, float qmin, float qmax) {
   float c = v > qmin ? v : qmin;  // NaN -> qmin, as std::fmax(NaN, qmin)
   return c < qmax ? c : qmax;
@@ -53,23 +66,24 @@ SSQL_HD float clampRangeInt64(float v, float qmin, float qmax) {
 SSQL_HD bool inRange(float v, float qmin, float qmax) { return (qmin <= v) & (v <= qmax); }
 
 // One element of fake_quantize_per_tensor_affine; writes the mask through `m`.
-SSQL_HD float perTensor(float x, float scale, float inv, float zp, float qmin, float qmax, uint8_t& m) {
-  float v = zp + roundHalfEven(x * inv);
+SSQL_HD float perTensor(float x, float scale, float inv, float zp, float qmin, float qmax, bool divide, uint8_t& m) {
+  float v = zp + roundHalfEven(quotient(x, scale, inv, divide));
   m = inRange(v, qmin, qmax);
   return (clampRange(v, qmin, qmax) - zp) * scale;
 }
 
 // One element of fake_quantize_per_channel_affine (int32 zero point).
-SSQL_HD float perChannel(float x, float scale, float inv, float zp, float qmin, float qmax, uint8_t& m) {
-  float v = zp + roundHalfEven(x * inv);
+SSQL_HD float perChannel(float x, float scale, float inv, float zp, float qmin, float qmax, bool divide, uint8_t& m) {
+  float v = zp + roundHalfEven(quotient(x, scale, inv, divide));
   m = inRange(v, qmin, qmax);
   return (clampRangeInt64(v, qmin, qmax) - zp) * scale;
 }
 
 // Contribution of one element to dL/dscale of out = (clamp(round(x/s) + zp) - zp) * s with a straight-through
-// round: g * ((c - zp) - M * x/s). x/s is taken as x * inv_scale, the value the forward rounded.
-SSQL_HD float scaleGradTerm(float g, float x, float inv, float zp, float qmin, float qmax, bool perChannelRule) {
-  float y = x * inv;
+// round: g * ((c - zp) - M * x/s). x/s is the value the forward rounded (quotient()).
+SSQL_HD float scaleGradTerm(float g, float x, float s, float inv, float zp, float qmin, float qmax, bool perChannelRule,
+                            bool divide) {
+  float y = quotient(x, s, inv, divide);
   float v = zp + roundHalfEven(y);
   float c = perChannelRule ? clampRangeInt64(v, qmin, qmax) : clampRange(v, qmin, qmax);
   float mask = inRange(v, qmin, qmax) ? 1.0f : 0.0f;

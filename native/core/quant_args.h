@@ -73,6 +73,15 @@ inline void quantRangeArgs(const Args& a, size_t i, float& qmin, float& qmax) {
   qmax = static_cast<float>(hi);
 }
 
+// How x / scale is formed before rounding (QUANT.ROUNDING): "divide" (the original's x / scale) or "reciprocal"
+// (x * (1 / scale), PyTorch's fake-quant ops).
+inline bool divideArg(const Args& a, size_t i) {
+  std::string r = a.string(i, "rounding");
+  if (r == "divide") return true;
+  if (r == "reciprocal") return false;
+  throw RangeError(a.where(i, "rounding") + " must be 'divide' or 'reciprocal', got '" + r + "'");
+}
+
 // emaUpdate_'s momentum and calcQParams' bits, checked alike on both devices.
 inline double momentumArg(const Args& a, size_t i) {
   double m = a.number(i, "momentum");
@@ -89,14 +98,15 @@ inline int bitsArg(const Args& a, size_t i) {
 
 // ---- each op's arguments, checked, with its outputs allocated; the backends add only the compute ----
 
-// fakeQuantPerTensor(x, scale, zeroPoint, quantMin, quantMax, enabled, withMask)
-// fakeQuantPerChannel(x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask)
+// fakeQuantPerTensor(x, scale, zeroPoint, quantMin, quantMax, enabled, withMask, rounding)
+// fakeQuantPerChannel(x, scale, zeroPoint, axis, quantMin, quantMax, enabled, withMask, rounding)
 struct FakeQuantArgs {
   TensorPtr x, scale, zeroPoint;
   ChannelLayout layout;
   float qmin, qmax;
   const int32_t* enabled;
   bool withMask;
+  bool divide;
   TensorPtr out, mask;  // mask: null unless withMask
 };
 
@@ -112,6 +122,7 @@ inline FakeQuantArgs fakeQuantArgs(const Args& a, bool perChannel) {
   quantRangeArgs(a, k, q.qmin, q.qmax);
   q.enabled = enabledArg(a, k + 2);
   q.withMask = a.boolean(k + 3, "withMask");
+  q.divide = divideArg(a, k + 4);
   q.out = empty(DType::F32, q.x->shape);
   if (q.withMask) q.mask = empty(DType::U8, q.x->shape);
   return q;
@@ -133,13 +144,14 @@ inline FakeQuantBackwardArgs fakeQuantBackwardArgs(const Args& a) {
 }
 
 // fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric,
-// enabled). The indices themselves are checked by the backend (the CPU reads them; CUDA cannot without a sync).
+// enabled, rounding). The indices themselves are checked by the backend (the CPU reads them; CUDA cannot without a sync).
 struct RangeBackwardArgs {
   TensorPtr grad, x, scale, zeroPoint, min, max, argmin, argmax;
   ChannelLayout layout;
   float qmin, qmax;
   bool symmetric;
   const int32_t* enabled;
+  bool divide;
 };
 
 inline RangeBackwardArgs rangeBackwardArgs(const Args& a) {
@@ -157,6 +169,7 @@ inline RangeBackwardArgs rangeBackwardArgs(const Args& a) {
   quantRangeArgs(a, 9, q.qmin, q.qmax);
   q.symmetric = a.boolean(11, "symmetric");
   q.enabled = enabledArg(a, 12);
+  q.divide = divideArg(a, 13);
   const int64_t C = q.layout.channels;
   for (auto* t : {q.scale.get(), q.min.get(), q.max.get()}) requireNumel(a.op, "scale/min/max", *t, C);
   for (auto* t : {q.zeroPoint.get(), q.argmin.get(), q.argmax.get()}) requireNumel(a.op, "zeroPoint/argmin/argmax", *t, C);

@@ -1,5 +1,6 @@
 // Fused fake quantization on the CPU: one pass reads x and writes the output and the clamp mask, bit for bit as
-// PyTorch's fake_quantize_per_tensor_affine / fake_quantize_per_channel_affine (see core/fake_quant_math.h), and
+// the original's round(x / scale) or PyTorch's fake_quantize_per_tensor_affine / fake_quantize_per_channel_affine
+// (x * (1 / scale)), as the `rounding` argument says (see core/fake_quant_math.h), and
 // the backward ops: the masked gradient, and the gradient through a scale derived from x's own min/max (SSQL).
 // Lets GCC if-convert the branch-free selects so the loops vectorize; results are unchanged (no reassociation).
 #pragma GCC optimize("no-trapping-math")
@@ -35,31 +36,37 @@ void forEachRun(const ChannelLayout& l, Run&& run) {
   }
 }
 
-template <bool kPerChannel, bool kMask>
+template <bool kPerChannel, bool kMask, bool kDivide>
 __attribute__((always_inline)) inline void fakeQuantRun(const float* __restrict x, float* __restrict out,
                                                         uint8_t* __restrict mask, int64_t n, float s, float z,
                                                         float qmin, float qmax) {
   const float inv = 1.0f / s;
   for (int64_t i = 0; i < n; ++i) {
     uint8_t m;
-    out[i] = kPerChannel ? fq::perChannel(x[i], s, inv, z, qmin, qmax, m) : fq::perTensor(x[i], s, inv, z, qmin, qmax, m);
+    out[i] = kPerChannel ? fq::perChannel(x[i], s, inv, z, qmin, qmax, kDivide, m)
+                         : fq::perTensor(x[i], s, inv, z, qmin, qmax, kDivide, m);
     if (kMask) mask[i] = m;
   }
 }
 
 using RunFn = void (*)(const float*, float*, uint8_t*, int64_t, float, float, float, float);
-SSQL_CLONES void runPerTensorMask(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
-  fakeQuantRun<false, true>(x, o, m, n, s, z, lo, hi);
-}
-SSQL_CLONES void runPerTensor(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
-  fakeQuantRun<false, false>(x, o, m, n, s, z, lo, hi);
-}
-SSQL_CLONES void runPerChannelMask(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
-  fakeQuantRun<true, true>(x, o, m, n, s, z, lo, hi);
-}
-SSQL_CLONES void runPerChannel(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
-  fakeQuantRun<true, false>(x, o, m, n, s, z, lo, hi);
-}
+#define SSQL_FQ_RUN(NAME, PC, MASK, DIV)                                                                         \
+  SSQL_CLONES void NAME(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) { \
+    fakeQuantRun<PC, MASK, DIV>(x, o, m, n, s, z, lo, hi);                                                         \
+  }
+SSQL_FQ_RUN(runPerTensorMask, false, true, false)
+SSQL_FQ_RUN(runPerTensor, false, false, false)
+SSQL_FQ_RUN(runPerChannelMask, true, true, false)
+SSQL_FQ_RUN(runPerChannel, true, false, false)
+SSQL_FQ_RUN(runPerTensorMaskDiv, false, true, true)
+SSQL_FQ_RUN(runPerTensorDiv, false, false, true)
+SSQL_FQ_RUN(runPerChannelMaskDiv, true, true, true)
+SSQL_FQ_RUN(runPerChannelDiv, true, false, true)
+#undef SSQL_FQ_RUN
+
+// [divide][perChannel][mask]
+constexpr RunFn kRuns[2][2][2] = {{{runPerTensor, runPerTensorMask}, {runPerChannel, runPerChannelMask}},
+                                  {{runPerTensorDiv, runPerTensorMaskDiv}, {runPerChannelDiv, runPerChannelMaskDiv}}};
 
 void fakeQuantKernel(RunFn run, bool withMask, const float* x, float* out, uint8_t* mask, const float* scale,
                      const int32_t* zp, const ChannelLayout& l, float qmin, float qmax) {
@@ -79,13 +86,13 @@ Napi::Value fakeQuant(const Args& a, bool perChannel) {
     if (pm && n) std::memset(pm, 1, static_cast<size_t>(n));
     return wrapMany(a.env(), {q.out, q.mask});
   }
-  RunFn run = perChannel ? (pm ? runPerChannelMask : runPerChannel) : (pm ? runPerTensorMask : runPerTensor);
+  RunFn run = kRuns[q.divide][perChannel][pm != nullptr];
   fakeQuantKernel(run, pm != nullptr, px, po, pm, q.scale->f32(), q.zeroPoint->data<int32_t>(), q.layout, q.qmin, q.qmax);
   return wrapMany(a.env(), {q.out, q.mask});
 }
 
 // dx = g * M and the channel's sum of g * ((c - zp) - M * x/s) over n elements (fp32 blocks summed in double).
-template <bool kPerChannel>
+template <bool kPerChannel, bool kDivide>
 __attribute__((always_inline)) inline double rangeGradRun(const float* __restrict g, const float* __restrict x,
                                                           float* __restrict dx, int64_t n, float s, float z, float qmin,
                                                           float qmax) {
@@ -95,7 +102,7 @@ __attribute__((always_inline)) inline double rangeGradRun(const float* __restric
     const int64_t e = b + 512 < n ? b + 512 : n;
     float part = 0.0f;
     for (int64_t i = b; i < e; ++i) {
-      float y = x[i] * inv;
+      float y = fq::quotient(x[i], s, inv, kDivide);
       float v = z + fq::roundHalfEven(y);
       float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
       float c = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
@@ -107,12 +114,16 @@ __attribute__((always_inline)) inline double rangeGradRun(const float* __restric
   return acc;
 }
 
-SSQL_CLONES double rangeGradPerTensor(const float* g, const float* x, float* dx, int64_t n, float s, float z, float lo, float hi) {
-  return rangeGradRun<false>(g, x, dx, n, s, z, lo, hi);
-}
-SSQL_CLONES double rangeGradPerChannel(const float* g, const float* x, float* dx, int64_t n, float s, float z, float lo, float hi) {
-  return rangeGradRun<true>(g, x, dx, n, s, z, lo, hi);
-}
+using RangeGradFn = double (*)(const float*, const float*, float*, int64_t, float, float, float, float);
+#define SSQL_RG_RUN(NAME, PC, DIV)                                                                                  \
+  SSQL_CLONES double NAME(const float* g, const float* x, float* dx, int64_t n, float s, float z, float lo, float hi) { \
+    return rangeGradRun<PC, DIV>(g, x, dx, n, s, z, lo, hi);                                                          \
+  }
+SSQL_RG_RUN(rangeGradPerTensor, false, false)
+SSQL_RG_RUN(rangeGradPerChannel, true, false)
+SSQL_RG_RUN(rangeGradPerTensorDiv, false, true)
+SSQL_RG_RUN(rangeGradPerChannelDiv, true, true)
+#undef SSQL_RG_RUN
 
 SSQL_CLONES void maskedGrad(const float* __restrict g, const uint8_t* __restrict m, float* __restrict out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] * static_cast<float>(m[i]);
@@ -134,7 +145,8 @@ SSQL_OP(fakeQuantBackward) {
   return wrap(a.env(), out);
 }
 
-// fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric, enabled)
+// fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric, enabled,
+// rounding)
 // Gradient w.r.t. x of fake_quant(x, scale(x)) where scale was computed from x's own min/max (calcQParams):
 //   dx_i = g_i M_i + [i = argmin/argmax] * dscale/d(min|max) * sum_j g_j ((c_j - zp) - M_j x_j / s)
 // Symmetric: s = max(|min|, |max|) / q_b with q_b = (quantMax - quantMin) / 2; the term goes to the larger of |min|, |max|
@@ -171,12 +183,14 @@ SSQL_OP(fakeQuantRangeBackward) {
   const float* ps = scale->f32();
   const int32_t* pz = zp->data<int32_t>();
   const bool perChannel = l.axis >= 0;
+  const RangeGradFn perTensorRun = q.divide ? rangeGradPerTensorDiv : rangeGradPerTensor;
+  const RangeGradFn perChannelRun = q.divide ? rangeGradPerChannelDiv : rangeGradPerChannel;
   std::vector<double> sums(static_cast<size_t>(C), 0.0);
   if (!perChannel) {
     const int64_t chunk = 16384;
     std::vector<double> partial(static_cast<size_t>((n + chunk - 1) / chunk), 0.0);
     parallelChunks(n, chunk, [&](int64_t b, int64_t e) {
-      partial[b / chunk] = rangeGradPerTensor(pg + b, px + b, po + b, e - b, ps[0], static_cast<float>(pz[0]), qmin, qmax);
+      partial[b / chunk] = perTensorRun(pg + b, px + b, po + b, e - b, ps[0], static_cast<float>(pz[0]), qmin, qmax);
     });
     for (double p : partial) sums[0] += p;
   } else {
@@ -184,7 +198,7 @@ SSQL_OP(fakeQuantRangeBackward) {
       double acc = 0.0;
       for (int64_t o = 0; o < l.outer; ++o) {
         int64_t b = (o * C + c) * l.inner;
-        acc += rangeGradPerChannel(pg + b, px + b, po + b, l.inner, ps[c], static_cast<float>(pz[c]), qmin, qmax);
+        acc += perChannelRun(pg + b, px + b, po + b, l.inner, ps[c], static_cast<float>(pz[c]), qmin, qmax);
       }
       sums[c] = acc;
     });

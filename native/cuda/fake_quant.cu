@@ -1,5 +1,6 @@
 // CUDA kernels of the quantization ops; launchers declared in fake_quant.h. Same bits as the CPU ops: the
-// per-element formulas come from core/fake_quant_math.h (rintf on the device, fp32 reciprocal of the scale).
+// per-element formulas come from core/fake_quant_math.h (rintf on the device; x / scale by __fdiv_rn, IEEE
+// round-to-nearest division, or x * (1 / scale) by __fmul_rn, as the op's rounding argument says).
 // Elementwise kernels are grid-stride loops with float4 / uchar4 accesses where alignment and the channel layout
 // allow, and 32-bit index arithmetic below 2^30 elements (the channel of an element costs a division per access).
 // The range backward gives each channel one block where that fills the GPU: one launch, no atomics.
@@ -28,14 +29,15 @@ inline bool aligned4(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 3
 
 __device__ __forceinline__ bool isOn(const int32_t* enabled) { return enabled == nullptr || *enabled != 0; }
 
-template <bool kPerChannel>
+template <bool kPerChannel, bool kDivide>
 __device__ __forceinline__ float fqOne(float x, float s, float inv, float z, float qmin, float qmax, uint8_t& m) {
-  return kPerChannel ? fq::perChannel(x, s, inv, z, qmin, qmax, m) : fq::perTensor(x, s, inv, z, qmin, qmax, m);
+  return kPerChannel ? fq::perChannel(x, s, inv, z, qmin, qmax, kDivide, m)
+                     : fq::perTensor(x, s, inv, z, qmin, qmax, kDivide, m);
 }
 
 // ---- fake quant forward ----
 
-template <bool kPerChannel, bool kMask, typename I>
+template <bool kPerChannel, bool kMask, bool kDivide, typename I>
 __global__ void fakeQuantScalarKernel(const float* __restrict__ x, float* __restrict__ out, uint8_t* __restrict__ mask,
                                       const float* __restrict__ scale, const int32_t* __restrict__ zp,
                                       const int32_t* __restrict__ enabled, I n, I channels, I inner, float qmin,
@@ -51,13 +53,13 @@ __global__ void fakeQuantScalarKernel(const float* __restrict__ x, float* __rest
     const I c = channels == 1 ? 0 : (i / inner) % channels;
     const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
     uint8_t m;
-    out[i] = fqOne<kPerChannel>(x[i], s, inv, z, qmin, qmax, m);
+    out[i] = fqOne<kPerChannel, kDivide>(x[i], s, inv, z, qmin, qmax, m);
     if (kMask) mask[i] = m;
   }
 }
 
 // Four elements per step; requires 16-byte aligned x/out, 4-byte aligned mask, and groups of 4 inside one channel.
-template <bool kPerChannel, bool kMask, typename I>
+template <bool kPerChannel, bool kMask, bool kDivide, typename I>
 __global__ void fakeQuantVec4Kernel(const float4* __restrict__ x, float4* __restrict__ out, uchar4* __restrict__ mask,
                                     const float* __restrict__ scale, const int32_t* __restrict__ zp,
                                     const int32_t* __restrict__ enabled, I n4, I channels, I inner, float qmin,
@@ -75,16 +77,16 @@ __global__ void fakeQuantVec4Kernel(const float4* __restrict__ x, float4* __rest
     const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
     uchar4 m;
     float4 r;
-    r.x = fqOne<kPerChannel>(v.x, s, inv, z, qmin, qmax, m.x);
-    r.y = fqOne<kPerChannel>(v.y, s, inv, z, qmin, qmax, m.y);
-    r.z = fqOne<kPerChannel>(v.z, s, inv, z, qmin, qmax, m.z);
-    r.w = fqOne<kPerChannel>(v.w, s, inv, z, qmin, qmax, m.w);
+    r.x = fqOne<kPerChannel, kDivide>(v.x, s, inv, z, qmin, qmax, m.x);
+    r.y = fqOne<kPerChannel, kDivide>(v.y, s, inv, z, qmin, qmax, m.y);
+    r.z = fqOne<kPerChannel, kDivide>(v.z, s, inv, z, qmin, qmax, m.z);
+    r.w = fqOne<kPerChannel, kDivide>(v.w, s, inv, z, qmin, qmax, m.w);
     out[i] = r;
     if (kMask) mask[i] = m;
   }
 }
 
-template <bool kPerChannel, bool kMask, typename I>
+template <bool kPerChannel, bool kMask, bool kDivide, typename I>
 void launchForwardAs(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
                      const int32_t* enabled, QuantLayout l, float qmin, float qmax, cudaStream_t stream) {
   const int64_t n = l.numel();
@@ -92,7 +94,7 @@ void launchForwardAs(const float* x, float* out, uint8_t* mask, const float* sca
   int64_t done = 0;
   if (vec && n >= 4) {
     const int64_t n4 = n / 4;
-    fakeQuantVec4Kernel<kPerChannel, kMask, I><<<gridFor(n4), kThreads, 0, stream>>>(
+    fakeQuantVec4Kernel<kPerChannel, kMask, kDivide, I><<<gridFor(n4), kThreads, 0, stream>>>(
         reinterpret_cast<const float4*>(x), reinterpret_cast<float4*>(out), reinterpret_cast<uchar4*>(mask), scale, zp,
         enabled, I(n4), I(l.channels), I(l.inner), qmin, qmax);
     done = n4 * 4;
@@ -101,21 +103,21 @@ void launchForwardAs(const float* x, float* out, uint8_t* mask, const float* sca
     // Per tensor: the tail after the float4 part. Per channel the float4 path needs inner % 4 == 0, which leaves no
     // tail, so here done == 0 and the scalar kernel covers everything.
     const int64_t rest = n - done;
-    fakeQuantScalarKernel<kPerChannel, kMask, I><<<gridFor(rest), kThreads, 0, stream>>>(
+    fakeQuantScalarKernel<kPerChannel, kMask, kDivide, I><<<gridFor(rest), kThreads, 0, stream>>>(
         x + done, out + done, kMask ? mask + done : nullptr, scale, zp, enabled, I(rest), I(l.channels),
         I(l.channels == 1 ? rest : l.inner), qmin, qmax);
   }
 }
 
-template <bool kPerChannel, bool kMask>
+template <bool kPerChannel, bool kMask, bool kDivide>
 cudaError_t launchForward(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zp,
                           const int32_t* enabled, QuantLayout l, float qmin, float qmax, cudaStream_t stream) {
   if (l.numel() == 0) return cudaSuccess;
   // Grid-stride indices stay below n + 65535 * kThreads, so 32 bits hold them for n < 2^30.
   if (l.numel() < (int64_t{1} << 30))
-    launchForwardAs<kPerChannel, kMask, uint32_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
+    launchForwardAs<kPerChannel, kMask, kDivide, uint32_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
   else
-    launchForwardAs<kPerChannel, kMask, int64_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
+    launchForwardAs<kPerChannel, kMask, kDivide, int64_t>(x, out, mask, scale, zp, enabled, l, qmin, qmax, stream);
   return cudaGetLastError();
 }
 
@@ -143,9 +145,9 @@ __global__ void maskedGradVec4Kernel(const float4* __restrict__ g, const uchar4*
 
 // dx of one element, with its term of the channel's scale-gradient sum added to `acc`.
 template <bool kPerChannel>
-__device__ __forceinline__ float rangeGradOne(float g, float x, float inv, float z, float qmin, float qmax,
-                                              double& acc) {
-  const float y = __fmul_rn(x, inv);
+__device__ __forceinline__ float rangeGradOne(float g, float x, float s, float inv, float z, float qmin, float qmax,
+                                              bool divide, double& acc) {
+  const float y = fq::quotient(x, s, inv, divide);
   const float v = z + fq::roundHalfEven(y);
   const float m = fq::inRange(v, qmin, qmax) ? 1.0f : 0.0f;
   const float cq = kPerChannel ? fq::clampRangeInt64(v, qmin, qmax) : fq::clampRange(v, qmin, qmax);
@@ -197,7 +199,8 @@ template <bool kPerChannel>
 __global__ void rangeBackwardChannelKernel(const float* __restrict__ g, const float* __restrict__ x,
                                            float* __restrict__ dx, const float* __restrict__ scale,
                                            const int32_t* __restrict__ zp, const int32_t* __restrict__ enabled,
-                                           RangeRoute route, int64_t outer, float qmin, float qmax, bool vec4) {
+                                           RangeRoute route, int64_t outer, float qmin, float qmax, bool vec4,
+                                           bool divide) {
   const int64_t c = blockIdx.x, channels = route.channels, inner = route.inner;
   const bool on = isOn(enabled);
   const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
@@ -210,17 +213,17 @@ __global__ void rangeBackwardChannelKernel(const float* __restrict__ g, const fl
         float4 r = gv;
         if (on) {
           const float4 xv = __ldg(reinterpret_cast<const float4*>(x + base + k));
-          r.x = rangeGradOne<kPerChannel>(gv.x, xv.x, inv, z, qmin, qmax, acc);
-          r.y = rangeGradOne<kPerChannel>(gv.y, xv.y, inv, z, qmin, qmax, acc);
-          r.z = rangeGradOne<kPerChannel>(gv.z, xv.z, inv, z, qmin, qmax, acc);
-          r.w = rangeGradOne<kPerChannel>(gv.w, xv.w, inv, z, qmin, qmax, acc);
+          r.x = rangeGradOne<kPerChannel>(gv.x, xv.x, s, inv, z, qmin, qmax, divide, acc);
+          r.y = rangeGradOne<kPerChannel>(gv.y, xv.y, s, inv, z, qmin, qmax, divide, acc);
+          r.z = rangeGradOne<kPerChannel>(gv.z, xv.z, s, inv, z, qmin, qmax, divide, acc);
+          r.w = rangeGradOne<kPerChannel>(gv.w, xv.w, s, inv, z, qmin, qmax, divide, acc);
         }
         *reinterpret_cast<float4*>(dx + base + k) = r;
       }
     } else {
       for (int64_t k = threadIdx.x; k < inner; k += blockDim.x) {
         const int64_t i = base + k;
-        dx[i] = on ? rangeGradOne<kPerChannel>(g[i], __ldg(x + i), inv, z, qmin, qmax, acc) : g[i];
+        dx[i] = on ? rangeGradOne<kPerChannel>(g[i], __ldg(x + i), s, inv, z, qmin, qmax, divide, acc) : g[i];
       }
     }
   }
@@ -234,7 +237,7 @@ template <bool kPerChannel>
 __global__ void rangeGradKernel(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ dx,
                                 const float* __restrict__ scale, const int32_t* __restrict__ zp,
                                 const int32_t* __restrict__ enabled, double* __restrict__ sums, int64_t channels,
-                                int64_t inner, int64_t perChannel, float qmin, float qmax) {
+                                int64_t inner, int64_t perChannel, float qmin, float qmax, bool divide) {
   const int64_t c = blockIdx.y;
   const bool on = isOn(enabled);
   const float s = __ldg(scale + c), inv = 1.0f / s, z = static_cast<float>(__ldg(zp + c));
@@ -243,7 +246,7 @@ __global__ void rangeGradKernel(const float* __restrict__ g, const float* __rest
   const bool contiguous = perChannel == inner;  // outer == 1: the channel is one row, no index division
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < perChannel; k += stride) {
     const int64_t i = contiguous ? c * inner + k : channelElement(k, c, channels, inner);
-    dx[i] = on ? rangeGradOne<kPerChannel>(g[i], x[i], inv, z, qmin, qmax, acc) : g[i];
+    dx[i] = on ? rangeGradOne<kPerChannel>(g[i], x[i], s, inv, z, qmin, qmax, divide, acc) : g[i];
   }
   acc = blockSum(acc);
   if (threadIdx.x == 0 && on) atomicAdd(sums + c, acc);
@@ -258,15 +261,23 @@ __global__ void rangeRouteKernel(float* __restrict__ dx, const double* __restric
 
 }  // namespace
 
+template <bool kDivide>
+cudaError_t forwardAs(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zeroPoint,
+                      const int32_t* enabled, QuantLayout layout, bool perChannel, float qmin, float qmax,
+                      cudaStream_t stream) {
+  if (perChannel)
+    return mask ? launchForward<true, true, kDivide>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream)
+                : launchForward<true, false, kDivide>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream);
+  return mask ? launchForward<false, true, kDivide>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream)
+              : launchForward<false, false, kDivide>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream);
+}
+
 cudaError_t fakeQuantForward(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zeroPoint,
                              const int32_t* enabled, QuantLayout layout, bool perChannel, int32_t quantMin,
-                             int32_t quantMax, cudaStream_t stream) {
+                             int32_t quantMax, bool divide, cudaStream_t stream) {
   const float qmin = static_cast<float>(quantMin), qmax = static_cast<float>(quantMax);
-  if (perChannel)
-    return mask ? launchForward<true, true>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream)
-                : launchForward<true, false>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream);
-  return mask ? launchForward<false, true>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream)
-              : launchForward<false, false>(x, out, mask, scale, zeroPoint, enabled, layout, qmin, qmax, stream);
+  return divide ? forwardAs<true>(x, out, mask, scale, zeroPoint, enabled, layout, perChannel, qmin, qmax, stream)
+                : forwardAs<false>(x, out, mask, scale, zeroPoint, enabled, layout, perChannel, qmin, qmax, stream);
 }
 
 cudaError_t fakeQuantBackward(const float* grad, const uint8_t* mask, float* dx, int64_t n, cudaStream_t stream) {
@@ -291,7 +302,7 @@ size_t fakeQuantRangeBackwardWorkspaceBytes(QuantLayout layout) {
 cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx, const float* scale,
                                    const int32_t* zeroPoint, const float* min, const float* max, const int32_t* argmin,
                                    const int32_t* argmax, const int32_t* enabled, QuantLayout layout, bool perChannel,
-                                   int32_t quantMin, int32_t quantMax, bool symmetric, void* workspace,
+                                   int32_t quantMin, int32_t quantMax, bool symmetric, bool divide, void* workspace,
                                    cudaStream_t stream) {
   const int64_t per = layout.outer * layout.inner;
   if (layout.numel() == 0) return cudaSuccess;
@@ -304,10 +315,10 @@ cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx,
     const bool vec4 = layout.inner % 4 == 0 && aligned16(grad) && aligned16(x) && aligned16(dx);
     if (perChannel)
       rangeBackwardChannelKernel<true><<<channels, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, route,
-                                                                         layout.outer, qmin, qmax, vec4);
+                                                                         layout.outer, qmin, qmax, vec4, divide);
     else
       rangeBackwardChannelKernel<false><<<channels, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, route,
-                                                                          layout.outer, qmin, qmax, vec4);
+                                                                          layout.outer, qmin, qmax, vec4, divide);
     return cudaGetLastError();
   }
   double* sums = static_cast<double*>(workspace);
@@ -318,10 +329,10 @@ cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx,
   dim3 grid(static_cast<unsigned>(bx < 1 ? 1 : (bx > cap ? cap : bx)), channels);
   if (perChannel)
     rangeGradKernel<true><<<grid, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, sums, layout.channels,
-                                                         layout.inner, per, qmin, qmax);
+                                                         layout.inner, per, qmin, qmax, divide);
   else
     rangeGradKernel<false><<<grid, kThreads, 0, stream>>>(grad, x, dx, scale, zeroPoint, enabled, sums, layout.channels,
-                                                          layout.inner, per, qmin, qmax);
+                                                          layout.inner, per, qmin, qmax, divide);
   rangeRouteKernel<<<(channels + 127) / 128, 128, 0, stream>>>(dx, sums, enabled, route);
   return cudaGetLastError();
 }

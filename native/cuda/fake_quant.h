@@ -23,10 +23,11 @@ struct QuantLayout {
 
 // fakeQuantPerTensor / fakeQuantPerChannel: out and (when mask != nullptr) the uint8 clamp mask in one pass.
 // scale [channels] f32, zeroPoint [channels] i32, enabled: nullptr or one i32 (0 = identity: out = x, mask = 1).
-// perChannel picks the per-channel op's rule for non-finite values (see fake_quant_math.h).
+// perChannel picks the per-channel op's rule for non-finite values (see fake_quant_math.h); divide rounds
+// x / scale (IEEE division, the original's rule) instead of x * (1 / scale) (PyTorch's fake-quant ops).
 cudaError_t fakeQuantForward(const float* x, float* out, uint8_t* mask, const float* scale, const int32_t* zeroPoint,
                              const int32_t* enabled, QuantLayout layout, bool perChannel, int32_t quantMin,
-                             int32_t quantMax, cudaStream_t stream);
+                             int32_t quantMax, bool divide, cudaStream_t stream);
 
 // fakeQuantBackward: dx = grad * mask over n elements.
 cudaError_t fakeQuantBackward(const float* grad, const uint8_t* mask, float* dx, int64_t n, cudaStream_t stream);
@@ -39,7 +40,7 @@ size_t fakeQuantRangeBackwardWorkspaceBytes(QuantLayout layout);
 cudaError_t fakeQuantRangeBackward(const float* grad, const float* x, float* dx, const float* scale,
                                    const int32_t* zeroPoint, const float* min, const float* max, const int32_t* argmin,
                                    const int32_t* argmax, const int32_t* enabled, QuantLayout layout, bool perChannel,
-                                   int32_t quantMin, int32_t quantMax, bool symmetric, void* workspace,
+                                   int32_t quantMin, int32_t quantMax, bool symmetric, bool divide, void* workspace,
                                    cudaStream_t stream);
 
 // aminmax_: per-channel min/max (and, when argmin/argmax != nullptr, the first flat index of each extreme) written

@@ -35,7 +35,7 @@ Napi::Value fakeQuant(const Args& a, bool perChannel) {
   SSQL_CUDA(cuda::fakeQuantForward(q.x->f32(), q.out->f32(), q.withMask ? q.mask->data<uint8_t>() : nullptr,
                                    q.scale->f32(), q.zeroPoint->data<int32_t>(), q.enabled,
                                    {l.outer, l.channels, l.inner}, perChannel, static_cast<int32_t>(q.qmin),
-                                   static_cast<int32_t>(q.qmax), cuda::stream()));
+                                   static_cast<int32_t>(q.qmax), q.divide, cuda::stream()));
   return wrapMany(a.env(), {q.out, q.mask});
 }
 
@@ -51,7 +51,8 @@ SSQL_OP(fakeQuantBackward) {
   return wrap(a.env(), q.out);
 }
 
-// fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric, enabled)
+// fakeQuantRangeBackward(grad, x, scale, zeroPoint, min, max, argmin, argmax, axis, quantMin, quantMax, symmetric, enabled,
+// rounding)
 SSQL_OP(fakeQuantRangeBackward) {
   RangeBackwardArgs q = rangeBackwardArgs(a);
   const TensorPtr& x = q.x;
@@ -70,7 +71,7 @@ SSQL_OP(fakeQuantRangeBackward) {
                                          q.zeroPoint->data<int32_t>(), q.min->f32(), q.max->f32(),
                                          q.argmin->data<int32_t>(), q.argmax->data<int32_t>(), q.enabled, layout,
                                          l.axis >= 0, static_cast<int32_t>(q.qmin), static_cast<int32_t>(q.qmax),
-                                         q.symmetric, dataOf(ws), cuda::stream()));
+                                         q.symmetric, q.divide, dataOf(ws), cuda::stream()));
   return wrap(a.env(), out);
 }
 

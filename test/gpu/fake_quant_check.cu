@@ -70,7 +70,7 @@ static std::vector<float> values(size_t n, float scale, std::mt19937& rng) {
 }
 
 static void checkForward(const char* name, cuda::QuantLayout l, bool perChannel, int qmin, int qmax, size_t offset,
-                         bool withMask, int enabledValue, std::mt19937& rng) {
+                         bool withMask, int enabledValue, std::mt19937& rng, bool divide = false) {
   const size_t n = static_cast<size_t>(l.numel()), C = static_cast<size_t>(l.channels);
   std::vector<float> scale(C);
   std::vector<int32_t> zp(C);
@@ -86,7 +86,8 @@ static void checkForward(const char* name, cuda::QuantLayout l, bool perChannel,
     size_t c = C == 1 ? 0 : (i / static_cast<size_t>(l.inner)) % C;
     float s = scale[c], inv = 1.0f / s, z = static_cast<float>(zp[c]);
     uint8_t m;
-    want[i] = perChannel ? fq::perChannel(x[i], s, inv, z, float(qmin), float(qmax), m) : fq::perTensor(x[i], s, inv, z, float(qmin), float(qmax), m);
+    want[i] = perChannel ? fq::perChannel(x[i], s, inv, z, float(qmin), float(qmax), divide, m)
+                         : fq::perTensor(x[i], s, inv, z, float(qmin), float(qmax), divide, m);
     wantMask[i] = m;
     if (enabledValue == 0) want[i] = x[i], wantMask[i] = 1;
   }
@@ -95,10 +96,52 @@ static void checkForward(const char* name, cuda::QuantLayout l, bool perChannel,
   Dev<uint8_t> dm(n + 4);
   dout.n = n;
   dm.n = n;
-  CUDA_OK(cuda::fakeQuantForward(dx.p, dout.p, withMask ? dm.p : nullptr, ds.p, dz.p, den.p, l, perChannel, qmin, qmax, 0));
+  CUDA_OK(cuda::fakeQuantForward(dx.p, dout.p, withMask ? dm.p : nullptr, ds.p, dz.p, den.p, l, perChannel, qmin, qmax,
+                                 divide, 0));
   CUDA_OK(cudaDeviceSynchronize());
   bool ok = sameBits(dout.get(), want) && (!withMask || dm.get() == wantMask);
-  report(name, ok);
+  report(name, ok, divide ? "(x / scale)" : "(x * (1 / scale))");
+}
+
+// SSQL's weight quantizer: symmetric per-channel min-max puts every channel's extreme weight on the tie
+// +-(2^(b-1) - 1/2), where x / scale and x * (1 / scale) round apart. Both rules must match the host bit for bit
+// (the host divides with IEEE division, as the CPU op), and the two rules must disagree somewhere.
+static void checkWeightTies(int bits, std::mt19937& rng) {
+  const int64_t C = 512, K = 1152;
+  const cuda::QuantLayout l{1, C, K};
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  std::vector<float> w(C * K), s(C);
+  for (auto& v : w) v = nd(rng);
+  for (int64_t c = 0; c < C; ++c) {
+    float mn = INFINITY, mx = -INFINITY;
+    for (int64_t k = 0; k < K; ++k) mn = std::min(mn, w[c * K + k]), mx = std::max(mx, w[c * K + k]);
+    s[c] = fq::symmetricScale(mn, mx, bits);
+  }
+  const int qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+  Dev<float> dw(w), ds(s), dout(w.size());
+  Dev<int32_t> dz(std::vector<int32_t>(C, 0));
+  Dev<uint8_t> dm(w.size());
+  std::vector<float> got[2];
+  int64_t differ = 0;
+  bool ok = true;
+  for (int divide = 0; divide < 2; ++divide) {
+    CUDA_OK(cuda::fakeQuantForward(dw.p, dout.p, dm.p, ds.p, dz.p, nullptr, l, true, qmin, qmax, divide != 0, 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    got[divide] = dout.get();
+    std::vector<float> want(w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      uint8_t m;
+      const float sc = s[i / K];
+      want[i] = fq::perChannel(w[i], sc, 1.0f / sc, 0.0f, float(qmin), float(qmax), divide != 0, m);
+    }
+    ok = ok && sameBits(got[divide], want);
+  }
+  for (size_t i = 0; i < w.size(); ++i) differ += got[0][i] != got[1][i];
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%lld of %lld weights round apart between the rules", (long long)differ, (long long)(C * K));
+  char name[64];
+  std::snprintf(name, sizeof name, "weight ties, per-channel [512, 1152] %d-bit, both rules", bits);
+  report(name, ok && differ > 0, buf);
 }
 
 static void checkBackward(std::mt19937& rng) {
@@ -211,7 +254,7 @@ static void checkQParamsAndEma() {
 }
 
 static void checkRangeBackward(const char* name, cuda::QuantLayout l, bool perChannel, bool symmetric, int bits,
-                               std::mt19937& rng) {
+                               std::mt19937& rng, bool divide = false) {
   const size_t n = static_cast<size_t>(l.numel());
   const int64_t C = l.channels;
   std::normal_distribution<float> nd(0.0f, 0.1f);
@@ -229,7 +272,7 @@ static void checkRangeBackward(const char* name, cuda::QuantLayout l, bool perCh
   std::vector<double> want(n), sums(C, 0.0);
   for (size_t i = 0; i < n; ++i) {
     int64_t c = C == 1 ? 0 : (static_cast<int64_t>(i) / l.inner) % C;
-    float inv = 1.0f / s[c], y = x[i] * inv, zf = static_cast<float>(z[c]);
+    float inv = 1.0f / s[c], y = fq::quotient(x[i], s[c], inv, divide), zf = static_cast<float>(z[c]);
     float v = zf + fq::roundHalfEven(y);
     bool in = fq::inRange(v, float(qmin), float(qmax));
     float cq = perChannel ? fq::clampRangeInt64(v, float(qmin), float(qmax)) : fq::clampRange(v, float(qmin), float(qmax));
@@ -252,7 +295,7 @@ static void checkRangeBackward(const char* name, cuda::QuantLayout l, bool perCh
   Dev<int32_t> dz(z), dimn(e.imn), dimx(e.imx);
   Dev<char> ws(cuda::fakeQuantRangeBackwardWorkspaceBytes(l));
   CUDA_OK(cuda::fakeQuantRangeBackward(dg.p, dx.p, dd.p, ds.p, dz.p, dmn.p, dmx.p, dimn.p, dimx.p, nullptr, l, perChannel,
-                                       qmin, qmax, symmetric, ws.p, 0));
+                                       qmin, qmax, symmetric, divide, ws.p, 0));
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<float> got = dd.get();
   double num = 0, den = 0;
@@ -279,6 +322,12 @@ int main() {
   checkForward("per-channel inner 5 (no float4)", {3, 7, 5}, true, -4, 3, 0, true, 1, rng);
   checkForward("per-channel last axis [33, 10]", {33, 10, 1}, true, -128, 127, 0, false, 1, rng);
   checkForward("per-channel unaligned", {2, 3, 8}, true, -128, 127, 1, true, 1, rng);
+  checkForward("per-channel axis 0 [512, 4608] int4, divide", {1, 512, 4608}, true, -8, 7, 0, true, 1, rng, true);
+  checkForward("per-tensor uint8 unaligned, divide", {1, 1, 4099}, false, 0, 255, 1, true, 1, rng, true);
+  checkForward("per-channel inner 5, divide", {3, 7, 5}, true, -4, 3, 0, false, 1, rng, true);
+  checkWeightTies(4, rng);
+  checkWeightTies(2, rng);
+  checkWeightTies(8, rng);
   checkBackward(rng);
   checkAminmax("aminmax per tensor, 1M (+accumulate)", {1, 1, 1000003}, false, rng);
   checkAminmax("aminmax per tensor with NaN", {1, 1, 5000}, true, rng);
@@ -291,6 +340,9 @@ int main() {
   checkRangeBackward("range backward asym per-channel axis 1 [4, 6, 30] 5b", {4, 6, 30}, true, false, 5, rng);
   checkRangeBackward("range backward sym per-channel [512, 4608] 4b", {1, 512, 4608}, true, true, 4, rng);
   checkRangeBackward("range backward sym per-channel [4, 65536] 4b (blocks share a channel)", {1, 4, 65536}, true, true, 4, rng);
+  checkRangeBackward("range backward sym per-channel [512, 4608] 4b, divide", {1, 512, 4608}, true, true, 4, rng, true);
+  checkRangeBackward("range backward sym per-channel [4, 65536] 4b, divide", {1, 4, 65536}, true, true, 4, rng, true);
+  checkRangeBackward("range backward asym per-tensor [100000] 5b, divide", {1, 1, 100000}, false, false, 5, rng, true);
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

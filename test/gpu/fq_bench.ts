@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import { cudaOps, type CudaNativeOps } from "../../lib/tensor/binding";
 import type { NativeTensor } from "../../lib/tensor/native";
+import type { QuantRounding } from "../../lib/tensor/native/quant";
 
 export interface FqRow {
   /** Matches the row of test/gpu/torch_fq_bench.py that measures the same thing. */
@@ -75,20 +76,23 @@ export async function fqBench(out: string): Promise<number> {
     const amin = cuda.full([C], 0, "int32"), amax = cuda.full([C], 0, "int32");
     cuda.aminmax_(x, mn, mx, amin, amax, s.axis, false);
     const [scale, zp, en] = cuda.calcQParams(mn, mx, s.bits, s.symmetric);
-    const fq = (withMask: boolean) =>
+    // PyTorch's rounding for the rows compared with torch.fake_quantize_*; the original's x / scale beside it.
+    const fq = (withMask: boolean, rounding: QuantRounding = "reciprocal") =>
       s.axis === null
-        ? cuda.fakeQuantPerTensor(x, scale, zp, s.qmin, s.qmax, en, withMask)
-        : cuda.fakeQuantPerChannel(x, scale, zp, s.axis, s.qmin, s.qmax, en, withMask);
+        ? cuda.fakeQuantPerTensor(x, scale, zp, s.qmin, s.qmax, en, withMask, rounding)
+        : cuda.fakeQuantPerChannel(x, scale, zp, s.axis, s.qmin, s.qmax, en, withMask, rounding);
     const label = `${kind} [${s.shape}] ${s.axis === null ? "per tensor" : "per channel"} ${s.bits} bit`;
     measure(`${kind}:fwd+bwd`, `${label}: forward + backward (mask)`, 18 * n, () => {
       const [o, m] = fq(true);
       return [o, m, cuda.fakeQuantBackward(g, m!)];
     });
     measure(`${kind}:fwd`, `${label}: forward (no mask)`, 8 * n, () => fq(false));
+    // QUANT.ROUNDING's default, the original's x / scale (IEEE division), against the row above (x * (1 / scale)).
+    measure(`${kind}:fwd-divide`, `${label}: forward (no mask), x / scale (QUANT.ROUNDING: divide)`, 8 * n, () => fq(false, "divide"));
     if (kind === "weight")
       measure(`${kind}:fwd+range-bwd`, `${label}: forward + range backward (SSQL weight path)`, 20 * n, () => {
-        const [o] = fq(false);
-        return [o, cuda.fakeQuantRangeBackward(g, x, scale, zp, mn, mx, amin, amax, s.axis, s.qmin, s.qmax, s.symmetric, en)];
+        const [o] = fq(false, "divide");
+        return [o, cuda.fakeQuantRangeBackward(g, x, scale, zp, mn, mx, amin, amax, s.axis, s.qmin, s.qmax, s.symmetric, en, "divide")];
       });
     measure(`${kind}:observer`, `${label}: observer aminmax_${s.axis === null ? "" : " with indices"} + calcQParams`, 4 * n, () => {
       cuda.aminmax_(x, mn, mx, s.axis === null ? null : amin, s.axis === null ? null : amax, s.axis, false);

@@ -4,6 +4,7 @@
  * bad calls with the same error class and message. Used by check.ts (`quant` mode) and cuda-ops.test.ts.
  */
 import type { DeviceOps, NativeTensor } from "../../lib/tensor/native";
+import type { QuantRounding } from "../../lib/tensor/native/quant";
 import { outputError, rand } from "../shared/op-cases";
 import type { CudaCheck } from "./checks";
 
@@ -130,19 +131,23 @@ function fqInputs(c: FqCase, seed: number) {
   return { x: awkward(numel(c.shape), seed, span, c.scale[0]), scale, zp, g: rand(numel(c.shape), seed + 2) };
 }
 
-function fakeQuantForward(a: Arena, c: FqCase, inp: ReturnType<typeof fqInputs>, withMask: boolean): [NativeTensor, NativeTensor | null] {
+function fakeQuantForward(
+  a: Arena, c: FqCase, inp: ReturnType<typeof fqInputs>, withMask: boolean, rounding: QuantRounding = "divide",
+): [NativeTensor, NativeTensor | null] {
   const C = channelsOf(c);
   const x = a.up(inp.x, c.shape), s = a.up(inp.scale, [C]), z = a.up(inp.zp, [C]);
   const en = c.enabled === null ? null : a.up(Int32Array.of(c.enabled), [1]);
   const [o, m] =
     c.axis === null
-      ? a.ops.fakeQuantPerTensor(x, s, z, c.qmin, c.qmax, en, withMask)
-      : a.ops.fakeQuantPerChannel(x, s, z, c.axis, c.qmin, c.qmax, en, withMask);
+      ? a.ops.fakeQuantPerTensor(x, s, z, c.qmin, c.qmax, en, withMask, rounding)
+      : a.ops.fakeQuantPerChannel(x, s, z, c.axis, c.qmin, c.qmax, en, withMask, rounding);
   return [a.own(o), a.own(m)];
 }
 
 /** The observer → qparams → fake quant → range backward chain of a weight or an activation quantizer. */
-function rangeChain(a: Arena, x: Float32Array, g: Float32Array, shape: number[], axis: number | null, bits: number, symmetric: boolean): Arrays {
+function rangeChain(
+  a: Arena, x: Float32Array, g: Float32Array, shape: number[], axis: number | null, bits: number, symmetric: boolean, rounding: QuantRounding,
+): Arrays {
   const C = axis === null ? 1 : shape[axis];
   const o = a.ops;
   const hx = a.up(x, shape), hg = a.up(g, shape);
@@ -151,9 +156,12 @@ function rangeChain(a: Arena, x: Float32Array, g: Float32Array, shape: number[],
   o.aminmax_(hx, mn, mx, amin, amax, axis, false);
   const [s, z, en] = o.calcQParams(mn, mx, bits, symmetric).map((h) => a.own(h));
   const qmin = symmetric ? -(2 ** (bits - 1)) : 0, qmax = symmetric ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
-  const [out] = axis === null ? o.fakeQuantPerTensor(hx, s, z, qmin, qmax, en, false) : o.fakeQuantPerChannel(hx, s, z, axis, qmin, qmax, en, false);
+  const [out] =
+    axis === null
+      ? o.fakeQuantPerTensor(hx, s, z, qmin, qmax, en, false, rounding)
+      : o.fakeQuantPerChannel(hx, s, z, axis, qmin, qmax, en, false, rounding);
   a.own(out);
-  const dx = a.own(o.fakeQuantRangeBackward(hg, hx, s, z, mn, mx, amin, amax, axis, qmin, qmax, symmetric, en));
+  const dx = a.own(o.fakeQuantRangeBackward(hg, hx, s, z, mn, mx, amin, amax, axis, qmin, qmax, symmetric, en, rounding));
   return { min: a.read(mn), max: a.read(mx), argmin: a.read(amin), argmax: a.read(amax), scale: a.read(s), zeroPoint: a.read(z), enabled: a.read(en), out: a.read(out), dx: a.read(dx) };
 }
 
@@ -178,17 +186,19 @@ function sameError(cuda: DeviceOps, cpu: DeviceOps, what: string, call: (o: Devi
 
 export const quantChecks: CudaCheck[] = [
   {
-    name: "fakeQuantPerTensor / fakeQuantPerChannel: output and mask bit-exact vs the CPU",
+    name: "fakeQuantPerTensor / fakeQuantPerChannel: output and mask bit-exact vs the CPU, x / scale and x * (1 / scale)",
     async run(cuda, cpu) {
-      const lines = fqCases.map((c, k) => {
-        const inp = fqInputs(c, 100 + k);
-        const r = onBoth(cuda, cpu, (a) => {
-          const [o, m] = fakeQuantForward(a, c, inp, true);
-          const [o2] = fakeQuantForward(a, c, inp, false);
-          return { out: a.read(o), mask: a.read(m), outNoMask: a.read(o2) };
-        });
-        return exact(r, c.name);
-      });
+      const lines = (["divide", "reciprocal"] as const).flatMap((rounding) =>
+        fqCases.map((c, k) => {
+          const inp = fqInputs(c, 100 + k);
+          const r = onBoth(cuda, cpu, (a) => {
+            const [o, m] = fakeQuantForward(a, c, inp, true, rounding);
+            const [o2] = fakeQuantForward(a, c, inp, false, rounding);
+            return { out: a.read(o), mask: a.read(m), outNoMask: a.read(o2) };
+          });
+          return exact(r, `${c.name} (${rounding})`);
+        }),
+      );
       return lines.join(" | ");
     },
   },
@@ -238,15 +248,18 @@ export const quantChecks: CudaCheck[] = [
         { name: "weight [4,64,16,16] per channel, several blocks per channel", shape: [4, 64, 16, 16], axis: 0, bits: 4, symmetric: true },
         { name: "activation [32,64,16,16] per tensor, several blocks", shape: [32, 64, 16, 16], axis: null, bits: 8, symmetric: false },
       ];
-      for (const [k, c] of cases.entries()) {
-        const x = rand(numel(c.shape), 300 + k, -0.7, 0.9);
-        c.edit?.(x);
-        const g = rand(numel(c.shape), 400 + k);
-        const r = onBoth(cuda, cpu, (a) => rangeChain(a, x, g, c.shape, c.axis, c.bits, c.symmetric));
-        const { dx: gdx, ...gRest } = r.gpu;
-        const { dx: cdx, ...cRest } = r.cpu;
-        exact({ gpu: gRest, cpu: cRest }, c.name);
-        lines.push(close({ gpu: { dx: gdx }, cpu: { dx: cdx } }, `${c.name} (statistics, qparams, out bit-exact)`));
+      // Both rounding rules: the weight cases put every channel's extreme on a .5 tie, where they differ.
+      for (const rounding of ["divide", "reciprocal"] as const) {
+        for (const [k, c] of cases.entries()) {
+          const x = rand(numel(c.shape), 300 + k, -0.7, 0.9);
+          c.edit?.(x);
+          const g = rand(numel(c.shape), 400 + k);
+          const r = onBoth(cuda, cpu, (a) => rangeChain(a, x, g, c.shape, c.axis, c.bits, c.symmetric, rounding));
+          const { dx: gdx, ...gRest } = r.gpu;
+          const { dx: cdx, ...cRest } = r.cpu;
+          exact({ gpu: gRest, cpu: cRest }, `${c.name} (${rounding})`);
+          lines.push(close({ gpu: { dx: gdx }, cpu: { dx: cdx } }, `${c.name} (${rounding}; statistics, qparams, out bit-exact)`));
+        }
       }
       return lines.join(" | ");
     },
@@ -308,20 +321,21 @@ export const quantChecks: CudaCheck[] = [
       const f = (a: Arena, n: number, shape = [n]) => a.up(new Float32Array(n), shape);
       const i = (a: Arena, n: number) => a.up(new Int32Array(n), [n]);
       const msgs = [
-        sameError(cuda, cpu, "scale of the wrong size", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 2), i(a, 1), 0, 255, null, true)),
-        sameError(cuda, cpu, "axis out of range", (o, a) => o.fakeQuantPerChannel(f(a, 8, [2, 4]), f(a, 2), i(a, 2), 5, -8, 7, null, true)),
-        sameError(cuda, cpu, "quantMin above quantMax", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), i(a, 1), 9, 7, null, false)),
-        sameError(cuda, cpu, "int8 zero point given as float", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), f(a, 1), 0, 7, null, false)),
-        sameError(cuda, cpu, "enabled of two values", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), i(a, 1), 0, 7, i(a, 2), false)),
+        sameError(cuda, cpu, "scale of the wrong size", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 2), i(a, 1), 0, 255, null, true, "divide")),
+        sameError(cuda, cpu, "unknown rounding rule", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), i(a, 1), 0, 255, null, true, "nearest" as never)),
+        sameError(cuda, cpu, "axis out of range", (o, a) => o.fakeQuantPerChannel(f(a, 8, [2, 4]), f(a, 2), i(a, 2), 5, -8, 7, null, true, "divide")),
+        sameError(cuda, cpu, "quantMin above quantMax", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), i(a, 1), 9, 7, null, false, "divide")),
+        sameError(cuda, cpu, "int8 zero point given as float", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), f(a, 1), 0, 7, null, false, "reciprocal")),
+        sameError(cuda, cpu, "enabled of two values", (o, a) => o.fakeQuantPerTensor(f(a, 8), f(a, 1), i(a, 1), 0, 7, i(a, 2), false, "divide")),
         sameError(cuda, cpu, "float mask", (o, a) => o.fakeQuantBackward(f(a, 8), f(a, 8))),
         sameError(cuda, cpu, "calcQParams 17 bits", (o, a) => o.calcQParams(f(a, 2), f(a, 2), 17, true)),
         sameError(cuda, cpu, "momentum 1.5", (o, a) => o.emaUpdate_(f(a, 2), f(a, 2), 1.5)),
         sameError(cuda, cpu, "observing an empty tensor", (o, a) => o.aminmax_(f(a, 0), f(a, 1), f(a, 1), null, null, null, false)),
         sameError(cuda, cpu, "argmin without argmax", (o, a) => o.aminmax_(f(a, 4), f(a, 1), f(a, 1), i(a, 1), null, null, false)),
         sameError(cuda, cpu, "argmin of the wrong size", (o, a) =>
-          o.fakeQuantRangeBackward(f(a, 8), f(a, 8), f(a, 1), i(a, 1), f(a, 1), f(a, 1), i(a, 2), i(a, 1), null, 0, 255, false, null)),
+          o.fakeQuantRangeBackward(f(a, 8), f(a, 8), f(a, 1), i(a, 1), f(a, 1), f(a, 1), i(a, 2), i(a, 1), null, 0, 255, false, null, "divide")),
         sameError(cuda, cpu, "range backward of an empty tensor", (o, a) =>
-          o.fakeQuantRangeBackward(f(a, 0), f(a, 0), f(a, 1), i(a, 1), f(a, 1), f(a, 1), i(a, 1), i(a, 1), null, 0, 255, false, null)),
+          o.fakeQuantRangeBackward(f(a, 0), f(a, 0), f(a, 1), i(a, 1), f(a, 1), f(a, 1), i(a, 1), i(a, 1), null, 0, 255, false, null, "divide")),
       ];
       const h = cpu.full([4], 1);
       let crossed = "no error";

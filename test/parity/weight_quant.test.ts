@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { QuantRounding } from "../../lib/quant/fake_quant";
 import { weightQuantizer } from "../../lib/quant/quantizer";
 import { backward, noGrad } from "../../lib/tensor/autograd";
 import { tidy } from "../../lib/tensor/scope";
@@ -23,8 +24,10 @@ interface Case {
 const cases = readFixture<{ cases: Case[] }>("quant/original_weight.json").cases;
 
 /** One SSQL step of the weight path: two observing FP passes, then the quantized pass and backward. */
-function run(c: Case, observeWithGrad = true): { out: Float32Array; grad: Float32Array; scale: Float32Array | null } {
-  const q = weightQuantizer({ bits: c.bits, symmetric: c.symmetric, axis: c.axis, name: c.name });
+function run(
+  c: Case, observeWithGrad = true, rounding: QuantRounding = "reciprocal",
+): { out: Float32Array; grad: Float32Array; scale: Float32Array | null } {
+  const q = weightQuantizer({ bits: c.bits, symmetric: c.symmetric, axis: c.axis, name: c.name, rounding });
   const w = fromFixture(c.w, true);
   const result = tidy(() => {
     const observe = () => q.observe(w);
@@ -53,16 +56,42 @@ describe("the original's uniform weight quantizer (autograd of quant_tools, PyTo
     }
   });
 
-  it("forward equals the original computed with x * (1/scale) bit for bit", () => {
+  it("reciprocal: forward equals the original computed with x * (1/scale) bit for bit", () => {
     for (const c of cases) expect(firstDiff(bits(run(c).out), bits(decode(c.out_recip))), c.name).toBe(-1);
   });
 
-  it("weight gradient incl. the scale term: normalized error <= 1e-5", () => {
+  it("reciprocal: weight gradient incl. the scale term: normalized error <= 1e-5", () => {
     const report: string[] = [];
     for (const c of cases) {
       const r = run(c);
       const err = normErr(r.grad, decode(c.grad_w_recip));
       report.push(`${c.name}: ${err.toExponential(2)} (vs x / scale as written: ${normErr(r.grad, decode(c.grad_w_div)).toExponential(2)})`);
+      expect(err, c.name).toBeLessThanOrEqual(1e-5);
+    }
+    console.log(report.join("\n"));
+  });
+
+  it("the default rounding (QUANT.ROUNDING: divide) equals the original as written, round(x / scale), bit for bit", () => {
+    let apart = 0;
+    for (const c of cases) {
+      const q = weightQuantizer({ bits: c.bits, symmetric: c.symmetric, axis: c.axis, name: c.name });
+      expect(q.rounding).toBe("divide");
+      q.dispose();
+      const r = run(c, true, "divide");
+      expect(firstDiff(bits(r.out), bits(decode(c.out_div))), c.name).toBe(-1);
+      const recip = decode(c.out_recip) as Float32Array;
+      for (let i = 0; i < recip.length; i++) if (recip[i] !== r.out[i]) apart++;
+    }
+    // The tie cases (every channel's extreme weight on +-(2^(b-1) - 1/2)) must really tell the two rules apart.
+    expect(apart).toBeGreaterThan(0);
+    console.log(`divide vs reciprocal: ${apart} weights round apart over ${cases.length} cases`);
+  });
+
+  it("divide: weight gradient incl. the scale term within 1e-5 of the original's autograd of x / scale", () => {
+    const report: string[] = [];
+    for (const c of cases) {
+      const err = normErr(run(c, true, "divide").grad, decode(c.grad_w_div));
+      report.push(`${c.name}: ${err.toExponential(2)}`);
       expect(err, c.name).toBeLessThanOrEqual(1e-5);
     }
     console.log(report.join("\n"));

@@ -48,6 +48,7 @@ describe("bad config files", () => {
     expect(errorOf(() => loadConfig(yaml("MODEL:\n  INPUTSHAPE: [32, a]\n"))).message).toMatch(/MODEL\.INPUTSHAPE: expected list of int/);
     expect(errorOf(() => loadConfig(yaml("TRAIN: 5\n"))).message).toMatch(/:1: TRAIN is a section: expected a mapping of its keys, got 5/);
     expect(errorOf(() => loadConfig(yaml("DATA:\n  ON_BAD_IMAGE: ignore\n"))).message).toMatch(/DATA\.ON_BAD_IMAGE: expected one of error \| skip, got "ignore"/);
+    expect(errorOf(() => loadConfig(yaml("QUANT:\n  ROUNDING: nearest\n"))).message).toMatch(/QUANT\.ROUNDING: expected one of divide \| reciprocal, got "nearest"/);
     expect(errorOf(() => loadConfig(yaml("SEED: abc\n"))).message).toMatch(/SEED: expected int or null/);
     expect(errorOf(() => loadConfig(yaml("QUANT:\n  BIT_CONFIG: [{conv1: {w: 8, b: 2}}]\n"))).message).toMatch(
       /QUANT\.BIT_CONFIG: layer 'conv1': unknown field 'b'/,

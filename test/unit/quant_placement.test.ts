@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../lib/config";
 import type { QuantHooks } from "../../lib/nn/hooks";
 import type { Sequential } from "../../lib/nn/module";
+import { createResNet } from "../../lib/nn/resnet";
 import { BitSampler } from "../../lib/quant/sampling";
 import { buildSslMethod, type BuiltMethod } from "../../lib/ssl/build";
+import { quantizeClassifier } from "../../lib/train/calibrate";
 import type { SSQLSimSiam } from "../../lib/ssl/simsiam";
 import { noGrad } from "../../lib/tensor/autograd";
 import { Generator } from "../../lib/tensor/ops/random";
@@ -174,4 +176,29 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
     const names = UNITS.map(([n]) => n).join(", ");
     expect(() => buildSslMethod(bad, new Generator(0))).toThrow(`no quantized layer named 'layer5.0.conv1'; valid names: ${names}`);
   });
+});
+
+describe("QUANT.ROUNDING reaches every quantizer", () => {
+  for (const rounding of [undefined, "divide", "reciprocal"] as const) {
+    it(`${rounding ?? "(default)"}: ssl encoder and linear/ptq classifier quantizers`, () => {
+      const cfg = config(rounding ? [{ key: "QUANT.ROUNDING", value: rounding }] : []);
+      const want = rounding ?? "divide";
+      const built = buildSslMethod(cfg, new Generator(0));
+      const linearCfg = loadConfig(path.join(root, "configs", "cifar", "resnet18_linear_eval_cifar.yaml"), rounding ? [{ key: "QUANT.ROUNDING", value: rounding }] : []);
+      const net = createResNet(linearCfg.MODEL.ARCH, new Generator(1), { numClasses: linearCfg.MODEL.NUM_CLASSES });
+      const classifier = quantizeClassifier(net, linearCfg);
+      try {
+        for (const q of [built.quant!, classifier])
+          for (const l of q.layers) {
+            expect(l.weight?.rounding ?? want, `${l.name} weight`).toBe(want);
+            expect(l.act!.rounding, `${l.name} output`).toBe(want);
+          }
+      } finally {
+        classifier.dispose();
+        net.dispose();
+        built.method.dispose();
+        built.quant?.dispose();
+      }
+    });
+  }
 });

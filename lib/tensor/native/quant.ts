@@ -1,6 +1,13 @@
 import type { NativeTensor as H } from "./core";
 
 /**
+ * How the fake-quant ops form the value they round: "divide" rounds x / scale (fp32 IEEE division, the original's
+ * uniform quantizer); "reciprocal" rounds x * (1 / scale) (PyTorch's fake_quantize_* ops). They differ where the
+ * quotient is a .5 tie, which SSQL's symmetric weight scale puts every channel's extreme weight on.
+ */
+export type QuantRounding = "divide" | "reciprocal";
+
+/**
  * Quantization ops (CPU: native/cpu/fake_quant.cc and observers.cc; CUDA kernels: native/cuda/fake_quant.cu and observers.cu).
  * Scales are float32 tensors and zero points int32 tensors ([1] per tensor, [C] per channel), so nothing is read
  * back to JavaScript. `enabled` is an optional int32 [1] flag (from calcQParams): 0 makes the fake-quant ops the
@@ -22,10 +29,15 @@ export interface QuantOps {
    * Returns [scale, zeroPoint, enabled]; enabled = 0 when the smallest scale is 0 (the original's identity rule).
    */
   calcQParams(min: H, max: H, bits: number, symmetric: boolean): [H, H, H];
-  /** torch.fake_quantize_per_tensor_affine with tensor qparams: returns [out, mask (uint8) or null]. */
-  fakeQuantPerTensor(x: H, scale: H, zeroPoint: H, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean): [H, H | null];
-  /** torch.fake_quantize_per_channel_affine (int32 zero point), any axis: returns [out, mask (uint8) or null]. */
-  fakeQuantPerChannel(x: H, scale: H, zeroPoint: H, axis: number, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean): [H, H | null];
+  /** torch.fake_quantize_per_tensor_affine with tensor qparams ("reciprocal"), or the original's x / scale ("divide"): returns [out, mask (uint8) or null]. */
+  fakeQuantPerTensor(
+    x: H, scale: H, zeroPoint: H, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean, rounding: QuantRounding,
+  ): [H, H | null];
+  /** torch.fake_quantize_per_channel_affine (int32 zero point), any axis, rounding as fakeQuantPerTensor: returns [out, mask (uint8) or null]. */
+  fakeQuantPerChannel(
+    x: H, scale: H, zeroPoint: H, axis: number, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean,
+    rounding: QuantRounding,
+  ): [H, H | null];
   /** grad * mask, the backward of both fake-quant ops. */
   fakeQuantBackward(grad: H, mask: H): H;
   /**
@@ -35,6 +47,6 @@ export interface QuantOps {
    */
   fakeQuantRangeBackward(
     grad: H, x: H, scale: H, zeroPoint: H, min: H, max: H, argmin: H, argmax: H,
-    axis: number | null, quantMin: number, quantMax: number, symmetric: boolean, enabled: H | null,
+    axis: number | null, quantMin: number, quantMax: number, symmetric: boolean, enabled: H | null, rounding: QuantRounding,
   ): H;
 }
