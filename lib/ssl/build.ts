@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import type { QuantUnit } from "../nn/hooks";
 import type { Layer } from "../nn/module";
 import { createResNet, type ResNet } from "../nn/resnet";
-import type { UnitSequential } from "../nn/units";
+import { LinearUnit, type UnitSequential } from "../nn/units";
 import { quantSideSpec } from "../quant/config";
 import { QuantizedEncoder } from "../quant/quant_model";
 import { BitSampler, type BitSamplerState } from "../quant/sampling";
@@ -83,7 +83,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?:
     }
     case "MoCo":
     case "SSQL_MoCo": {
-      const head = (e: ResNet) => (s.MLP ? mlpHead(e.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new Linear(F, s.DIM, gen));
+      const head = (e: ResNet) => (s.MLP ? mlpHead(e.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new LinearUnit(e.slot, "fc", F, s.DIM, gen));
       encoder.setHead(head(encoder));
       const keyEncoder = makeEncoder();
       keyEncoder.setHead(head(keyEncoder));
@@ -92,7 +92,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?:
       return { method: new SSQLMoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen, quant, sampler!), quant, sampler };
     }
     case "SimCLR":
-      encoder.setHead(s.MLP ? mlpHead(encoder.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new Linear(F, s.DIM, gen));
+      encoder.setHead(s.MLP ? mlpHead(encoder.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new LinearUnit(encoder.slot, "fc", F, s.DIM, gen));
       return { method: new SimCLR(encoder, s.T) };
   }
   throw new Error(`unknown SSL.TYPE '${String(type)}'`);
