@@ -1,5 +1,6 @@
 import { loadConfig, validateFor } from "../config";
 import { spawnWorkers } from "../distributed/launch";
+import { sslResumeRequest } from "../train/resume_request";
 import { runSsl } from "../train/ssl";
 import { nprocOption, parseCommandArgs } from "./args";
 import { resolveDevice } from "./resolve_device";
@@ -28,7 +29,7 @@ export async function ssl(argv: string[]): Promise<number> {
     device,
     workers: parsed.options.workers,
     printFreq: cfg.TRAIN.PRINT_FREQ,
-    resume: parsed.options.resume,
+    resume: sslResumeRequest(parsed.options.resume, cfg),
   });
   return 0;
 }

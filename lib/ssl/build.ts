@@ -1,4 +1,5 @@
 import type { Config } from "../config";
+import { sslCriterion } from "../losses/criteria";
 import type { QuantUnit } from "../nn/hooks";
 import type { Layer } from "../nn/module";
 import { createResNet, type ResNet } from "../nn/resnet";
@@ -58,7 +59,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, samplerState?:
   const aRange = cfg.QUANT.A.BIT_RANGE as [number, number];
   // A resumed run continues the bit sequence where the checkpoint left it.
   const sampler = !ssql ? undefined : samplerState ? BitSampler.fromState(samplerState, wRange, aRange) : new BitSampler(cfg.SEED ?? 0, wRange, aRange);
-  const criterion = cfg.TRAIN.LOSS.CRITERION.NAME as ByolCriterion;
+  const criterion = sslCriterion(type, cfg.TRAIN.LOSS.CRITERION.NAME) as ByolCriterion;
 
   switch (type) {
     case "SimSiam":

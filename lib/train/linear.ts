@@ -9,9 +9,8 @@ import { worldFromEnv } from "../distributed/launch";
 import { destroyProcessGroup, initProcessGroup, type Distributed } from "../distributed/process_group";
 import { loadCheckpoint } from "../io/checkpoint";
 import { createResNet, type ResNet } from "../nn/resnet";
-import { LARS } from "../optim/lars";
-import { learningRate } from "../optim/schedule";
-import { SGD } from "../optim/sgd";
+import { buildOptimizer, epochLearningRate } from "../optim/build";
+import type { SGD } from "../optim/sgd";
 import type { QuantizedEncoder } from "../quant/quant_model";
 import { backward } from "../tensor/autograd";
 import type { Device } from "../tensor/binding";
@@ -26,6 +25,7 @@ import { accuracy, evaluate, loaderBatches, type Accuracy, type LabelledBatch } 
 import { FeatureCache, isDeterministic } from "./feature_cache";
 import { batchIndices } from "../data/sampler";
 import { MetricsLog } from "./metrics_log";
+import { freshStartEpoch } from "./resume_request";
 import { describeLoad, loadIntoModel, readStateDict, type LoadedStateDict } from "./pretrained";
 import { Progress } from "./progress";
 import { runMarkdown, writeRunResults, type RunResults, type SettingResult } from "./results";
@@ -232,10 +232,9 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     };
 
     const params = model.parameters().filter((p) => p.requiresGrad);
-    const hyper = { lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR, momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM, weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY };
-    optimizer = cfg.TRAIN.OPTIMIZER.NAME.toLowerCase() === "lars" ? new LARS(params, hyper) : new SGD(params, hyper);
+    optimizer = buildOptimizer(cfg, params);
 
-    let startEpoch = 0;
+    let startEpoch = freshStartEpoch(cfg);
     let history: History = { losses: [], evals: [], seconds: 0 };
     if (ckpt) {
       // An intermediate linear-eval checkpoint holds the classifier only (the frozen backbone is PRETRAINED's).
@@ -252,19 +251,11 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     const metrics = main ? new MetricsLog(path.join(dir, "metrics.jsonl")) : null;
     const epochs = cfg.TRAIN.EPOCHS;
     const lastEpoch = Math.min(epochs, startEpoch + (o.stopAfterEpochs ?? epochs));
-    const sched = cfg.TRAIN.LR_SCHEDULER;
     const loader = data.trainLoader;
 
     for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
       const te = Date.now();
-      const lr = learningRate(epoch, {
-        type: sched.TYPE === "cosine" ? "cosine" : "step",
-        baseLr: sched.BASE_LR,
-        epochs,
-        milestones: sched.DECAY_MILESTONES,
-        warmupEpochs: sched.WARMUP_EPOCHS,
-        warmupLr: sched.WARMUP_LR,
-      });
+      const lr = epochLearningRate(cfg, "linear", epoch);
       for (const g of optimizer.paramGroups) g.lr = lr;
       // Linear evaluation keeps the whole model in eval mode while training (BN frozen), as the original.
       if (linearEval) model.eval();

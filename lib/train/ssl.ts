@@ -11,8 +11,8 @@ import { initProcessGroup, destroyProcessGroup, type Distributed } from "../dist
 import { DistributedDataParallel } from "../distributed/ddp";
 import { worldFromEnv } from "../distributed/launch";
 import { BatchNorm } from "../nn/layers";
-import { learningRate } from "../optim/schedule";
-import { SGD } from "../optim/sgd";
+import { addRegularizer, regularizerName } from "../losses/regularizers";
+import { buildOptimizer, epochLearningRate } from "../optim/build";
 import type { BitSamplerState } from "../quant/sampling";
 import { buildSslMethod } from "../ssl/build";
 import { MoCo } from "../ssl/moco";
@@ -22,6 +22,7 @@ import { Generator } from "../tensor/ops/random";
 import { tidy } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
 import { MetricsLog } from "./metrics_log";
+import { freshStartEpoch } from "./resume_request";
 import { Progress } from "./progress";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { loadCheckpoint } from "../io/checkpoint";
@@ -99,15 +100,12 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
     // Before any step: MoCo drops the last partial batch, so every step enqueues TRAIN.BATCH_SIZE keys per process.
     if (method instanceof MoCo) method.checkGlobalBatch(cfg.TRAIN.BATCH_SIZE, size);
     const params = method.parameters();
-    const optimizer = new SGD(params, {
-      lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
-      momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM,
-      weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY,
-    });
+    const optimizer = buildOptimizer(cfg, params);
+    const regularizer = regularizerName(cfg.TRAIN.LOSS.REGULARIZER.NAME);
 
     fs.mkdirSync(o.output, { recursive: true });
     const checkpoint = path.join(o.output, "checkpoint.json");
-    let startEpoch = 0;
+    let startEpoch = freshStartEpoch(cfg);
     if (ckpt) {
       restoreTrainingState(ckpt, method, optimizer, o.device);
       startEpoch = ckpt.manifest.epoch;
@@ -128,13 +126,7 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
       progress.log(`${cfg.SSL.TYPE} on ${dataset.name} (${dataset.length} images, ${loader.length} steps/epoch, ${size} process${size > 1 ? "es" : ""}, ${o.device}); epochs ${startEpoch}..${epochs - 1}`);
 
     for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
-      const lr = learningRate(epoch, {
-        type: "cosine",
-        baseLr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
-        epochs,
-        warmupEpochs: cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS,
-        warmupLr: cfg.TRAIN.LR_SCHEDULER.WARMUP_LR,
-      });
+      const lr = epochLearningRate(cfg, "ssl", epoch);
       for (const g of optimizer.paramGroups) g.lr = lr;
       let sum = 0;
       let count = 0;
@@ -147,9 +139,10 @@ export async function runSsl(o: SslRunOptions): Promise<SslRunResult> {
         const loss: Tensor = tidy(() => {
           const out = method.step(x1, x2);
           bits = out.bits;
-          if (ddp) ddp.backward(out.loss);
-          else backward(out.loss);
-          return out.loss;
+          const total = addRegularizer(out.loss, method, regularizer, cfg.TRAIN.LOSS.LAMBDA);
+          if (ddp) ddp.backward(total);
+          else backward(total);
+          return total;
         });
         if (ddp) await ddp.finishGradientSync();
         optimizer.step();
