@@ -1,4 +1,4 @@
-import { ConfigError } from "../config/errors";
+import type { RegularizerName } from "./regularizer_name";
 import { BatchNorm } from "../nn/layers";
 import type { Module } from "../nn/module";
 import { ResNet } from "../nn/resnet";
@@ -16,21 +16,8 @@ import type { Tensor } from "../tensor/tensor";
  * - Slimming (losses/regularizers/Slimming.py): Σ |γ| over every BatchNorm2d, i.e. the BNs of the ResNets (the
  *   heads' and predictor's BNs are BatchNorm1d and not counted), of every encoder in the model (target/key
  *   encoders included: they add to the value, not to the gradients).
- * Checked against the original's class in test/parity/losses.test.ts.
+ * Names: ./regularizer_name.ts. Checked against the original's class in test/parity/losses.test.ts.
  */
-export const REGULARIZER_NAMES = ["Slimming"] as const;
-export type RegularizerName = (typeof REGULARIZER_NAMES)[number];
-
-export function regularizerName(name: string): RegularizerName | null {
-  if (name === "") return null;
-  if ((REGULARIZER_NAMES as readonly string[]).includes(name)) return name as RegularizerName;
-  const why =
-    name === "PACT"
-      ? "PACT regularizes the clipping levels of PACT quantizers, and QUANT.*.QUANTIZER here is uniform, which has none (the original failed on this too)"
-      : `unknown regularizer '${name}'`;
-  throw new ConfigError(`TRAIN.LOSS.REGULARIZER.NAME: ${why}; supported: ${REGULARIZER_NAMES.join(", ")} (empty = none)`, undefined, "TRAIN.LOSS.REGULARIZER.NAME");
-}
-
 /** The BatchNorm2d weights of `model`: every BN of every ResNet in it, outside the ResNet's fc head. */
 export function batchNorm2dWeights(model: Module): Tensor[] {
   const out: Tensor[] = [];

@@ -1,8 +1,8 @@
-import { ConfigError } from "../config/errors";
 import type { Config } from "../config/schema";
 import type { Tensor } from "../tensor/tensor";
 import { LARS } from "./lars";
-import { learningRate, type ScheduleOptions } from "./schedule";
+import { optimizerName, scheduleType, type Command } from "./names";
+import { learningRate } from "./schedule";
 import { SGD, type ParamGroupInput } from "./sgd";
 
 /**
@@ -12,35 +12,8 @@ import { SGD, type ParamGroupInput } from "./sgd";
  * - linear: LARS around SGD when the name is exactly `lars`, else SGD; cosine when the type is `cosine`, else
  *   x0.1 at each of DECAY_MILESTONES.
  * Here `sgd` and `lars` (any case; empty = sgd) and `cosine` and `multiStep` (null = the command's original
- * default) act as named in both commands; any other name stops the run naming the key.
+ * default) act as named in both commands; any other name stops the run naming the key (./names.ts).
  */
-export type Command = "ssl" | "linear";
-export const OPTIMIZER_NAMES = ["sgd", "lars"] as const;
-export const LR_SCHEDULER_TYPES = ["cosine", "multiStep"] as const;
-
-export function optimizerName(cfg: Config): (typeof OPTIMIZER_NAMES)[number] {
-  const name = cfg.TRAIN.OPTIMIZER.NAME.toLowerCase();
-  if (name === "") return "sgd";
-  if ((OPTIMIZER_NAMES as readonly string[]).includes(name)) return name as (typeof OPTIMIZER_NAMES)[number];
-  throw new ConfigError(
-    `TRAIN.OPTIMIZER.NAME: '${cfg.TRAIN.OPTIMIZER.NAME}' is not supported; supported: ${OPTIMIZER_NAMES.join(", ")} (empty = sgd)`,
-    undefined,
-    "TRAIN.OPTIMIZER.NAME",
-  );
-}
-
-export function scheduleType(cfg: Config, command: Command): ScheduleOptions["type"] {
-  const t = cfg.TRAIN.LR_SCHEDULER.TYPE;
-  if (t === null || t === "") return command === "ssl" ? "cosine" : "step";
-  if (t === "cosine") return "cosine";
-  if (t === "multiStep") return "step";
-  throw new ConfigError(
-    `TRAIN.LR_SCHEDULER.TYPE: '${t}' is not supported; supported: ${LR_SCHEDULER_TYPES.join(", ")} ` +
-      `(null = ${command === "ssl" ? "cosine, as the original's ssl runner" : "multiStep, as the original's linear worker"})`,
-    undefined,
-    "TRAIN.LR_SCHEDULER.TYPE",
-  );
-}
 
 /** SGD (momentum, weight decay on every parameter) or LARS around it, at BASE_LR. */
 export function buildOptimizer(cfg: Config, params: Tensor[] | ParamGroupInput[]): SGD {

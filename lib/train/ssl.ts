@@ -11,7 +11,8 @@ import { initProcessGroup, destroyProcessGroup, type Distributed } from "../dist
 import { DistributedDataParallel } from "../distributed/ddp";
 import { worldFromEnv } from "../distributed/launch";
 import { BatchNorm } from "../nn/layers";
-import { addRegularizer, regularizerName } from "../losses/regularizers";
+import { regularizerName } from "../losses/regularizer_name";
+import { addRegularizer } from "../losses/regularizers";
 import { buildOptimizer, epochLearningRate } from "../optim/build";
 import type { BitSamplerState } from "../quant/sampling";
 import { buildSslMethod } from "../ssl/build";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { batchNorm2dWeights, regularizerName, slimmingPenalty } from "../../lib/losses/regularizers";
+import { regularizerName } from "../../lib/losses/regularizer_name";
+import { batchNorm2dWeights, slimmingPenalty } from "../../lib/losses/regularizers";
 import { linearCriterion, sslCriterion } from "../../lib/losses/criteria";
 import { createResNet } from "../../lib/nn/resnet";
 import { average, byolV2Loss, crossEntropy, ntXent, symmetricNegativeCosine } from "../../lib/ssl/losses";
