@@ -294,7 +294,7 @@ export const SCHEMA = {
   },
 
   DATA: {
-    ROOT: str("", "project key. Dataset root folder; empty = look in ./data, then $SSQL_DATA_DIR"),
+    ROOT: str("", "project key. The first dataset root searched, before $SSQL_DATA_DIR and ./data (README.md, \"Dataset search order\")"),
     ON_BAD_IMAGE: choice(["error", "skip"] as const, "error", "project key. An unreadable image: error | skip (and count)"),
     TRAIN_SUBSET: int(0, "project key. Use only the first N training images (0 = all)"),
     VAL_SUBSET: int(0, "project key. Use only the first N validation images (0 = all)"),
