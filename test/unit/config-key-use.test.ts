@@ -103,6 +103,7 @@ describe("every key of the schema does what it says, or stops the run", () => {
     ["TRAIN.RUNNER.NAME", "default", "ssl", /supported for ssl: ssl/],
     ["TRAIN.START_EPOCH", 800, "ssl", /leaves no epoch to run/],
     ["QUANT.BIT_ASSIGNER.NAME", "HAWQ", "ssl", /HAWQ bit assigner .* not implemented/],
+    ["SSL.TYPE", "RSSQL_BYOL", "ssl", /unknown SSL method 'RSSQL_BYOL'.*allowed: SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR/],
   ];
   for (const [key, value, command, message] of cases) {
     it(`${command}: ${key} ${String(value)} stops the run naming the key`, () => {
