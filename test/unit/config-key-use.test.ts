@@ -154,4 +154,14 @@ describe("CLI: a key set to what the trainer cannot honour stops the command, na
     const r3 = cli(["ssl", "--config", ssl, "--output", tmp, "--opts", "MODEL.CHECKPOINT", path.join(tmp, "missing.json")]);
     expect(r3.stderr).toMatch(/MODEL\.CHECKPOINT: file not found/);
   });
+
+  it("the original's default and draw commands say what to use instead", () => {
+    ensureCompiled();
+    const d = cli(["default", "--config", linear]);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/command 'default': .*use 'linear' with TRAIN\.LINEAR_EVAL False/);
+    const w = cli(["draw"]);
+    expect(w.status).toBe(2);
+    expect(w.stderr).toMatch(/command 'draw': .*not implemented/);
+  });
 });
