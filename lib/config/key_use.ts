@@ -79,7 +79,7 @@ export const KEY_USE: Readonly<Record<string, KeyUse>> = {
   "TRAIN.LOSS.LAMBDA": acts("lib/train/ssl.ts"),
   "TRAIN.RUNNER.NAME": info("the command picks the loop: ssl needs ssl (or empty), linear and ptq default (or empty)"),
   "TRAIN.METER.NAME": info("what the log prints: ssl logs the loss (average), linear top-1 (ACC)"),
-  "TRAIN.METER.ACC.TOPK": info("linear reports top-1 (the original printed top-1 and top-5)"),
+  "TRAIN.METER.ACC.TOPK": info("linear reports top-1 and top-5 whatever the list, as the original printed them"),
   "AUG.TRAIN.RANDOMRESIZEDCROP.ENABLE": acts(transforms),
   "AUG.TRAIN.RANDOMRESIZEDCROP.SCALE": acts(transforms),
   "AUG.TRAIN.RANDOMRESIZEDCROP.INTERPOLATION": acts(transforms),
