@@ -6,7 +6,7 @@
 export const env = {
   /** Compute threads for the CPU backend (default: all cores). */
   threads: intVar("SSQL_THREADS"),
-  /** Root folder under which datasets are looked up (default: ./data, then /usr/share/datasets). */
+  /** A dataset root, searched after DATA.ROOT (the order: README.md, "Dataset search order"). */
   dataDir: process.env.SSQL_DATA_DIR,
   /** Explicit path of ssql_cpu.node / ssql_cuda.node, overriding the build folders. */
   cpuAddon: process.env.SSQL_CPU_ADDON,

@@ -23,6 +23,14 @@ Run 'node lib/main.js <command> --help' for a command's options.`;
 
 type Command = (argv: string[]) => void | number | Promise<void | number>;
 
+/** The original's main.py commands that have no counterpart here, with what to use instead. */
+const ORIGINAL_ONLY: Record<string, string> = {
+  default:
+    "the original's 'default' worker (supervised training from random weights) is not a command here; to fine-tune a " +
+    "pretrained backbone use 'linear' with TRAIN.LINEAR_EVAL False",
+  draw: "the original's 'draw' worker (a t-SNE plot of CIFAR-10 backbone features) is not implemented; 'report' charts top-1 against bit setting",
+};
+
 const commands: Record<string, Command> = {
   demo,
   info: () => info(),
@@ -40,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   const cmd = commands[name];
+  if (!cmd && ORIGINAL_ONLY[name]) {
+    console.error(`command '${name}': ${ORIGINAL_ONLY[name]}`);
+    return 2;
+  }
   if (!cmd) {
     console.error(`unknown command '${name}'\n\n${usage}`);
     return 2;

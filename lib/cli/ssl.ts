@@ -1,3 +1,4 @@
+import { sslResumeRequest } from "../train/resume_request";
 import { runSsl } from "../train/ssl";
 import { runCommand } from "./run_command";
 
@@ -6,7 +7,7 @@ const summary = "Self-supervised pretraining (SSQL_SimSiam, SimSiam, SSQL_BYOL, 
 /** `ssl --config FILE --output DIR [-j N] [--device cpu|cuda[:N]] [--resume [PATH]] [--nproc-per-node N] [--opts K V ...]` */
 export function ssl(argv: string[]): Promise<number> {
   return runCommand("ssl", argv, [], summary, async (r) => {
-    await runSsl(r);
+    await runSsl({ ...r, resume: sslResumeRequest(r.resume, r.cfg) });
     return 0;
   });
 }

@@ -127,7 +127,7 @@ export const SCHEMA = {
     WARMUP_FC: bool(false, "linear: PRETRAINED is a previous linear-eval checkpoint, loaded without key renaming"),
     RESUME: str("", "unused (resume goes through MODEL.CHECKPOINT or --resume)"),
     EPOCHS: int(0, "total epochs; also the horizon of the cosine schedule"),
-    START_EPOCH: int(0, "first epoch (set when resuming)"),
+    START_EPOCH: int(0, "first epoch of a run that does not resume; a resumed run starts at its checkpoint's epoch"),
     PRETRAIN: str("", "unused (kept for compatibility)"),
     DATASET: str<DatasetName | "">("", `dataset: ${DATASET_NAMES.join(" | ")}`),
     LABEL_SMOOTHING: float(0.0, "label smoothing of the classification loss"),
@@ -135,7 +135,7 @@ export const SCHEMA = {
     NUM_WORKERS: int(0, "data-loading workers (set by -j)"),
     PRINT_FREQ: int(1, "log every N steps (set by -p)"),
     LR_SCHEDULER: {
-      TYPE: none<string>("str", "cosine | multiStep (linear: anything but cosine steps x0.1 at DECAY_MILESTONES)"),
+      TYPE: none<string>("str", "cosine | multiStep (x0.1 at each of DECAY_MILESTONES); null = cosine in ssl, multiStep in linear"),
       WARMUP_EPOCHS: int(0, "linear warm-up epochs from WARMUP_LR to BASE_LR (the original ignores it; honoured here)"),
       WARMUP_LR: float(0.0, "learning rate at the start of the warm-up"),
       BASE_LR: float(0.0, "initial learning rate, used as given (no batch-size scaling)"),
@@ -147,7 +147,7 @@ export const SCHEMA = {
       DECAY_RATE: float(0.1, "unused by the original's linear path, which hard-codes 0.1"),
     },
     OPTIMIZER: {
-      NAME: str("", "sgd | lars (linear wraps SGD in LARS); ssl always uses SGD"),
+      NAME: str("", "sgd | lars (LARS around SGD), any case; empty = sgd"),
       EPS: none<number>("float", "unused (timm only)"),
       BETAS: none<readonly number[]>("floats", "unused (timm only)"),
       MOMENTUM: float(0.0, "SGD momentum"),
@@ -155,16 +155,16 @@ export const SCHEMA = {
     },
     LOSS: {
       CRITERION: {
-        NAME: str("", "CosineSimilarity | CosineSimilarityv2 | CrossEntropy | InfoNCEv2"),
+        NAME: str("", "per SSL.TYPE: CosineSimilarity (SimSiam, BYOL families), CosineSimilarityv2 (BYOL family), CrossEntropy (MoCo family, linear), InfoNCEv2 | InfoNCE (SimCLR); empty = the method's own"),
         LPLOSS: {
           P: float(2.0, "LpLoss exponent (unused by SSQL)"),
           REDUCTION: str("none", "LpLoss reduction (unused by SSQL)"),
         },
       },
       REGULARIZER: {
-        NAME: str("", "PACT | Slimming; empty = none"),
+        NAME: str("", "ssl: Slimming (LAMBDA x sum of |BN2d gamma|); empty = none. PACT is refused (no PACT quantizer)"),
       },
-      LAMBDA: float(0.0, "regularizer weight; has no effect without a regularizer"),
+      LAMBDA: float(0.0, "regularizer weight: loss = criterion + LAMBDA x regularizer; no effect without one, as in the original"),
     },
     RUNNER: {
       NAME: str("", "ssl | default (informational here: the command decides)"),
@@ -299,7 +299,7 @@ export const SCHEMA = {
   },
 
   DATA: {
-    ROOT: str("", "project key. Dataset root folder; empty = look in ./data, then $SSQL_DATA_DIR"),
+    ROOT: str("", "project key. The first dataset root searched, before $SSQL_DATA_DIR and ./data (README.md, \"Dataset search order\")"),
     ON_BAD_IMAGE: choice(["error", "skip"] as const, "error", "project key. An unreadable image: error | skip (and count)"),
     TRAIN_SUBSET: int(0, "project key. Use only the first N training images (0 = all)"),
     VAL_SUBSET: int(0, "project key. Use only the first N validation images (0 = all)"),

@@ -3,6 +3,7 @@ import { MAX_BITS, isBitWidth } from "../quant/bits";
 import { GRANULARITIES, ORIGINAL_OBSERVER_NAMES } from "../quant/names";
 import { bitSettingProblem } from "./bit_setting_check";
 import { ConfigError, didYouMean } from "./errors";
+import { keyUseProblems } from "./key_use";
 import { configFiles, originOf } from "./meta";
 import { ARCH_NAMES, SSL_TYPES, type Config } from "./schema";
 
@@ -116,6 +117,8 @@ export function validateFor(command: CommandName, cfg: Config): void {
     need(cfg.TRAIN.LR_SCHEDULER.BASE_LR > 0, "TRAIN.LR_SCHEDULER.BASE_LR", "set the learning rate");
   }
   report(cfg, problems, `config is incomplete for '${command}'`);
+  // Then every key set to a value this trainer would not honour (lib/config/key_use.ts).
+  report(cfg, keyUseProblems(command, cfg), `config has settings '${command}' does not support`);
 }
 
 interface Problem {

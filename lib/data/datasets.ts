@@ -101,9 +101,9 @@ function howToObtain(name: DatasetName): string {
 }
 
 /**
- * Finds where a dataset lives: the explicit root, then $SSQL_DATA_DIR, then ./data (and ./cache for CIFAR),
- * and for Fashion-MNIST finally /usr/share/datasets/fashion-mnist. The error names every path tried,
- * the expected layout and how to obtain the data.
+ * Finds where a dataset lives, in the order README.md states once ("Dataset search order"): DATA.ROOT,
+ * $SSQL_DATA_DIR, ./data, ./cache (CIFAR), /usr/share/datasets/fashion-mnist (Fashion-MNIST). The error names
+ * every path tried, the expected layout and how to obtain the data.
  */
 export function resolveDataRoot(name: string, o: DataRootOptions = {}): DataLocation {
   if (!isDatasetName(name)) throw new Error(`unknown dataset '${name}'; known datasets: ${DATASET_NAMES.join(", ")}`);

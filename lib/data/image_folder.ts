@@ -7,7 +7,18 @@ import type { ImageDataset, Mode, SourceBatch } from "./dataset";
 /** torchvision's IMG_EXTENSIONS; files with other extensions are not part of the dataset. */
 export const IMG_EXTENSIONS = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
 
-/** What to do with a file that cannot be decoded (corrupt, truncated, or not JPEG/PNG). */
+/**
+ * The extensions the native decoder reads (libjpeg-turbo, libpng). Files with torchvision's other extensions are
+ * left out of the dataset, counted, and reported once when it opens, rather than listed and then failing to decode.
+ */
+export const DECODED_EXTENSIONS = [".jpg", ".jpeg", ".png"];
+
+/** "3 .webp, 1 .bmp": the counts of left-out files by extension. */
+function describeCounts(counts: ReadonlyMap<string, number>): string {
+  return [...counts].map(([ext, n]) => `${n} ${ext}`).join(", ");
+}
+
+/** What to do with a file that cannot be decoded (corrupt, truncated, or not JPEG/PNG inside). */
 export type OnCorrupt = "skip" | "error";
 
 const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -51,6 +62,9 @@ export class ImageFolderDataset implements ImageDataset {
     readonly onCorrupt: OnCorrupt,
   ) {}
 
+  /** Files torchvision would list that this trainer cannot decode, by extension (.webp -> count). */
+  readonly leftOut = new Map<string, number>();
+
   /** Files that failed to decode so far (path -> reason), kept for the run summary. */
   readonly skippedFiles = new Map<string, string>();
 
@@ -64,17 +78,27 @@ export class ImageFolderDataset implements ImageDataset {
     const files: string[] = [];
     const labels: number[] = [];
     const empty: string[] = [];
+    const leftOut = new Map<string, number>();
     for (let c = 0; c < classes.length; c++) {
-      const found = (await walkSorted(path.join(root, classes[c]))).filter((f) => IMG_EXTENSIONS.includes(path.extname(f).toLowerCase()));
+      const found: string[] = [];
+      for (const f of await walkSorted(path.join(root, classes[c]))) {
+        const ext = path.extname(f).toLowerCase();
+        if (DECODED_EXTENSIONS.includes(ext)) found.push(f);
+        else if (IMG_EXTENSIONS.includes(ext)) leftOut.set(ext, (leftOut.get(ext) ?? 0) + 1);
+      }
       if (found.length === 0) empty.push(classes[c]);
       for (const f of found) {
         files.push(f);
         labels.push(c);
       }
     }
+    const why = leftOut.size ? ` (left out ${describeCounts(leftOut)}: only JPEG and PNG are decoded; convert them, e.g. with ImageMagick's mogrify -format png)` : "";
     if (empty.length)
-      throw new Error(`${name}: found no valid image file for the classes ${empty.join(", ")} in ${root}. Supported extensions are: ${IMG_EXTENSIONS.join(", ")}`);
-    return new ImageFolderDataset(name, mode, root, classes, files, Int32Array.from(labels), onCorrupt);
+      throw new Error(`${name}: found no JPEG or PNG image for the classes ${empty.join(", ")} in ${root}${why}. Decoded extensions: ${DECODED_EXTENSIONS.join(", ")}`);
+    if (leftOut.size) console.warn(`${name} (${mode}): ${root}: ${files.length} images${why}`);
+    const ds = new ImageFolderDataset(name, mode, root, classes, files, Int32Array.from(labels), onCorrupt);
+    for (const [ext, n] of leftOut) ds.leftOut.set(ext, n);
+    return ds;
   }
 
   get length(): number {

@@ -5,7 +5,7 @@ export { InMemoryDataset, type ImageDataset, type Mode, type SourceBatch } from 
 export { DATASET_NAMES, isDatasetName, type DatasetName } from "./dataset_names";
 export { FMNIST_SYSTEM_DIR, MODES, openDataset, resolveDataRoot, type DataLocation, type DataRootOptions, type OpenDatasetOptions } from "./datasets";
 export { FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, readFashionMnist } from "./fmnist";
-export { IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_folder";
+export { DECODED_EXTENSIONS, IMG_EXTENSIONS, ImageFolderDataset, type OnCorrupt } from "./image_folder";
 export { DataLoader, type Batch, type LoaderOptions } from "./loader";
 export { NdArray, Tuple, dictGet, unpickleNumpy, type PyValue } from "./numpy_pickle";
 export { Rng, type RngState } from "../tensor/prng";

@@ -6,8 +6,10 @@ import { type HostTensor, type HostTensors, isHostTensor, setOwn } from "./host_
  * random backbone when a path lacked a capital Q).
  *
  * Layouts handled:
- *  - a wrapper prefix: module.encoder_q., module.encoder., encoder_q., encoder., module. or none
+ *  - a wrapper prefix: module.encoder_q., module.encoder., encoder_q., encoder., module., backbone. (solo-learn,
+ *    lightly; in a Lightning .ckpt under "state_dict"), model.backbone., module.backbone. or none
  *    (DDP's "module.", SimSiam's "encoder", SSQL/MoCo/BYOL's "encoder_q");
+ *  - a torchvision ResNet flattened into a Sequential (lightly): `0.` conv1, `1.` bn1, `4.`..`7.` layer1..4;
  *  - the original QuantModel's extra "model." level;
  *  - the QuantModel's module rewriting (quant_tools/quant_model.py and blocks/*resnet.py), undone by
  *    `plainKey`: a BatchNorm that followed a conv or linear layer lives in that layer's `bn_function`,
@@ -20,7 +22,13 @@ import { type HostTensor, type HostTensors, isHostTensor, setOwn } from "./host_
  * The projector (the backbone's `fc`, replaced by the SSL head), the predictor, momentum encoders and
  * queues are not backbone weights and are dropped.
  */
-export const WRAPPER_PREFIXES = ["module.encoder_q.", "module.encoder.", "encoder_q.", "encoder.", "module."] as const;
+export const WRAPPER_PREFIXES = ["module.encoder_q.", "module.encoder.", "encoder_q.", "encoder.", "module.", "backbone.", "model.backbone.", "module.backbone."] as const;
+
+/**
+ * A torchvision ResNet's children as a Sequential (lightly's `nn.Sequential(*list(resnet.children())[:-1])`):
+ * index → module name; 2 (relu), 3 (maxpool) and 8 (avgpool) hold no state.
+ */
+const RESNET_CHILDREN: Readonly<Record<string, string>> = { 0: "conv1", 1: "bn1", 4: "layer1", 5: "layer2", 6: "layer3", 7: "layer4" };
 
 export interface BackboneKeyOptions {
   /** Key prefix of the backbone's classifier, which an SSL checkpoint replaces with its projector. Default "fc.". */
@@ -53,6 +61,8 @@ const QUANTIZER = /\.(weight_quantizer|output_quantizer)\./;
 /** The plain-model name of an original QuantModel key (see the module comment); null for quantizer state. */
 export function plainKey(key: string): string | null {
   if (QUANTIZER.test(`.${key}`)) return null;
+  const child = /^(\d+)\.(.*)$/.exec(key);
+  if (child && !key.includes(".bn_function.") && RESNET_CHILDREN[child[1]!]) return `${RESNET_CHILDREN[child[1]!]}.${child[2]}`;
   const bn = key.indexOf(".bn_function.");
   if (bn >= 0) {
     const owner = key.slice(0, bn);
@@ -182,7 +192,15 @@ export function assertBackboneComplete(mapping: BackboneMapping, file: string, {
   if (!allowUnexpected && mapping.unexpected.length) problems.push(`${mapping.unexpected.length} checkpoint keys match nothing: ${list(mapping.unexpected)}`);
   if (problems.length) {
     const how = `keys read with prefix '${mapping.prefix}' (${mapping.layout} layout)`;
-    throw new Error(`${file}: the checkpoint does not fit the backbone; ${how}. ${problems.join("; ")}`);
+    const tried =
+      `Layouts tried: the prefixes ${WRAPPER_PREFIXES.map((p) => `'${p}'`).join(", ")} and none, each with and without the ` +
+      "original QuantModel's 'model.' level and its bn_function/downsample renaming, and a torchvision ResNet as a " +
+      "Sequential ('0.' conv1 ... '7.' layer4); the best fit is reported";
+    const instead =
+      "Pass an ssl run folder or its checkpoint.json (or the .safetensors beside it), an original checkpoint.pth.tar, " +
+      "or a state dict whose keys are the backbone's own (conv1.weight, bn1.weight, layer1.0.conv1.weight, ...) under one " +
+      "of those prefixes, and check that MODEL.ARCH is the checkpoint's backbone";
+    throw new Error(`${file}: the checkpoint does not fit the backbone; ${how}. ${problems.join("; ")}. ${tried}. ${instead}`);
   }
 }
 

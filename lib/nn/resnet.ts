@@ -7,6 +7,7 @@ import type { Generator as RandomGenerator } from "../tensor/ops/random";
 import type { Tensor } from "../tensor/tensor";
 import { HookSlot, type QuantUnit } from "./hooks";
 import { BatchNorm, Conv2d, Linear } from "./layers";
+import { kaimingNormal_, zeros_ } from "./init";
 import { Layer, Sequential } from "./module";
 import { convUnit } from "./units";
 
@@ -172,7 +173,17 @@ export class ResNet extends Layer {
     });
     this.featureDim = 512 * expansion;
     this.fc = this.registerModule("fc", new Linear(this.featureDim, opts.numClasses, gen));
-    if (imagenet && opts.zeroInitResidual) for (const blk of this.blocks()) blk.lastBn.weight?.ops.fill_(blk.lastBn.weight.handle, 0);
+    if (imagenet) this.imagenetInit(gen, opts.zeroInitResidual ?? false);
+  }
+
+  /**
+   * models/resnet.py's init: every conv kaiming-normal (fan_out, relu), every BN weight 1 and bias 0 (already so),
+   * and with zero_init_residual the last BN of each residual branch at 0. The CIFAR ResNets
+   * (models/cifar_resnet.py) keep PyTorch's default layer init, as there.
+   */
+  private imagenetInit(gen: RandomGenerator, zeroInitResidual: boolean): void {
+    for (const [, m] of this.namedModules()) if (m instanceof Conv2d) kaimingNormal_(m.weight, gen, { mode: "fan_out", nonlinearity: "relu" });
+    if (zeroInitResidual) for (const blk of this.blocks()) if (blk.lastBn.weight) zeros_(blk.lastBn.weight);
   }
 
   /** Installs a new head (the SSL projector, or a fresh classifier). */

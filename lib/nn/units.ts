@@ -4,6 +4,7 @@ import type { Tensor } from "../tensor/tensor";
 import type { HookSlot } from "./hooks";
 import { BatchNorm, Conv2d, Identity, Linear, ReLU } from "./layers";
 import { Layer, Sequential } from "./module";
+import type { Generator as RandomGenerator } from "../tensor/ops/random";
 
 /** conv → BN → (ReLU), with the weight and the output exposed to quantization under `name`. */
 export function convUnit(slot: HookSlot, name: string, conv: Conv2d, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
@@ -50,5 +51,19 @@ export class UnitSequential extends Sequential {
       }
       return y;
     });
+  }
+}
+
+/**
+ * A Linear that is one quantization unit under `name` (MoCo/SimCLR's plain `fc` head with SSL.SETTING.MLP
+ * False): weight and output pass the slot's hooks, the state-dict keys stay `fc.weight`, `fc.bias`.
+ */
+export class LinearUnit extends Linear {
+  constructor(private readonly slot: HookSlot, private readonly name: string, inFeatures: number, outFeatures: number, gen: RandomGenerator) {
+    super(inFeatures, outFeatures, gen);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return freeTemporaries(() => this.slot.hooks.output(this.name, this.project(x, this.slot.hooks.weight(this.name, this.weight))));
   }
 }

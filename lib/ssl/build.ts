@@ -1,8 +1,9 @@
 import type { Config } from "../config";
+import { sslCriterion } from "../losses/criteria";
 import type { QuantUnit } from "../nn/hooks";
 import type { Layer } from "../nn/module";
 import { createResNet, type ResNet } from "../nn/resnet";
-import type { UnitSequential } from "../nn/units";
+import { LinearUnit, type UnitSequential } from "../nn/units";
 import { quantSideSpec } from "../quant/config";
 import { QuantizedEncoder } from "../quant/quant_model";
 import type { ProcessGroup } from "../distributed/process_group";
@@ -59,7 +60,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, opts: { group?
   const aRange = cfg.QUANT.A.BIT_RANGE as [number, number];
   const sampler = ssql ? new BitSampler(cfg.SEED ?? 0, wRange, aRange) : undefined;
   const group = opts.group ?? null;
-  const criterion = cfg.TRAIN.LOSS.CRITERION.NAME as ByolCriterion;
+  const criterion = sslCriterion(type, cfg.TRAIN.LOSS.CRITERION.NAME) as ByolCriterion;
 
   switch (type) {
     case "SimSiam":
@@ -84,7 +85,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, opts: { group?
     }
     case "MoCo":
     case "SSQL_MoCo": {
-      const head = (e: ResNet) => (s.MLP ? mlpHead(e.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new Linear(F, s.DIM, gen));
+      const head = (e: ResNet) => (s.MLP ? mlpHead(e.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new LinearUnit(e.slot, "fc", F, s.DIM, gen));
       encoder.setHead(head(encoder));
       const keyEncoder = makeEncoder();
       keyEncoder.setHead(head(keyEncoder));
@@ -93,7 +94,7 @@ export function buildSslMethod(cfg: Config, gen: RandomGenerator, opts: { group?
       return { method: new SSQLMoCo(encoder, keyEncoder, s.DIM, s.MOCO_K, s.MOMENTUM, s.T, gen, quant, sampler!, group), quant, sampler };
     }
     case "SimCLR":
-      encoder.setHead(s.MLP ? mlpHead(encoder.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new Linear(F, s.DIM, gen));
+      encoder.setHead(s.MLP ? mlpHead(encoder.slot, F, s.HIDDEN_DIM, s.DIM, gen) : new LinearUnit(encoder.slot, "fc", F, s.DIM, gen));
       return { method: new SimCLR(encoder, s.T) };
   }
   throw new Error(`unknown SSL.TYPE '${String(type)}'`);

@@ -4,7 +4,9 @@ import { crossEntropy } from "../tensor/ops/loss";
 import { mean } from "../tensor/ops/reduce";
 import { cosineSimilarity } from "../tensor/ops/norm";
 import { freeTemporaries } from "../tensor/scope";
-import type { Tensor } from "../tensor/tensor";
+import { tensor, type Tensor } from "../tensor/tensor";
+import { matmul } from "../tensor/ops/linear";
+import { concat, transpose } from "../tensor/ops/shape";
 
 /** −mean_b cos(p, sg(z)): the SimSiam term (CosineSimilarity criterion, eps 1e-8). */
 export function negativeCosine(p: Tensor, z: Tensor): Tensor {
@@ -27,6 +29,24 @@ export function byolV2Loss(p1: Tensor, p2: Tensor, t1: Tensor, t2: Tensor): Tens
 /** The mean of two losses, as the original's 4-prediction and 2-logit criterion branches combine FP and quantized terms. */
 export function average(a: Tensor, b: Tensor): Tensor {
   return freeTemporaries(() => mulScalar(add(a, b), 0.5));
+}
+
+/**
+ * NT-Xent of InfoNCEv2 (§4.8) on normalised embeddings f1, f2 [B, D]: X = [f1; f2], logits X·Xᵀ / T without the
+ * diagonal, and for each row the other view of the same image as the positive.
+ */
+export function ntXent(f1: Tensor, f2: Tensor, temperature: number): Tensor {
+  return freeTemporaries(() => {
+    const f = concat([f1, f2], 0);
+    const n = f.shape[0];
+    const b = n / 2;
+    const sim = mulScalar(matmul(f, transpose(f)), 1 / temperature);
+    const mask = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) mask[i * n + i] = -1e9;
+    const logits = add(sim, tensor(mask, [n, n], f.device));
+    const targets = new Int32Array(n).map((_, i) => (i + b) % n);
+    return crossEntropy(logits, tensor(targets, [n], f.device));
+  });
 }
 
 export { crossEntropy };

@@ -1,11 +1,8 @@
 import type { Module } from "../nn/module";
 import type { ResNet } from "../nn/resnet";
-import { add, mulScalar } from "../tensor/ops/elementwise";
-import { matmul } from "../tensor/ops/linear";
-import { crossEntropy } from "../tensor/ops/loss";
-import { concat, transpose } from "../tensor/ops/shape";
 import { normalize } from "../tensor/ops/norm";
-import { tensor, type Tensor } from "../tensor/tensor";
+import type { Tensor } from "../tensor/tensor";
+import { ntXent } from "./losses";
 import { SslMethod, type StepOutput } from "./method";
 import { freeTemporaries } from "../tensor/scope";
 
@@ -21,15 +18,7 @@ export class SimCLR extends SslMethod {
 
   step(x1: Tensor, x2: Tensor): StepOutput {
     return freeTemporaries(() => {
-      const f = concat([normalize(this.encoder.forward(x1), 1), normalize(this.encoder.forward(x2), 1)], 0);
-      const n = f.shape[0];
-      const b = n / 2;
-      const sim = mulScalar(matmul(f, transpose(f)), 1 / this.temperature);
-      const mask = new Float32Array(n * n);
-      for (let i = 0; i < n; i++) mask[i * n + i] = -1e9;
-      const logits = add(sim, tensor(mask, [n, n], f.device));
-      const targets = new Int32Array(n).map((_, i) => (i + b) % n);
-      return { loss: crossEntropy(logits, tensor(targets, [n], f.device)) };
+      return { loss: ntXent(normalize(this.encoder.forward(x1), 1), normalize(this.encoder.forward(x2), 1), this.temperature) };
     });
   }
 }

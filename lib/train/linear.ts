@@ -4,9 +4,8 @@ import { batchIndices } from "../data/sampler";
 import { describePipeline, type Pipeline } from "../data/transforms";
 import { DistributedDataParallel } from "../distributed/ddp";
 import { loadCheckpoint, type LoadedCheckpoint } from "../io/checkpoint";
-import { LARS } from "../optim/lars";
-import { learningRate } from "../optim/schedule";
-import { SGD } from "../optim/sgd";
+import { buildOptimizer, epochLearningRate } from "../optim/build";
+import type { SGD } from "../optim/sgd";
 import { crossEntropy } from "../tensor/ops/loss";
 import type { Tensor } from "../tensor/tensor";
 import { bitSettings, runLabel } from "./bit_settings";
@@ -18,6 +17,7 @@ import { FeatureCache, isDeterministic } from "./feature_cache";
 import { readStateDict, type LoadedStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
 import { withRun, type Run, type RunOptions } from "./run";
+import { freshStartEpoch } from "./resume_request";
 import { restoreTrainingState, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
@@ -200,17 +200,15 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
   const { model, bits } = c;
   const linearEval = cfg.TRAIN.LINEAR_EVAL;
   const params = model.parameters().filter((p) => p.requiresGrad);
-  const hyper = { lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR, momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM, weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY };
-  const optimizer = cfg.TRAIN.OPTIMIZER.NAME.toLowerCase() === "lars" ? new LARS(params, hyper) : new SGD(params, hyper);
+  const optimizer = buildOptimizer(cfg, params);
   try {
-    const { startEpoch, history } = ckpt ? resumeSetting(run, c, optimizer, ckpt) : { startEpoch: 0, history: { losses: [], evals: [], seconds: 0 } as History };
+    const { startEpoch, history } = ckpt ? resumeSetting(run, c, optimizer, ckpt) : { startEpoch: freshStartEpoch(cfg), history: { losses: [], evals: [], seconds: 0 } as History };
     const prior = history.seconds;
     const ddp = group ? await DistributedDataParallel.create(group, params, linearEval ? [] : model.namedBuffers().map(([, t]) => t)) : null;
     if (run.main) fs.mkdirSync(at.dir, { recursive: true });
     const metrics = run.metricsLog(path.join(at.dir, "metrics.jsonl"));
     const epochs = cfg.TRAIN.EPOCHS;
     const lastEpoch = Math.min(epochs, startEpoch + (o.stopAfterEpochs ?? epochs));
-    const sched = cfg.TRAIN.LR_SCHEDULER;
     await trainEpochs(
       {
         optimizer,
@@ -221,15 +219,7 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
         processes: run.worldSize,
         progress,
         label: bits,
-        lr: (epoch) =>
-          learningRate(epoch, {
-            type: sched.TYPE === "cosine" ? "cosine" : "step",
-            baseLr: sched.BASE_LR,
-            epochs,
-            milestones: sched.DECAY_MILESTONES,
-            warmupEpochs: sched.WARMUP_EPOCHS,
-            warmupLr: sched.WARMUP_LR,
-          }),
+        lr: (epoch) => epochLearningRate(cfg, "linear", epoch),
         // Linear evaluation keeps the whole model in eval mode while training (BN frozen), as the original.
         beforeEpoch: () => model.train(!linearEval),
         batches: (epoch) => data.batches(epoch),

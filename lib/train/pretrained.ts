@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { assertBackboneComplete, mapBackboneState, stateDictOf, type BackboneMapping } from "../io/backbone_keys";
-import { loadCheckpoint, type CheckpointManifest } from "../io/checkpoint";
+import { CHECKPOINT_FORMAT, loadCheckpoint, type CheckpointManifest } from "../io/checkpoint";
 import { FileFormatError } from "../io/errors";
 import { setOwn, type HostTensors } from "../io/host_tensor";
 import { parseSafetensors } from "../io/safetensors";
@@ -47,8 +47,12 @@ export async function readStateDict(file: string): Promise<LoadedStateDict> {
     case "pickle":
     case "tar":
       return { file, kind: "torch", tensors: stateDictOf(parseTorchCheckpoint(bytes, file), file) };
-    case "safetensors":
-      return { file, kind: "safetensors", tensors: parseSafetensors(bytes, file).tensors };
+    case "safetensors": {
+      const content = parseSafetensors(bytes, file);
+      // The tensors file of one of this trainer's checkpoints, named directly: its model is under "model.".
+      if (content.metadata.format === CHECKPOINT_FORMAT) return { file, kind: "trainer", tensors: modelTensors(content.tensors, file) };
+      return { file, kind: "safetensors", tensors: content.tensors };
+    }
     default:
       throw new FileFormatError(
         file,
@@ -67,11 +71,15 @@ async function fromTrainer(file: string): Promise<LoadedStateDict> {
         "backbone; finish the run (linear --resume) first",
     );
   }
+  return { file: ckpt.path, kind: "trainer", tensors: modelTensors(ckpt.tensors, ckpt.path), manifest: ckpt.manifest };
+}
+
+/** The model's tensors of one of our checkpoints, "model.<name>" (optimizer buffers live beside them under "optimizer."). */
+function modelTensors(all: HostTensors, file: string): HostTensors {
   const tensors: HostTensors = {};
-  // Optimizer buffers live beside the model under "optimizer."; only the model's state is a state dict.
-  for (const [k, t] of Object.entries(ckpt.tensors)) if (k.startsWith(OUR_MODEL)) setOwn(tensors, k.slice(OUR_MODEL.length), t);
-  if (Object.keys(tensors).length === 0) throw new FileFormatError(ckpt.path, "the checkpoint holds no model tensors");
-  return { file: ckpt.path, kind: "trainer", tensors, manifest: ckpt.manifest };
+  for (const [k, t] of Object.entries(all)) if (k.startsWith(OUR_MODEL)) setOwn(tensors, k.slice(OUR_MODEL.length), t);
+  if (Object.keys(tensors).length === 0) throw new FileFormatError(file, "the checkpoint holds no model tensors");
+  return tensors;
 }
 
 export interface LoadReport {

@@ -8,14 +8,17 @@ import { subset } from "../data/subset";
 import { DistributedDataParallel } from "../distributed/ddp";
 import { convertSyncBatchNorm } from "../distributed/sync_bn";
 import { loadCheckpoint } from "../io/checkpoint";
-import { learningRate } from "../optim/schedule";
-import { SGD } from "../optim/sgd";
+import { regularizerName } from "../losses/regularizer_name";
+import { addRegularizer } from "../losses/regularizers";
+import { buildOptimizer, epochLearningRate } from "../optim/build";
+import type { SGD } from "../optim/sgd";
 import { buildSslMethod } from "../ssl/build";
 import type { SslMethod } from "../ssl/method";
 import { methodStateOf } from "../ssl/method_state";
 import { Generator } from "../tensor/ops/random";
 import { augmentDevice, moveToDevice, uploader } from "./device_placement";
 import { withRun, type Run, type RunOptions } from "./run";
+import { freshStartEpoch } from "./resume_request";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
@@ -92,15 +95,12 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
     method.train();
     if (cfg.TRAIN.SYNC_BN) convertSyncBatchNorm(method, group);
     const params = method.parameters();
-    const optimizer = new SGD(params, {
-      lr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
-      momentum: cfg.TRAIN.OPTIMIZER.MOMENTUM,
-      weightDecay: cfg.TRAIN.OPTIMIZER.WEIGHT_DECAY,
-    });
+    const optimizer = buildOptimizer(cfg, params);
+    const regularizer = regularizerName(cfg.TRAIN.LOSS.REGULARIZER.NAME);
     try {
       const from = resumePath(o.resume, o.output);
       const ckpt = from ? await loadCheckpoint(from) : null;
-      let startEpoch = 0;
+      let startEpoch = freshStartEpoch(cfg);
       if (ckpt) {
         restoreTrainingState(ckpt, method, optimizer, o.device);
         method.loadState(methodStateOf(ckpt.manifest, ckpt.path));
@@ -124,16 +124,12 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
           steps: loader.length,
           processes: worldSize,
           progress,
-          lr: (epoch) =>
-            learningRate(epoch, {
-              type: "cosine",
-              baseLr: cfg.TRAIN.LR_SCHEDULER.BASE_LR,
-              epochs,
-              warmupEpochs: cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS,
-              warmupLr: cfg.TRAIN.LR_SCHEDULER.WARMUP_LR,
-            }),
+          lr: (epoch) => epochLearningRate(cfg, "ssl", epoch),
           batches: (epoch) => loader.epoch(epoch),
-          forward: (batch) => method.step(batch.views[0], batch.views[1]),
+          forward: (batch) => {
+            const out = method.step(batch.views[0], batch.views[1]);
+            return { ...out, loss: addRegularizer(out.loss, method, regularizer, cfg.TRAIN.LOSS.LAMBDA) };
+          },
           afterStep: () => method.afterStep(),
           onStep: ({ epoch, batch, loss, lr, bits }) =>
             metrics?.write({ kind: "step", epoch, step: batch.index, loss, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) }),

@@ -280,12 +280,27 @@ describe("ImageFolder with JPEG and PNG", () => {
     batch.dispose();
   });
 
+  it("leaves out torchvision's other image extensions (WebP, BMP, TIFF, ...), counted and explained", async () => {
+    const r = path.join(tmp, "folder3", "pets", "train");
+    for (const f of ["dog/a.png", "dog/b.webp", "dog/c.BMP", "dog/d.tiff", "cat/e.png", "cat/f.webp"]) {
+      fs.mkdirSync(path.dirname(path.join(r, f)), { recursive: true });
+      fs.writeFileSync(path.join(r, f), png(2));
+    }
+    const ds = await ImageFolderDataset.open("pets", "train", r, "error");
+    expect(ds.files.map((p) => path.relative(r, p))).toEqual(["cat/e.png", "dog/a.png"]);
+    expect(Object.fromEntries(ds.leftOut)).toEqual({ ".webp": 2, ".bmp": 1, ".tiff": 1 });
+    fs.rmSync(path.join(r, "cat", "e.png"));
+    await expect(ImageFolderDataset.open("pets", "train", r, "error")).rejects.toThrow(
+      /no JPEG or PNG image for the classes cat .*\(left out 2 \.webp, 1 \.bmp, 1 \.tiff: only JPEG and PNG are decoded/,
+    );
+  });
+
   it("errors on a class folder without images and on a missing split", async () => {
     const r = path.join(tmp, "folder2", "dtd", "split1", "train");
     fs.mkdirSync(path.join(r, "empty"), { recursive: true });
     fs.mkdirSync(path.join(r, "full"), { recursive: true });
     fs.writeFileSync(path.join(r, "full", "a.png"), png(2));
-    await expect(openDataset("dtd", "train", only(path.join(tmp, "folder2")))).rejects.toThrow(/no valid image file for the classes empty/);
+    await expect(openDataset("dtd", "train", only(path.join(tmp, "folder2")))).rejects.toThrow(/no JPEG or PNG image for the classes empty/);
     await expect(openDataset("dtd", "validation", only(path.join(tmp, "folder2")))).rejects.toThrow(/split folder .*split1\/val is missing/);
   });
 });
