@@ -1,5 +1,6 @@
 import { loadConfig, validateFor } from "../config";
 import { spawnWorkers } from "../distributed/launch";
+import { resumeAfterRestart } from "../distributed/restart";
 import { runLinear } from "../train/linear";
 import { bitsOption, nprocOption, parseCommandArgs } from "./args";
 import { resolveDevice } from "./resolve_device";
@@ -21,13 +22,14 @@ export async function linear(argv: string[]): Promise<number> {
   const cfg = loadConfig(parsed.options.config, parsed.configOverrides, { defaults: parsed.configDefaults });
   validateFor("linear", cfg);
   const device = resolveDevice(parsed.options.device ?? cfg.DEVICE);
+  const output = cfg.OUTPUT || parsed.options.output;
   const { complete } = await runLinear({
     cfg,
-    output: cfg.OUTPUT || parsed.options.output,
+    output,
     device,
     workers: parsed.options.workers,
     printFreq: cfg.TRAIN.PRINT_FREQ,
-    resume: parsed.options.resume,
+    resume: resumeAfterRestart(parsed.options.resume, output),
   });
   return complete ? 0 : 1;
 }

@@ -1,5 +1,7 @@
+import * as path from "node:path";
 import { loadConfig, validateFor } from "../config";
 import { spawnWorkers } from "../distributed/launch";
+import { resumeAfterRestart } from "../distributed/restart";
 import { runSsl } from "../train/ssl";
 import { nprocOption, parseCommandArgs } from "./args";
 import { resolveDevice } from "./resolve_device";
@@ -22,13 +24,14 @@ export async function ssl(argv: string[]): Promise<number> {
   const cfg = loadConfig(parsed.options.config, parsed.configOverrides, { defaults: parsed.configDefaults });
   validateFor("ssl", cfg);
   const device = resolveDevice(parsed.options.device ?? cfg.DEVICE);
+  const output = cfg.OUTPUT || parsed.options.output;
   await runSsl({
     cfg,
-    output: cfg.OUTPUT || parsed.options.output,
+    output,
     device,
     workers: parsed.options.workers,
     printFreq: cfg.TRAIN.PRINT_FREQ,
-    resume: parsed.options.resume,
+    resume: resumeAfterRestart(parsed.options.resume, path.join(output, "checkpoint.json")),
   });
   return 0;
 }
