@@ -70,7 +70,12 @@ async function viaAgentStore(world: World, agent: AgentStore, timeoutMs: number)
       const server = await StoreServer.listen(0, sameMachine ? "127.0.0.1" : undefined);
       const host = sameMachine ? "127.0.0.1" : local && !isLoopback(local) ? local : agent.host;
       const published: Published = { host, port: server.port, worldSize: world.worldSize };
-      await c10d.set(agent.key, JSON.stringify(published));
+      try {
+        await c10d.set(agent.key, JSON.stringify(published));
+      } catch (e) {
+        server.close();
+        throw e;
+      }
       return { host, port: server.port, server };
     }
     let raw: Buffer;
@@ -83,11 +88,21 @@ async function viaAgentStore(world: World, agent: AgentStore, timeoutMs: number)
         [agent.key],
       );
     }
-    const p = JSON.parse(raw.toString("utf8")) as Published;
+    const p = parsePublished(raw.toString("utf8"));
+    if (!p) throw new Error(`rank ${world.rank}: '${agent.key}' in torchrun's store at ${c10d.where} holds '${raw.toString("utf8").slice(0, 80)}', not the address of rank 0's store`);
     if (p.worldSize !== world.worldSize) throw worldSizeError(world, p.worldSize);
     return { host: p.host, port: p.port, server: null };
   } finally {
     c10d.close();
+  }
+}
+
+function parsePublished(text: string): Published | null {
+  try {
+    const p = JSON.parse(text) as Partial<Published>;
+    return typeof p.host === "string" && Number.isInteger(p.port) && Number.isInteger(p.worldSize) ? (p as Published) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -98,6 +98,8 @@ describe("rendezvous errors", () => {
       );
       expect(await agent.ask(`set ssql/none/attempt_0/store ${JSON.stringify({ host: "127.0.0.1", port: 1, worldSize: 3 })}`)).toBe("ok");
       await expect(openStore(world, 1000, where)).rejects.toThrow("rank 1 has WORLD_SIZE 2 but rank 0 has WORLD_SIZE 3");
+      expect(await agent.ask("set ssql/none/attempt_1/store garbage")).toBe("ok");
+      await expect(openStore(world, 1000, { ...where, key: "ssql/none/attempt_1/store" })).rejects.toThrow("holds 'garbage', not the address of rank 0's store");
     } finally {
       agent.stop();
     }
