@@ -91,15 +91,29 @@ describe("rendezvous errors", () => {
   it.skipIf(!python)("under torchrun: a rank 0 that never publishes the job's store, and a rank 0 of another world size", async () => {
     const agent = await TorchStore.start(false);
     try {
-      const where = { host: "127.0.0.1", port: agent.port, key: "ssql/none/attempt_0/store" };
+      const where = { host: "127.0.0.1", port: agent.port, key: "ssql/none/store" };
       const world = { rank: 1, localRank: 1, worldSize: 2, localWorldSize: 2, masterAddr: "127.0.0.1", masterPort: agent.port };
       await expect(openStore(world, 1000, where)).rejects.toThrow(
-        `rank 1 waited 1 s for rank 0 to publish the job's store under 'ssql/none/attempt_0/store' in torchrun's store at 127.0.0.1:${agent.port}; rank 0 never did`,
+        `rank 1 waited 1 s for rank 0 to publish the job's store under 'ssql/none/store' in torchrun's store at 127.0.0.1:${agent.port}; rank 0 never did`,
       );
-      expect(await agent.ask(`set ssql/none/attempt_0/store ${JSON.stringify({ host: "127.0.0.1", port: 1, worldSize: 3 })}`)).toBe("ok");
-      await expect(openStore(world, 1000, where)).rejects.toThrow("rank 1 has WORLD_SIZE 2 but rank 0 has WORLD_SIZE 3");
-      expect(await agent.ask("set ssql/none/attempt_1/store garbage")).toBe("ok");
-      await expect(openStore(world, 1000, { ...where, key: "ssql/none/attempt_1/store" })).rejects.toThrow("holds 'garbage', not the address of rank 0's store");
+      // A store left by a killed attempt (nobody listens there any more): wait for this attempt's rank 0.
+      const dead = await findFreePort();
+      expect(await agent.ask(`set ssql/none/store ${JSON.stringify({ host: "127.0.0.1", port: dead, worldSize: 2, nonce: "old" })}`)).toBe("ok");
+      await expect(openStore(world, 1000, where)).rejects.toThrow(`only a store that does not answer was published there ({"host":"127.0.0.1","port":${dead}`);
+      // This attempt's rank 0 (world size 3) publishes while rank 1 still waits: rank 1 moves over, then sees the mismatch.
+      const joining = openStore(world, 20_000, where);
+      const rank0 = await openStore({ ...world, rank: 0, worldSize: 3 }, 20_000, where);
+      try {
+        await expect(joining).rejects.toThrow("rank 1 has WORLD_SIZE 2 but rank 0 has WORLD_SIZE 3");
+        // A rank of the same world size joins it.
+        const ok = await openStore({ ...world, rank: 2, worldSize: 3 }, 5000, where);
+        expect(ok.port).toBe(rank0.server!.port);
+        await ok.close();
+      } finally {
+        await rank0.close();
+      }
+      expect(await agent.ask("set ssql/none/store garbage")).toBe("ok");
+      await expect(openStore(world, 1000, where)).rejects.toThrow("holds 'garbage', not the address of rank 0's store");
     } finally {
       agent.stop();
     }

@@ -124,27 +124,30 @@ describe.skipIf(!haveTorchrun || !haveFmnist)("ssl under torchrun", () => {
     await expectSameRun(out, reference);
   }, 2 * RUN_MS);
 
-  it("--max-restarts 1: a worker killed after the first epoch is restarted and the run resumes to the same result", async () => {
-    await ourLauncher();
-    const out = path.join(dir, "restart");
-    const port = await findFreePort();
-    const r = await run(
-      torchrun,
-      torchrunArgs(["--nproc-per-node", "2", "--max-restarts", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", `127.0.0.1:${port}`], [path.join(workers, "crash_once.js"), ...sslArgs(out)]),
-      { CRASH_RANK: "1", CRASH_AFTER: path.join(out, "checkpoint_0000.json") },
-    );
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toMatch(/SIGKILL|Signal 9|exitcode\s*:\s*-9/);
-    const restarted = r.output.slice(r.output.indexOf(`torchrun restart 1: resuming from ${path.join(out, "checkpoint.json")}`));
-    expect(restarted.length, r.output).toBeLessThan(r.output.length);
-    // Killed during epoch 1: the second attempt resumed from epoch 0's checkpoint and trained epoch 1 again.
-    expect(restarted).toMatch(/epochs 1\.\.1/);
-    // The resumed attempt trains epoch 1 only; the checkpoint it ends with is the uninterrupted run's.
-    const ck = await outcome(out);
-    const ref = await outcome(reference);
-    expect(ck.steps.at(-1)).toEqual(ref.steps.at(-1));
-    expect([...ck.tensors.keys()].filter((k) => !ck.tensors.get(k)!.equals(ref.tensors.get(k)!))).toEqual([]);
-  }, 2 * RUN_MS);
+  // The static rendezvous keeps the agent's store across restarts (the killed attempt's address is still published
+  // there); the elastic one starts a fresh store per round.
+  for (const rdzv of ["static", "c10d"] as const)
+    it(`--max-restarts 1, ${rdzv} rendezvous: a worker killed after the first epoch is restarted and the run resumes to the same result`, async () => {
+      await ourLauncher();
+      const out = path.join(dir, `restart-${rdzv}`);
+      const port = await findFreePort();
+      const r = await run(
+        torchrun,
+        torchrunArgs(["--nproc-per-node", "2", "--max-restarts", "1", ...(rdzv === "c10d" ? ["--rdzv-backend", "c10d", "--rdzv-endpoint", `127.0.0.1:${port}`] : ["--master-addr", "127.0.0.1", "--master-port", String(port)])], [path.join(workers, "crash_once.js"), ...sslArgs(out)]),
+        { CRASH_RANK: "1", CRASH_AFTER: path.join(out, "checkpoint_0000.json") },
+      );
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toMatch(/SIGKILL|Signal 9|exitcode\s*:\s*-9/);
+      const restarted = r.output.slice(r.output.indexOf(`torchrun restart 1: resuming from ${path.join(out, "checkpoint.json")}`));
+      expect(restarted.length, r.output).toBeLessThan(r.output.length);
+      // Killed during epoch 1: the second attempt resumed from epoch 0's checkpoint and trained epoch 1 again.
+      expect(restarted).toMatch(/epochs 1\.\.1/);
+      // The resumed attempt trains epoch 1 only; the checkpoint it ends with is the uninterrupted run's.
+      const ck = await outcome(out);
+      const ref = await outcome(reference);
+      expect(ck.steps.at(-1)).toEqual(ref.steps.at(-1));
+      expect([...ck.tensors.keys()].filter((k) => !ck.tensors.get(k)!.equals(ref.tensors.get(k)!))).toEqual([]);
+    }, 2 * RUN_MS);
 });
 
 describe.skipIf(!haveTorchrun)("failures under torchrun", () => {
