@@ -69,7 +69,7 @@ function slurmWorld(env: NodeJS.ProcessEnv): World {
     rank,
     localRank: intFrom(env, "SLURM_LOCALID", 0) ?? rank,
     worldSize,
-    localWorldSize: intFrom(env, "SLURM_NTASKS_PER_NODE", 1) ?? worldSize,
+    localWorldSize: intFrom(env, "LOCAL_WORLD_SIZE", 1) ?? intFrom(env, "SLURM_NTASKS_PER_NODE", 1) ?? worldSize,
     masterAddr: masterAddr ?? "127.0.0.1",
     masterPort: masterPort ?? 0,
   };
