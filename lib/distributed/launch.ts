@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { clusterFromEnv } from "./cluster_env";
 
 /** Where this process sits in a data-parallel job: the variables torchrun sets. */
 export interface World {
@@ -13,32 +14,13 @@ export interface World {
   masterPort: number;
 }
 
-function intFrom(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
 /**
  * The world described by RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT (as torchrun,
- * our launcher and SLURM scripts set them; SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID stand in when RANK and
- * WORLD_SIZE are absent). Null when this is a plain single-process run.
+ * our launcher and a Kubernetes PyTorchJob set them), or by Slurm's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID under
+ * srun (see cluster_env.ts). Null when this is a plain single-process run.
  */
 export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): World | null {
-  const slurm = env.WORLD_SIZE === undefined && env.SLURM_NTASKS !== undefined && env.MASTER_ADDR !== undefined;
-  const worldSize = intFrom(env, slurm ? "SLURM_NTASKS" : "WORLD_SIZE", 1);
-  if (worldSize === undefined) return null;
-  const rank = intFrom(env, slurm ? "SLURM_PROCID" : "RANK", 0);
-  if (rank === undefined) throw new Error("WORLD_SIZE is set but RANK is not");
-  if (rank >= worldSize) throw new Error(`RANK ${rank} is not below WORLD_SIZE ${worldSize}`);
-  const localRank = intFrom(env, slurm ? "SLURM_LOCALID" : "LOCAL_RANK", 0) ?? rank;
-  const localWorldSize = intFrom(env, "LOCAL_WORLD_SIZE", 1) ?? (slurm ? intFrom(env, "SLURM_NTASKS_PER_NODE", 1) : undefined) ?? worldSize;
-  const masterPort = intFrom(env, "MASTER_PORT", 1);
-  if (worldSize > 1 && masterPort === undefined) throw new Error("WORLD_SIZE > 1 needs MASTER_PORT (and MASTER_ADDR) for the rendezvous");
-  if (masterPort !== undefined && masterPort > 65535) throw new Error(`MASTER_PORT must be at most 65535, got ${masterPort}`);
-  return { rank, localRank, worldSize, localWorldSize, masterAddr: env.MASTER_ADDR || "127.0.0.1", masterPort: masterPort ?? 0 };
+  return clusterFromEnv(env)?.world ?? null;
 }
 
 /**

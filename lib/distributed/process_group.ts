@@ -3,7 +3,9 @@ import { opsFor, type Device } from "../tensor/binding";
 import type { DeviceOps, NativeProcessGroup, NativeTensor, ReduceOp } from "../tensor/native";
 import type { Tensor } from "../tensor/tensor";
 import { watchLauncher, worldFromEnv, type World } from "./launch";
-import { Store, StoreServer } from "./store";
+import { clusterFromEnv, type ClusterEnv } from "./cluster_env";
+import { agentStoreOf, openStore } from "./rendezvous";
+import type { Store } from "./store";
 
 export type { ReduceOp } from "../tensor/native";
 
@@ -132,22 +134,19 @@ export interface InitOptions {
 
 /**
  * Joins the job described by the torchrun variables (init_process_group(init_method="env://")): rank 0 serves the
- * rendezvous store on MASTER_ADDR:MASTER_PORT, every rank connects and waits for the others (a timeout names the
- * ranks that did not arrive), then the default process group forms. Works for a single process too.
+ * rendezvous store on MASTER_ADDR:MASTER_PORT (under torchrun, it publishes its store in the agent's store there
+ * instead: rendezvous.ts), every rank connects and waits for the others (a timeout names the ranks that did not
+ * arrive), then the default process group forms. Works for a single process too.
  */
 export async function initProcessGroup(opts: InitOptions = {}): Promise<Distributed> {
   if (current) throw new Error("initProcessGroup(): this process already joined a job");
   watchLauncher();
   const world = opts.world ?? worldFromEnv() ?? { rank: 0, localRank: 0, worldSize: 1, localWorldSize: 1, masterAddr: "127.0.0.1", masterPort: 0 };
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs();
-  let server: StoreServer | null = null;
-  let port = world.masterPort;
-  if (world.rank === 0) {
-    server = await StoreServer.listen(port, isLoopback(world.masterAddr) ? world.masterAddr : undefined);
-    port = server.port;
-  }
-  const store = await Store.connect(world.masterAddr, port, timeoutMs);
-  store.server = server;
+  // Under torchrun, the agent's c10d TCPStore is on MASTER_PORT; the world must be the one its variables describe.
+  const cluster = opts.world ? clusterFromEnvOrNull() : clusterFromEnv();
+  const agent = cluster && cluster.world.masterPort === world.masterPort ? agentStoreOf(cluster) : null;
+  const store = await openStore(world, timeoutMs, agent);
   try {
     await store.barrier("init", world.rank, world.worldSize, timeoutMs);
     const group = await ProcessGroup.create(store, { rank: world.rank, size: world.worldSize, device: opts.device, timeoutMs });
@@ -156,6 +155,15 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<Distribu
   } catch (e) {
     void store.close();
     throw e;
+  }
+}
+
+/** The job from the environment, or null when the environment describes none (or a broken one) and the caller passed its world. */
+function clusterFromEnvOrNull(): ClusterEnv | null {
+  try {
+    return clusterFromEnv();
+  } catch {
+    return null;
   }
 }
 
