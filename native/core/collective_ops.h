@@ -64,14 +64,16 @@ Napi::Value destroy(const Args& a) {
   return a.env().Undefined();
 }
 
-// A plain op waits for its collective (collective_jobs.h: runBlocking); an Async one returns a promise. `result`
-// makes the value either returns (undefined without it).
+// A plain op waits for its collective (collective_jobs.h: runBlocking); an Async one returns a promise. run gets the
+// group and the op's name; `result` makes the value either returns (undefined without it).
 template <typename Group>
 Napi::Value submit(const Args& a, const std::shared_ptr<Group>& g, bool async,
-                   std::function<void(typename NonDeduced<Group>::type&)> run,
+                   std::function<void(typename NonDeduced<Group>::type&, const std::string&)> run,
                    std::function<Napi::Value(Napi::Env)> result = nullptr) {
-  if (async) return enqueueAsync(a.env(), g, a.op, std::move(run), std::move(result));
-  runBlocking(g, a.op, std::move(run));
+  std::string what = a.op;
+  auto job = [run = std::move(run), what](Group& grp) { run(grp, what); };
+  if (async) return enqueueAsync(a.env(), g, what, std::move(job), std::move(result));
+  runBlocking(g, what, std::move(job));
   return result ? result(a.env()) : a.env().Undefined();
 }
 
@@ -81,8 +83,7 @@ Napi::Value allReduce(const Args& a, bool async) {
   auto g = groupOf<Group>(a);
   auto xs = parse::sameDtypeTensors(a, 1, "tensors");
   auto r = Group::reduction(a.op, a.string(2, "op"), xs[0]->dtype);
-  std::string what = a.op;
-  return submit(a, g, async, [xs, r, what](Group& grp) { grp.allReduce(xs, r, what); });
+  return submit(a, g, async, [xs, r](Group& grp, const std::string& what) { grp.allReduce(xs, r, what); });
 }
 
 template <typename Group>
@@ -90,8 +91,7 @@ Napi::Value broadcast(const Args& a, bool async) {
   auto g = groupOf<Group>(a);
   auto xs = a.tensors(1, "tensors");
   int root = parse::rootArg(a, 2, g->size);
-  std::string what = a.op;
-  return submit(a, g, async, [xs, root, what](Group& grp) { grp.broadcast(xs, root, what); });
+  return submit(a, g, async, [xs, root](Group& grp, const std::string& what) { grp.broadcast(xs, root, what); });
 }
 
 // Every rank's x concatenated along dim 0 in rank order.
@@ -100,9 +100,8 @@ Napi::Value allGather(const Args& a, bool async) {
   auto g = groupOf<Group>(a);
   auto x = a.tensor(1, "x");
   auto out = parse::gatherOutput(x, g->size);
-  std::string what = a.op;
   return submit(
-      a, g, async, [x, out, what](Group& grp) { grp.allGather(x, out, what); },
+      a, g, async, [x, out](Group& grp, const std::string& what) { grp.allGather(x, out, what); },
       [out](Napi::Env e) { return wrap(e, out); });
 }
 

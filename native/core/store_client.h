@@ -1,4 +1,4 @@
-// Blocking client of the rendezvous store served by lib/dist/store.ts (same wire format), for native code that
+// Blocking client of the rendezvous store served by lib/distributed/store.ts (same wire format), for native code that
 // must rendezvous off the JavaScript thread: Gloo's address exchange, NCCL's unique id. Header-only so that both
 // addons can use it.
 //

@@ -44,6 +44,8 @@ void argExtreme(const float* x, float* values, int32_t* indices, int64_t outer, 
 // out (zeroed here) gets g at the positions named by indices along the middle axis; bad indices are skipped.
 void indexScatter(const float* g, const int32_t* indices, float* out, int64_t outer, int64_t len, int64_t inner,
                   cudaStream_t s);
+
+// ---- shape_ops_kernels.cu
 void permute(const void* x, void* out, size_t elemSize, int64_t n, const PermuteIndex& p, cudaStream_t s);
 
 // ---- batch_norm_kernels.cu
