@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { connectWithRetry } from "./connect";
 
 /*
  * A client of PyTorch's c10d TCPStore (the store torchrun's agent serves on MASTER_PORT), speaking its wire
@@ -125,30 +126,20 @@ export class C10dStore {
    * Connects (retrying until timeoutMs while nothing listens) and runs the c10d handshake. A server that does not
    * echo the handshake within the timeout (another protocol, or a torch too old or too new) is named as such.
    */
-  static async connect(host: string, port: number, timeoutMs: number): Promise<C10dStore> {
-    const deadline = Date.now() + timeoutMs;
-    let last = "";
-    for (;;) {
-      try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect({ host, port });
-          s.once("connect", () => {
-            s.removeAllListeners("error");
-            resolve(s);
-          });
-          s.once("error", reject);
-        });
+  static connect(host: string, port: number, timeoutMs: number): Promise<C10dStore> {
+    return connectWithRetry(
+      host,
+      port,
+      timeoutMs,
+      async (socket, deadline) => {
         const store = new C10dStore(socket, host, port, timeoutMs);
         await store.handshake(Math.max(1000, Math.min(deadline - Date.now(), 30_000)));
         return store;
-      } catch (e) {
-        if (e instanceof C10dProtocolError) throw e;
-        last = e instanceof Error ? e.message : String(e);
-      }
-      if (Date.now() >= deadline)
-        throw new Error(`could not reach torch's TCPStore at ${host}:${port} within ${timeoutMs / 1000} s (MASTER_ADDR/MASTER_PORT from torchrun): ${last}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      },
+      "torch's TCPStore",
+      "MASTER_ADDR/MASTER_PORT from torchrun",
+      (e) => e instanceof C10dProtocolError,
+    );
   }
 
   set(k: string, value: string | Uint8Array): Promise<void> {

@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { connectWithRetry } from "./connect";
 
 /*
  * The rendezvous store: a small key-value server on MASTER_ADDR:MASTER_PORT, hosted by rank 0, that the ranks
@@ -264,27 +265,8 @@ export class Store {
   }
 
   /** Connects, retrying until timeoutMs (rank 0 may not listen yet). `timeoutMs` is also the default for waits. */
-  static async connect(host: string, port: number, timeoutMs: number): Promise<Store> {
-    const deadline = Date.now() + timeoutMs;
-    let last = "";
-    for (;;) {
-      try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect({ host, port });
-          s.once("connect", () => {
-            s.removeAllListeners("error");
-            resolve(s);
-          });
-          s.once("error", reject);
-        });
-        return new Store(socket, host, port, timeoutMs);
-      } catch (e) {
-        last = e instanceof Error ? e.message : String(e);
-      }
-      if (Date.now() >= deadline)
-        throw new Error(`could not reach the rendezvous store at ${host}:${port} within ${timeoutMs / 1000} s (is rank 0 running? check MASTER_ADDR/MASTER_PORT): ${last}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  static connect(host: string, port: number, timeoutMs: number): Promise<Store> {
+    return connectWithRetry(host, port, timeoutMs, async (socket) => new Store(socket, host, port, timeoutMs), "the rendezvous store", "is rank 0 running? check MASTER_ADDR/MASTER_PORT");
   }
 
   set(key: string, value: string | Uint8Array): Promise<void> {
