@@ -167,8 +167,8 @@ for (const side of ["W", "A"]) {
     [k("SYMMETRY")]: acts(quantSide),
     [k("GRANULARITY")]: acts(quantSide),
     [k("OBSERVER_METHOD.NAME")]: acts(quantSide),
-    [k("OBSERVER_METHOD.ALPHA")]: inert("the PERCENTILE observer's tail; only MINMAX and MOMENTUM_MINMAX are implemented"),
-    [k("OBSERVER_METHOD.BINS")]: inert("the KL-histogram observer's bins; only MINMAX and MOMENTUM_MINMAX are implemented"),
+    [k("OBSERVER_METHOD.ALPHA")]: acts(quantSide),
+    [k("OBSERVER_METHOD.BINS")]: acts(quantSide),
   });
 }
 

@@ -79,8 +79,8 @@ function quantSide(side: "W" | "A") {
     GRANULARITY: str<Granularity>(w ? "channelwise" : "layerwise", "channelwise (per output channel) | layerwise (per tensor)"),
     OBSERVER_METHOD: {
       NAME: str<OriginalObserverName>("MINMAX", `range observer: ${ORIGINAL_OBSERVER_NAMES.join(" | ")}`),
-      ALPHA: float(0.0001, "percentile observer's tail fraction"),
-      BINS: int(2049, "KL-histogram observer's bin count"),
+      ALPHA: float(0.0001, "PERCENTILE observer: share of largest |x| cut off, in [0, 1] (0 = no cut)"),
+      BINS: int(2049, "KL_HISTOGRAM observer: histogram bins over [-max|x|, max|x|] (>= 1; 2049 fits 2..9 bits)"),
     },
   };
 }

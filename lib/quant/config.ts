@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema";
 import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, type ObserverName } from "./names";
+import { validateAlpha, validateBins } from "./observers/params";
 import type { BitRange } from "./sampling";
 
 /** QUANT.W or QUANT.A as the config defines, defaults and validates it (lib/config/schema.ts, validate.ts). */
@@ -12,6 +13,10 @@ export interface QuantSideSpec {
   readonly symmetric: boolean;
   readonly perChannel: boolean;
   readonly observer: ObserverName;
+  /** OBSERVER_METHOD.ALPHA: the share of largest |x| the PERCENTILE observer cuts off ([0, 1]). */
+  readonly alpha: number;
+  /** OBSERVER_METHOD.BINS: the KL_HISTOGRAM observer's histogram bins (>= 1). */
+  readonly bins: number;
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], key: string): T {
@@ -23,12 +28,16 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], key: string)
 /**
  * The quantizer spec of a loaded QUANT.W or QUANT.A (`key` names it in errors). The config already holds its
  * defaults and checked its bits, range, granularity and observer name; what is left is what the config accepts
- * from the original but this trainer does not implement: a QUANTIZER other than uniform, or another observer.
+ * from the original but this trainer does not implement (a QUANTIZER other than uniform, the BASIC observer), and
+ * the observer parameters' ranges.
  */
 export function quantSideSpec(side: QuantSideConfig, key: "QUANT.W" | "QUANT.A"): QuantSideSpec {
   oneOf(side.QUANTIZER ?? "uniform", QUANTIZER_NAMES, `${key}.QUANTIZER`);
   const observer = oneOf(side.OBSERVER_METHOD.NAME, OBSERVER_NAMES, `${key}.OBSERVER_METHOD.NAME`);
   const granularity = oneOf(side.GRANULARITY, GRANULARITIES, `${key}.GRANULARITY`);
   const [lo, hi] = side.BIT_RANGE;
-  return { bits: side.BIT, bitRange: [lo, hi], symmetric: side.SYMMETRY, perChannel: granularity === "channelwise", observer };
+  const key2 = `${key}.OBSERVER_METHOD`;
+  const alpha = validateAlpha({ axis: null, alpha: side.OBSERVER_METHOD.ALPHA, key: key2 });
+  const bins = validateBins({ axis: null, bins: side.OBSERVER_METHOD.BINS, key: key2 });
+  return { bits: side.BIT, bitRange: [lo, hi], symmetric: side.SYMMETRY, perChannel: granularity === "channelwise", observer, alpha, bins };
 }

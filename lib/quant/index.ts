@@ -26,7 +26,8 @@ export {
 } from "./fake_quant";
 export { QuantLayer, allocateBits } from "./layer";
 export {
-  MinMaxObserver, MomentumMinMaxObserver, createObserver, type Observer, type ObserverOptions, type ObservedRange,
+  GAUSSIAN_ALPHA, GaussianObserver, KlHistogramObserver, MinMaxObserver, MomentumMinMaxObserver, MseObserver, PercentileObserver,
+  createObserver, klBinsFit, validateAlpha, validateBins, type Observer, type ObserverOptions, type ObservedRange,
 } from "./observers";
 export { UniformQuantizer, activationQuantizer, weightQuantizer, type UniformQuantizerOptions } from "./quantizer";
 export { BitSampler, validateBitRange, type BitRange, type BitSamplerState } from "./sampling";

@@ -4,8 +4,8 @@
 export const ORIGINAL_OBSERVER_NAMES = ["BASIC", "MINMAX", "MSE", "HISTOGRAM", "PERCENTILE", "KL_HISTOGRAM", "MOMENTUM_MINMAX", "GAUSSIAN"] as const;
 export type OriginalObserverName = (typeof ORIGINAL_OBSERVER_NAMES)[number];
 
-/** The observers of ORIGINAL_OBSERVER_NAMES that this trainer implements. */
-export const OBSERVER_NAMES = ["MINMAX", "MOMENTUM_MINMAX"] as const satisfies readonly OriginalObserverName[];
+/** The observers of ORIGINAL_OBSERVER_NAMES that this trainer implements (all but BASIC, whose range stays unset). */
+export const OBSERVER_NAMES = ["MINMAX", "MOMENTUM_MINMAX", "MSE", "HISTOGRAM", "PERCENTILE", "KL_HISTOGRAM", "GAUSSIAN"] as const satisfies readonly OriginalObserverName[];
 export type ObserverName = (typeof OBSERVER_NAMES)[number];
 
 /** QUANT.{W,A}.GRANULARITY: per output channel or per tensor. */

@@ -7,6 +7,11 @@ import { DEFAULT_ROUNDING, type QuantRounding } from "./fake_quant";
 import { QuantLayer, allocateBits } from "./layer";
 import { activationQuantizer, weightQuantizer } from "./quantizer";
 
+/** A side's observer settings as the quantizer options take them. */
+function observerOf(s: QuantSideSpec, key: "QUANT.W" | "QUANT.A") {
+  return { observer: s.observer, bits: s.bits, alpha: s.alpha, bins: s.bins, observerKey: `${key}.OBSERVER_METHOD` };
+}
+
 /**
  * The original's QuantModel over one of our ResNets: a weight and an output quantizer on every conv/linear unit,
  * an output quantizer on every residual block, under the original's names so QUANT.BIT_CONFIG applies unchanged.
@@ -17,6 +22,7 @@ export class QuantizedEncoder {
   readonly layers: QuantLayer[];
   private readonly byName: Map<string, QuantLayer>;
   private readonly observing: QuantHooks;
+  private readonly observingRanges: QuantHooks;
   private readonly quantizing: QuantHooks;
 
   constructor(
@@ -33,10 +39,10 @@ export class QuantizedEncoder {
         new QuantLayer(
           u.name,
           u.hasWeight
-            ? weightQuantizer({ name: `${u.name}.weight`, symmetric: w.symmetric, axis: w.perChannel ? 0 : null, observer: w.observer, bits: w.bits, rounding })
+            ? weightQuantizer({ name: `${u.name}.weight`, symmetric: w.symmetric, axis: w.perChannel ? 0 : null, rounding, ...observerOf(w, "QUANT.W") })
             : null,
           // Conv outputs are NCHW (channel axis 1); linear outputs [N, C] (axis 1 as well, the original's -1).
-          activationQuantizer({ name: `${u.name}.output`, symmetric: a.symmetric, axis: a.perChannel ? 1 : null, observer: a.observer, bits: a.bits, rounding }),
+          activationQuantizer({ name: `${u.name}.output`, symmetric: a.symmetric, axis: a.perChannel ? 1 : null, rounding, ...observerOf(a, "QUANT.A") }),
         ),
     );
     this.byName = new Map(this.layers.map((l) => [l.name, l]));
@@ -52,6 +58,14 @@ export class QuantizedEncoder {
       },
       output: (n, y) => {
         layer(n).observe(null, y);
+        return y;
+      },
+    };
+    this.observingRanges = {
+      weight: (_n, wt) => wt,
+      output: (n, y) => {
+        const obs = layer(n).act?.observer;
+        if (obs?.needsRangePass && layer(n).act!.observeEnabled) obs.observeRange!(y);
         return y;
       },
     };
@@ -72,10 +86,32 @@ export class QuantizedEncoder {
     this.model.slot.hooks = fullPrecision;
   }
 
-  /** A new step (or calibration): clear every observer, then run FP passes that record ranges. */
-  observe(): void {
-    for (const l of this.layers) l.reset();
+  /**
+   * A new step (or calibration): clear every observer, then run FP passes that record ranges. `afterRangePass`: keep
+   * what a preceding observeRanges() pass recorded (the second calibration pass).
+   */
+  observe(afterRangePass = false): void {
+    if (!afterRangePass) for (const l of this.layers) l.reset();
     this.model.slot.hooks = this.observing;
+  }
+
+  /** Whether an output observer calibrates in two passes (PERCENTILE, KL_HISTOGRAM): observeRanges() first. */
+  get needsRangePass(): boolean {
+    return this.layers.some((l) => l.act?.observer.needsRangePass === true);
+  }
+
+  /**
+   * The first of two calibration passes (the original's calibration with calc_init_params): clear every observer,
+   * then FP passes record the output ranges the two-pass observers need; observe(true) starts the second pass.
+   */
+  observeRanges(): void {
+    for (const l of this.layers) l.reset();
+    this.model.slot.hooks = this.observingRanges;
+  }
+
+  /** Uniform (w, a) bits with the BIT_CONFIG overrides, without changing the hooks (observers that search a range for a bit width see it). */
+  allocate(w: number, a: number): void {
+    allocateBits(this.layers, w, a, this.bitConfig);
   }
 
   /** Uniform (w, a) bits with the BIT_CONFIG overrides, scales from what was observed, fake-quantized passes. */

@@ -14,6 +14,11 @@ export interface UniformQuantizerOptions {
   readonly axis: number | null;
   readonly observer?: ObserverName;
   readonly momentum?: number;
+  /** PERCENTILE's OBSERVER_METHOD.ALPHA and KL_HISTOGRAM's OBSERVER_METHOD.BINS (the original's defaults when absent). */
+  readonly alpha?: number;
+  readonly bins?: number;
+  /** Config prefix of the observer's parameters in errors, e.g. "QUANT.A.OBSERVER_METHOD". */
+  readonly observerKey?: string;
   /** Initial bit width; 0 = identity. */
   readonly bits?: number;
   /**
@@ -50,6 +55,7 @@ export class UniformQuantizer {
   readonly observer: Observer;
   quantEnabled = true;
   observeEnabled = true;
+  private readonly observeOnce: boolean;
   private _bits: number;
   private _frozen = false;
   private held: Held | null = null;
@@ -65,7 +71,15 @@ export class UniformQuantizer {
       axis: opts.axis,
       trackIndices: this.rangeGrad,
       momentum: opts.momentum,
+      bits: this._bits > 0 ? this._bits : undefined,
+      alpha: opts.alpha,
+      bins: opts.bins,
+      key: opts.observerKey,
     });
+    // A weight is observed once per reset(): the original observes it once when its quantizer is built, and the
+    // accumulating observers (PERCENTILE, KL_HISTOGRAM) would count a weight seen by several passes several times.
+    // MINMAX / MOMENTUM_MINMAX keep observing every pass (their range-gradient source tracking relies on it).
+    this.observeOnce = this.rangeGrad && !["MINMAX", "MOMENTUM_MINMAX"].includes(this.observer.name);
   }
 
   get bits(): number {
@@ -80,11 +94,13 @@ export class UniformQuantizer {
     const b = validateBits(bits, `${this.name}.bits`);
     if (b === this._bits) return;
     this._bits = b;
+    this.observer.setBits?.(b);
     this.drop();
   }
 
   observe(x: Tensor): void {
     if (!this.observeEnabled || this._frozen) return;
+    if (this.observeOnce && this.observer.observed) return;
     this.observer.observe(x);
     this.drop();
   }

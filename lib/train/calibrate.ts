@@ -50,10 +50,10 @@ export async function calibrate(
 ): Promise<CalibrationResult> {
   const wasTraining = model.training;
   model.eval();
-  quant.observe();
   let n = 0;
   let images = 0;
-  try {
+  const pass = async () => {
+    n = images = 0;
     for await (const batch of loader.epoch(0)) {
       noGrad(() => tidy(() => void model.forward(batch.images)));
       images += batch.size;
@@ -61,6 +61,18 @@ export async function calibrate(
       if (++n >= batches) break;
     }
     if (n === 0) throw new Error("calibration: the training loader gave no batch");
+  };
+  try {
+    // Observers that search a range for a bit width (MSE, KL_HISTOGRAM) search it for the bits they will quantize at.
+    quant.allocate(bits.w, bits.a);
+    // PERCENTILE / KL_HISTOGRAM outputs: the original's first pass (calc_init_params) over the same batches.
+    const twoPass = quant.needsRangePass;
+    if (twoPass) {
+      quant.observeRanges();
+      await pass();
+    }
+    quant.observe(twoPass);
+    await pass();
     if (group && group.size > 1) {
       for (const l of quant.layers) {
         const r = l.act?.observer.range();

@@ -29,6 +29,36 @@ export interface QuantOps {
    * Returns [scale, zeroPoint, enabled]; enabled = 0 when the smallest scale is 0 (the original's identity rule).
    */
   calcQParams(min: H, max: H, bits: number, symmetric: boolean): [H, H, H];
+  /**
+   * The original's MSE observer (its HISTOGRAM observer is the same code) on one tensor: a 15-round ternary search
+   * of the factor f in [0.2, 1] for the range f * [min, max] with the smallest mean |x - q(x)|^2.4, q an asymmetric
+   * 2^bits-level grid. Returns [min, max] f32 [C] (axis null: [1]). CPU: native/cpu/range_observers.cc, CUDA: native/cuda/range_observers.cu.
+   */
+  mseRange(x: H, axis: number | null, bits: number): [H, H];
+  /**
+   * buf (f32 [C, k]) <- the k largest |x| of each channel along `axis` (null: the whole tensor, C = 1), merged with
+   * buf's own values when `accumulate`; unordered. k may not exceed the values per channel of x.
+   */
+  topkAbs_(x: H, buf: H, axis: number | null, accumulate: boolean): void;
+  /**
+   * The original's PERCENTILE range from the calibration range [min, max] (f32 [C]) and topkAbs_'s buffer: kth = the
+   * smallest kept |x|; max > kth (and > 0) becomes kth, min < -kth (and < 0) becomes -kth; with cut false, or
+   * max - min < 1e-10, [min, max] stays. Returns [min, max].
+   */
+  percentileRange(min: H, max: H, buf: H, cut: boolean): [H, H];
+  /**
+   * hist (int32 [C, bins]) += torch.histc(|x_c|, bins, -th_c, th_c) per channel along `axis` (null: C = 1), th_c =
+   * max(|min_c|, |max_c|) of the calibration range; values outside are not counted, a channel with th_c = 0 skipped.
+   */
+  absHistogram_(x: H, hist: H, min: H, max: H, axis: number | null): void;
+  /**
+   * The original's KL_HISTOGRAM range per channel from absHistogram_'s counts and the calibration range (see
+   * native/core/observer_math.h for its slot rule). Returns [min, max]; a RangeError when the bins cannot hold the
+   * bit width's quantized bins (the original's IndexError).
+   */
+  klRange(hist: H, min: H, max: H, bits: number): [H, H];
+  /** The original's GAUSSIAN range: mean -/+ alpha * std (unbiased) per tensor (axis null) or per channel. [min, max]. */
+  gaussianRange(x: H, axis: number | null, alpha: number): [H, H];
   /** torch.fake_quantize_per_tensor_affine with tensor qparams ("reciprocal"), or the original's x / scale ("divide"): returns [out, mask (uint8) or null]. */
   fakeQuantPerTensor(
     x: H, scale: H, zeroPoint: H, quantMin: number, quantMax: number, enabled: H | null, withMask: boolean, rounding: QuantRounding,

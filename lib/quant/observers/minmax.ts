@@ -1,49 +1,9 @@
-import { isGradEnabled } from "../tensor/autograd";
-import { Tensor } from "../tensor/tensor";
-import { OBSERVER_NAMES, type ObserverName } from "./names";
-
-export interface ObserverOptions {
-  /** Channel axis for per-channel statistics ("channelwise"); null for per tensor ("layerwise"). */
-  readonly axis: number | null;
-  /** Record the first position of each extreme and the observed tensor, so a scale can be differentiated. */
-  readonly trackIndices?: boolean;
-  /** EMA momentum of MOMENTUM_MINMAX (the original's default 0.99). */
-  readonly momentum?: number;
-}
-
-/** The statistics a scale is computed from. argmin/argmax/source are set only for a tensor observed with grad. */
-export interface ObservedRange {
-  readonly min: Tensor;
-  readonly max: Tensor;
-  readonly argmin: Tensor | null;
-  readonly argmax: Tensor | null;
-  readonly source: Tensor | null;
-}
-
-export interface Observer {
-  readonly name: ObserverName;
-  readonly axis: number | null;
-  /** Whether there are statistics to compute a scale from. */
-  readonly observed: boolean;
-  /** Folds x into the statistics on the device (no read-back). */
-  observe(x: Tensor): void;
-  /** Current statistics, or null before any observation. The tensors stay owned by the observer. */
-  range(): ObservedRange | null;
-  /** Per-step reset (the original's reset_minmax). */
-  reset(): void;
-  /** Frees the device buffers. */
-  dispose(): void;
-}
-
-function channelCount(x: Tensor, axis: number | null, who: string): number {
-  if (axis === null) return 1;
-  const k = axis < 0 ? axis + x.ndim : axis;
-  if (k < 0 || k >= x.ndim) throw new RangeError(`${who}: axis ${axis} out of range for shape [${x.shape.join(", ")}]`);
-  return x.shape[k];
-}
+import { isGradEnabled } from "../../tensor/autograd";
+import type { Tensor } from "../../tensor/tensor";
+import { channelCount, type ObservedRange, type Observer, type ObserverOptions } from "./types";
 
 /** Running min/max buffers filled by the native one-pass reduction. */
-class MinMaxBuffers {
+export class MinMaxBuffers {
   min: Tensor | null = null;
   max: Tensor | null = null;
   argmin: Tensor | null = null;
@@ -181,17 +141,5 @@ export class MomentumMinMaxObserver implements Observer {
   dispose(): void {
     this.step.dispose();
     this.disposeEma();
-  }
-}
-
-/** Builds an observer by its config name; `key` names the config entry in the error for an unknown name. */
-export function createObserver(name: string, opts: ObserverOptions, key = "OBSERVER_METHOD.NAME"): Observer {
-  switch (name) {
-    case "MINMAX":
-      return new MinMaxObserver(opts);
-    case "MOMENTUM_MINMAX":
-      return new MomentumMinMaxObserver(opts);
-    default:
-      throw new Error(`${key}: unknown observer '${name}'; allowed: ${OBSERVER_NAMES.join(", ")}`);
   }
 }
