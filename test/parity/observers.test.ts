@@ -117,8 +117,8 @@ describe("observers against the original's MINMAX / MOMENTUM_MINMAX (PyTorch 2.1
   });
 
   it("unknown observer names are errors listing the allowed ones", () => {
-    expect(() => createObserver("MSE", { axis: null }, "QUANT.A.OBSERVER_METHOD.NAME")).toThrow(
-      "QUANT.A.OBSERVER_METHOD.NAME: unknown observer 'MSE'; allowed: MINMAX, MOMENTUM_MINMAX",
+    expect(() => createObserver("BASIC", { axis: null }, "QUANT.A.OBSERVER_METHOD.NAME")).toThrow(
+      "QUANT.A.OBSERVER_METHOD.NAME: unknown observer 'BASIC'; allowed: MINMAX, MOMENTUM_MINMAX, MSE, HISTOGRAM, PERCENTILE, KL_HISTOGRAM, GAUSSIAN",
     );
   });
 });

@@ -61,9 +61,14 @@ describe("bit configs", () => {
 
   it("builds quantizer specs from the loaded QUANT.W / QUANT.A, validated once by the config", () => {
     expect(quantSideSpec(buildConfig({ QUANT: { W: { BIT: 0 } } }).QUANT.W, "QUANT.W")).toEqual({
-      bits: 0, bitRange: [2, 9], symmetric: true, perChannel: true, observer: "MINMAX",
+      bits: 0, bitRange: [2, 9], symmetric: true, perChannel: true, observer: "MINMAX", alpha: 0.0001, bins: 2049,
     });
-    expect(quantSideSpec(buildConfig().QUANT.A, "QUANT.A")).toEqual({ bits: 8, bitRange: [4, 9], symmetric: false, perChannel: false, observer: "MINMAX" });
+    expect(quantSideSpec(buildConfig().QUANT.A, "QUANT.A")).toEqual({
+      bits: 8, bitRange: [4, 9], symmetric: false, perChannel: false, observer: "MINMAX", alpha: 0.0001, bins: 2049,
+    });
+    expect(quantSideSpec(buildConfig({ QUANT: { A: { OBSERVER_METHOD: { NAME: "PERCENTILE", ALPHA: 0.01, BINS: 511 } } } }).QUANT.A, "QUANT.A")).toMatchObject({
+      observer: "PERCENTILE", alpha: 0.01, bins: 511,
+    });
     // Bits, ranges, granularity and types are the config's to check (one validation, lib/config/validate.ts).
     expect(() => buildConfig({ QUANT: { A: { BIT: 20 } } })).toThrow(/QUANT.A.BIT: 20 bits is outside 0..16/);
     expect(() => buildConfig({ QUANT: { W: { BIT_RANGE: [9, 2] } } })).toThrow(/QUANT.W.BIT_RANGE: \[9, 2\] is empty or inverted/);
@@ -72,9 +77,15 @@ describe("bit configs", () => {
     expect(() => buildConfig({ QUANT: { W: { GRANULARITY: "groupwise" as never } } })).toThrow("QUANT.W.GRANULARITY: unknown granularity 'groupwise'; allowed: channelwise, layerwise");
     expect(() => buildConfig({ QUANT: { W: { SYMMETRY: "yes" as never } } })).toThrow(/QUANT.W.SYMMETRY: expected bool, got "yes"/);
     // What the original offers and the config accepts, but this trainer does not implement.
-    expect(() => quantSideSpec(buildConfig({ QUANT: { A: { OBSERVER_METHOD: { NAME: "KL_HISTOGRAM" } } } }).QUANT.A, "QUANT.A")).toThrow(
-      'QUANT.A.OBSERVER_METHOD.NAME: got "KL_HISTOGRAM"; allowed: MINMAX, MOMENTUM_MINMAX',
+    expect(() => quantSideSpec(buildConfig({ QUANT: { A: { OBSERVER_METHOD: { NAME: "BASIC" } } } }).QUANT.A, "QUANT.A")).toThrow(
+      'QUANT.A.OBSERVER_METHOD.NAME: got "BASIC"; allowed: MINMAX, MOMENTUM_MINMAX, MSE, HISTOGRAM, PERCENTILE, KL_HISTOGRAM, GAUSSIAN',
     );
+    // Observer parameters out of range, named by their key.
+    const side = (m: Record<string, unknown>) => buildConfig({ QUANT: { A: { OBSERVER_METHOD: { NAME: "PERCENTILE", ...m } } } }).QUANT.A;
+    for (const alpha of [-0.1, 1.5])
+      expect(() => quantSideSpec(side({ ALPHA: alpha }), "QUANT.A")).toThrow(`QUANT.A.OBSERVER_METHOD.ALPHA: the share of largest |x| the PERCENTILE observer cuts off must be a number in [0, 1] (0.0001: 0.01 %), got ${alpha}`);
+    for (const bins of [0, -3])
+      expect(() => quantSideSpec(side({ BINS: bins }), "QUANT.A")).toThrow(`QUANT.A.OBSERVER_METHOD.BINS: the KL_HISTOGRAM observer's histogram bins must be an integer in 1..1048576, got ${bins}`);
     expect(() => quantSideSpec(buildConfig({ QUANT: { W: { QUANTIZER: "LSQ" } } }).QUANT.W, "QUANT.W")).toThrow('QUANT.W.QUANTIZER: got "LSQ"; allowed: uniform');
   });
 });
