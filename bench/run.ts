@@ -20,6 +20,8 @@ const benches: Record<string, () => unknown> = {
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),
   ddp_step: standalone("ddp_step.bench.js"),
+  // Range observers (issue 17); AdaRound / BRECQ timings belong to the same name.
+  ptq: standalone("ptq_observers.bench.js"),
 };
 
 async function main(): Promise<void> {

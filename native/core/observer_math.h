@@ -58,7 +58,10 @@ SSQL_HD float mseError(float x, const MseGrid& g) {
 
 // numpy's float32 add.reduce of a contiguous run (pairwise_sum: 8 accumulators up to 128 values, halves above),
 // which the original's per-channel search (numpy mode) takes the mean with; equal scores decide its branches.
-SSQL_HD float pairwiseSumF32(const float* a, int64_t n) {
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+inline float pairwiseSumF32(const float* a, int64_t n) {  // recursive: not force-inlined on the device
   if (n < 8) {
     float r = 0.0f;
     for (int64_t i = 0; i < n; ++i) r += a[i];
