@@ -315,6 +315,41 @@ export const quantChecks: CudaCheck[] = [
     },
   },
   {
+    name: "range observers: mseRange, topkAbs_ / percentileRange, absHistogram_ / klRange (bit-exact), gaussianRange, MSE (1e-5)",
+    async run(cuda, cpu) {
+      const lines: string[] = [];
+      const sorted = (h: HostArray) => Float32Array.from(h as Float32Array).sort();
+      for (const [shape, axis] of [[[16, 8, 3, 3], 0], [[4, 8, 6, 6], 1], [[4, 8, 6, 6], null], [[2, 64, 32, 32], null]] as const) {
+        const C = axis === null ? 1 : shape[axis];
+        const x1 = rand(numel(shape), 700, -1, 1.5), x2 = rand(numel(shape), 701, -2, 1);
+        const k = Math.max(1, Math.floor(numel(shape) / C / 50));
+        lines.push(exact(onBoth(cuda, cpu, (a) => {
+          const o = a.ops;
+          const [h1, h2] = [a.up(x1, shape), a.up(x2, shape)];
+          const buf = a.own(o.full([C, k], 0, "float32"));
+          o.topkAbs_(h1, buf, axis, false);
+          o.topkAbs_(h2, buf, axis, true);
+          const mn = a.own(o.full([C], 0, "float32")), mx = a.own(o.full([C], 0, "float32"));
+          o.aminmax_(h1, mn, mx, null, null, axis, false);
+          o.aminmax_(h2, mn, mx, null, null, axis, true);
+          const [pmn, pmx] = o.percentileRange(mn, mx, buf, true).map((h) => a.own(h));
+          const hist = a.own(o.full([C, 255], 0, "int32"));
+          o.absHistogram_(h1, hist, mn, mx, axis);
+          o.absHistogram_(h2, hist, mn, mx, axis);
+          const [kmn, kmx] = o.klRange(hist, mn, mx, 3).map((h) => a.own(h));
+          return { topk: sorted(a.read(buf)), pmin: a.read(pmn), pmax: a.read(pmx), hist: a.read(hist), klmin: a.read(kmn), klmax: a.read(kmx) };
+        }), `top-k, percentile, histogram, KL [${shape}] axis ${axis}`));
+        lines.push(close(onBoth(cuda, cpu, (a) => {
+          const h = a.up(x1, shape);
+          const [gmn, gmx] = a.ops.gaussianRange(h, axis, 2).map((t) => a.own(t));
+          const [mmn, mmx] = a.ops.mseRange(h, axis, 4).map((t) => a.own(t));
+          return { gmin: a.read(gmn), gmax: a.read(gmx), mseMin: a.read(mmn), mseMax: a.read(mmx) };
+        }), `gaussian, MSE [${shape}] axis ${axis}`));
+      }
+      return lines.join(" | ");
+    },
+  },
+  {
     name: "quantization ops: bad calls give the CPU's error class and message",
     async run(cuda, cpu) {
       if (!cpu) throw new Error("the CPU addon is needed as the reference and did not load");
