@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema";
-import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, type ObserverName } from "./names";
+import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, WEIGHT_QUANTIZER_NAMES, type ObserverName } from "./names";
 import type { BitRange } from "./sampling";
 
 /** QUANT.W or QUANT.A as the config defines, defaults and validates it (lib/config/schema.ts, validate.ts). */
@@ -26,7 +26,7 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], key: string)
  * from the original but this trainer does not implement: a QUANTIZER other than uniform, or another observer.
  */
 export function quantSideSpec(side: QuantSideConfig, key: "QUANT.W" | "QUANT.A"): QuantSideSpec {
-  oneOf(side.QUANTIZER ?? "uniform", QUANTIZER_NAMES, `${key}.QUANTIZER`);
+  oneOf(side.QUANTIZER ?? "uniform", key === "QUANT.W" ? WEIGHT_QUANTIZER_NAMES : QUANTIZER_NAMES, `${key}.QUANTIZER`);
   const observer = oneOf(side.OBSERVER_METHOD.NAME, OBSERVER_NAMES, `${key}.OBSERVER_METHOD.NAME`);
   const granularity = oneOf(side.GRANULARITY, GRANULARITIES, `${key}.GRANULARITY`);
   const [lo, hi] = side.BIT_RANGE;
