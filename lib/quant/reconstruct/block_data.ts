@@ -76,7 +76,8 @@ export function resnetPieces(model: ResNet, granularity: Granularity): Piece[] {
     for (let i = 0; i < k; i++) y = blocks[i].block.forward(y);
     return y;
   };
-  const pieces: Piece[] = [{ name: "conv1", isBlock: false, units: [stemUnit], prefix: (x) => x, run: stem }];
+  // The stem piece ends at the conv unit's output (the ImageNet stem's max-pool is no quantized module there).
+  const pieces: Piece[] = [{ name: "conv1", isBlock: false, units: [stemUnit], prefix: (x) => x, run: (x) => unitForward(model, stemUnit, x) }];
   blocks.forEach(({ name, block }, k) => {
     const units = blockUnits(name, block);
     if (granularity === "block") {
