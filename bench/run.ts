@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { benchBatchNorm } from "./batch_norm";
 import { root, writeResult } from "./common";
 import { benchConv2d } from "./conv2d";
+import { benchPtqReconstruct } from "./ptq_reconstruct";
 import { benchSslStep } from "./ssl_step";
 
 /** Benchmarks that run in their own processes (allocator state, worker pools or several ranks). */
@@ -20,14 +21,16 @@ const benches: Record<string, () => unknown> = {
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),
   ddp_step: standalone("ddp_step.bench.js"),
-  // Range observers (issue 17); AdaRound / BRECQ timings belong to the same name.
-  ptq: standalone("ptq_observers.bench.js"),
+  // `ptq` runs both parts (the family rule in main()).
+  ptq_observers: standalone("ptq_observers.bench.js"),
+  ptq_reconstruct: () => benchPtqReconstruct(),
 };
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   for (const [name, run] of Object.entries(benches)) {
-    if (only.length && !only.includes(name)) continue;
+    // A family name picks its parts too: `ptq` runs ptq_reconstruct (and any other ptq_* bench).
+    if (only.length && !only.some((o) => name === o || name.startsWith(`${o}_`))) continue;
     const result = await run();
     console.log(`results: ${writeResult(name, result)}\n`);
   }

@@ -64,6 +64,20 @@ export const bitsOption: ExtraOption = {
   configKey: "LINEAR.BITS",
 };
 
+/** --methods minmax,mse,adaround,brecq: PTQ methods to compare (ptq). */
+export const methodsOption: ExtraOption = {
+  name: "methods",
+  type: "string",
+  valueName: "LIST",
+  description: "PTQ methods to compare at every bit setting, comma-separated: minmax, mse, percentile, histogram, kl_histogram, gaussian, adaround, brecq (sets QUANT.METHODS)",
+  parse: (text) => {
+    const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    if (list.length === 0) throw new Error("expects at least one method, e.g. minmax,adaround");
+    return list;
+  },
+  configKey: "QUANT.METHODS",
+};
+
 /** --nproc-per-node N: spawn N worker processes on this machine (the launcher reads it). */
 export const nprocOption: ExtraOption = {
   name: "nproc-per-node",

@@ -26,7 +26,7 @@ const transforms = "lib/data/transforms.ts";
 const quantSide = "lib/quant/config.ts";
 const build = "lib/ssl/build.ts";
 const notRead = "not read by the original's ssl, linear or ptq workers";
-const brecq = "BRECQ reconstruction is not implemented (SSQL does not use it)";
+const recon = "lib/quant/reconstruct/options.ts";
 const hawq = "the HAWQ bit assigner (mixed-precision search) is not implemented (SSQL does not use it)";
 
 export const KEY_USE: Readonly<Record<string, KeyUse>> = {
@@ -128,7 +128,8 @@ export const KEY_USE: Readonly<Record<string, KeyUse>> = {
   "QUANT.BIT_ASSIGNER.HAWQ.LIMITATION.BOPS_COEFF": inert(hawq),
   "QUANT.BIT_CONFIG": acts(build, "lib/quant/quant_model.ts"),
   "QUANT.ROUNDING": acts(build, "lib/train/calibrate.ts"),
-  "QUANT.FOLD_BN": inert("BN folding is not implemented (the SSQL recipes keep BN unfolded)"),
+  "QUANT.FOLD_BN": acts("lib/train/ptq.ts"),
+  "QUANT.METHODS": acts("lib/train/ptq.ts"),
   "QUANT.CALIBRATION.PATH": info("the original's ptq worker calibrated on this file; here linear and ptq calibrate on QUANT.CALIBRATION.BATCHES training batches"),
   "QUANT.CALIBRATION.TYPE": info("format of QUANT.CALIBRATION.PATH (see there)"),
   "QUANT.CALIBRATION.MODULE_PATH": inert(notRead),
@@ -136,12 +137,16 @@ export const KEY_USE: Readonly<Record<string, KeyUse>> = {
   "QUANT.CALIBRATION.BATCHSIZE": info("batch size over QUANT.CALIBRATION.PATH (see there); calibration batches here are TRAIN.BATCH_SIZE"),
   "QUANT.CALIBRATION.NUM_WORKERS": acts("lib/cli/args.ts"),
   "QUANT.CALIBRATION.BATCHES": acts("lib/train/linear.ts", "lib/train/calibrate.ts"),
-  "QUANT.FINETUNE.ENABLE": inert(brecq),
-  "QUANT.FINETUNE.METHOD": inert(brecq),
-  "QUANT.FINETUNE.BATCHSIZE": inert(brecq),
-  "QUANT.FINETUNE.ITERS_W": inert(brecq),
-  "QUANT.FINETUNE.ITERS_A": inert(brecq),
-  "QUANT.FINETUNE.BRECQ.KEEP_GPU": inert(brecq),
+  "QUANT.FINETUNE.ENABLE": info("ptq reconstructs whenever QUANT.W.QUANTIZER is adaRound"),
+  "QUANT.FINETUNE.METHOD": acts(recon),
+  "QUANT.FINETUNE.BATCHSIZE": acts(recon),
+  "QUANT.FINETUNE.ITERS_W": acts(recon),
+  "QUANT.FINETUNE.ITERS_A": inert("learning the activation scales after BRECQ (the original's ITERS_A with QUANT.A.QUANTIZER adaRound) is not implemented"),
+  "QUANT.FINETUNE.BRECQ.KEEP_GPU": info("cached block inputs/outputs stay in host memory; each step uploads its batch"),
+  "QUANT.FINETUNE.GRANULARITY": acts(recon),
+  "QUANT.FINETUNE.WARMUP": acts(recon),
+  "QUANT.FINETUNE.B_RANGE": acts(recon),
+  "QUANT.FINETUNE.LR": acts(recon),
   "SSL.TYPE": acts(build),
   "SSL.SETTING.DIM": acts(build),
   "SSL.SETTING.HIDDEN_DIM": acts(build),
@@ -227,6 +232,9 @@ export function keyUseProblems(command: KeyUseCommand, cfg: Config): Problem[] {
       problems.push({ key: "TRAIN.LOSS.REGULARIZER.NAME", message: `'${t.LOSS.REGULARIZER.NAME}': ${command} trains with cross entropy alone, as the original's ${command} worker (which ignored the regularizer); supported: empty` });
     }
     if (runner !== "" && runner !== "default") problems.push({ key: "TRAIN.RUNNER.NAME", message: `'${runner}' is not the ${command} loop; supported for ${command}: default (or empty)` });
+  }
+  if (command !== "ptq" && cfg.QUANT.W.QUANTIZER === "adaRound") {
+    problems.push({ key: "QUANT.W.QUANTIZER", message: `'adaRound': only ptq reconstructs the weight rounding (AdaRound/BRECQ); supported for ${command}: uniform` });
   }
   const { START_EPOCH, EPOCHS } = t;
   if (command !== "ptq" && EPOCHS > 0 && START_EPOCH >= EPOCHS) {

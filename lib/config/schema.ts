@@ -69,7 +69,12 @@ function quantSide(side: "W" | "A") {
   const w = side === "W";
   const what = w ? "weight" : "activation";
   return {
-    QUANTIZER: none<string>("str", `${what} quantizer module: uniform (the one SSQL uses)`),
+    QUANTIZER: none<string>(
+      "str",
+      w
+        ? "weight quantizer module: uniform (the one SSQL uses) | adaRound (ptq: AdaRound/BRECQ reconstruction of the rounding, see QUANT.FINETUNE)"
+        : "activation quantizer module: uniform (the one SSQL uses)",
+    ),
     BIT: int(8, `global ${what} bits; 0 = do not quantize. SSQL overwrites it every step with the sampled bits`),
     BIT_RANGE: ints(
       w ? [2, 9] : [4, 9],
@@ -248,7 +253,17 @@ export const SCHEMA = {
       [],
       'per-layer bits overriding W.BIT/A.BIT: [{"conv1": {"w": 8, "a": 8}, "fc.3": {"w": 8, "a": 0}}]',
     ),
-    FOLD_BN: bool(false, "unused (kept for compatibility)"),
+    FOLD_BN: bool(
+      false,
+      "ptq: fold each BN into the conv before it before calibrating (the original's quant_tools/fold_bn.py); the folded " +
+        "BN keeps only its shift (weight 1, running_mean 0, running_var 1 - eps, bias = the folded bias)",
+    ),
+    METHODS: strs(
+      [],
+      "project key. ptq: PTQ methods to compare, each run at every bit setting: an observer name (minmax, mse, percentile, " +
+        "histogram, kl_histogram, gaussian, momentum_minmax: QUANT.{W,A}.OBSERVER_METHOD.NAME), adaround (layer-wise " +
+        "reconstruction) or brecq (block-wise); [] = the config as it stands (set by --methods)",
+    ),
     ROUNDING: choice(
       ["divide", "reciprocal"] as const,
       "divide",
@@ -271,12 +286,21 @@ export const SCHEMA = {
       ),
     },
     FINETUNE: {
-      ENABLE: bool(false, "BRECQ reconstruction (unused by SSQL)"),
-      METHOD: str("", "BRECQ only"),
-      BATCHSIZE: int(32, "BRECQ only"),
-      ITERS_W: int(0, "BRECQ only"),
-      ITERS_A: int(0, "BRECQ only"),
-      BRECQ: { KEEP_GPU: bool(true, "BRECQ only") },
+      ENABLE: bool(false, "the original's switch for finetune/brecq; here ptq reconstructs whenever QUANT.W.QUANTIZER is adaRound"),
+      METHOD: str("", "finetune method: '' or brecq (the only one)"),
+      BATCHSIZE: int(32, "AdaRound/BRECQ: calibration samples per optimisation step"),
+      ITERS_W: int(0, "AdaRound/BRECQ: optimisation steps per block (or layer) for the weight rounding; > 0 with adaRound (the papers use 20000)"),
+      ITERS_A: int(0, "activation-scale learning after BRECQ (not implemented; must stay 0)"),
+      BRECQ: { KEEP_GPU: bool(true, "keep the cached block inputs/outputs on the GPU (here they stay in host memory; batches are uploaded per step)") },
+      GRANULARITY: choice(
+        ["block", "layer"] as const,
+        "block",
+        "project key. What is reconstructed at once: block = the stem conv, then each residual block (the original's BRECQ " +
+          "walk) | layer = each conv alone (AdaRound)",
+      ),
+      WARMUP: float(0.2, "project key. Fraction of ITERS_W before the rounding regularizer starts and its temperature decays (the original's 0.2)"),
+      B_RANGE: floats([20, 2], "project key. Rounding regularizer temperature [start, end] (the original's (20, 2))"),
+      LR: float(1e-3, "project key. Adam learning rate of the rounding variables (the original's Adam default 1e-3)"),
     },
   },
 

@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema";
-import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, type ObserverName } from "./names";
+import { GRANULARITIES, OBSERVER_NAMES, QUANTIZER_NAMES, WEIGHT_QUANTIZER_NAMES, type ObserverName } from "./names";
 import { validateAlpha, validateBins } from "./observers/params";
 import type { BitRange } from "./sampling";
 
@@ -32,7 +32,7 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], key: string)
  * the observer parameters' ranges.
  */
 export function quantSideSpec(side: QuantSideConfig, key: "QUANT.W" | "QUANT.A"): QuantSideSpec {
-  oneOf(side.QUANTIZER ?? "uniform", QUANTIZER_NAMES, `${key}.QUANTIZER`);
+  oneOf(side.QUANTIZER ?? "uniform", key === "QUANT.W" ? WEIGHT_QUANTIZER_NAMES : QUANTIZER_NAMES, `${key}.QUANTIZER`);
   const observer = oneOf(side.OBSERVER_METHOD.NAME, OBSERVER_NAMES, `${key}.OBSERVER_METHOD.NAME`);
   const granularity = oneOf(side.GRANULARITY, GRANULARITIES, `${key}.GRANULARITY`);
   const [lo, hi] = side.BIT_RANGE;

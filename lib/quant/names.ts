@@ -13,3 +13,6 @@ export const GRANULARITIES = ["channelwise", "layerwise"] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 
 export const QUANTIZER_NAMES = ["uniform"] as const;
+
+/** QUANT.W.QUANTIZER: adaRound makes ptq reconstruct the weight rounding (lib/quant/reconstruct). */
+export const WEIGHT_QUANTIZER_NAMES = ["uniform", "adaRound"] as const;

@@ -25,6 +25,8 @@ export interface ClassifierOptions {
   classifier: "fresh" | "required";
   /** Only fc trains (TRAIN.LINEAR_EVAL): the backbone's parameters need no gradient. */
   frozenBackbone?: boolean;
+  /** Runs on the loaded model before calibration (ptq: QUANT.FOLD_BN folds BN here). */
+  prepare?: (model: ResNet) => Promise<void>;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function classifierAtBits(run: Run, data: ClassifierData, state: Lo
     const report = loadIntoModel(model, state, "cpu", o.classifier);
     run.progress.log(`[${bits}] ${describeLoad(report, state.file)}`);
     moveToDevice(model, run.device);
+    await o.prepare?.(model);
     if (o.frozenBackbone) for (const [n, p] of model.namedParameters()) if (!n.startsWith("fc.")) p.requiresGrad = false;
     // Scales come from the loaded weights before any training, so a resumed run recalibrates to the same ones.
     let calibration: CalibrationResult | null = null;

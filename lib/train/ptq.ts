@@ -6,6 +6,12 @@ import { evaluate } from "./evaluate";
 import { readStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
 import { withRun, type RunOptions } from "./run";
+import { foldBatchNorms } from "../nn/fold_bn";
+import { methodConfigs } from "../quant/reconstruct/methods";
+import { reconstructionOptions, wantsReconstruction } from "../quant/reconstruct/options";
+import { parseBitSetting } from "../quant/bits";
+import { quantSideSpec } from "../quant/config";
+import { reconstructClassifier } from "./ptq_reconstruct";
 
 export interface PtqRunOptions extends RunOptions {
   settings?: readonly string[];
@@ -21,6 +27,13 @@ export interface PtqRunOptions extends RunOptions {
  */
 export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
   const settings = bitSettings(o.cfg, o.settings);
+  // Every method's config is checked before any work, so a sweep does not stop halfway on a bad key.
+  const methods = methodConfigs(o.cfg);
+  for (const m of methods) {
+    quantSideSpec(m.cfg.QUANT.W, "QUANT.W");
+    quantSideSpec(m.cfg.QUANT.A, "QUANT.A");
+    if (wantsReconstruction(m.cfg)) for (const b of settings) if (b !== "fp") reconstructionOptions(m.cfg, parseBitSetting(b).w, b);
+  }
   return withRun(o, async (run) => {
     const { cfg, group, progress } = run;
     const file = cfg.MODEL.PRETRAINED || cfg.MODEL.CHECKPOINT;
@@ -30,16 +43,24 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
     const results: SettingResult[] = [];
     try {
       for (const bits of settings) {
-        const t0 = Date.now();
-        const c = await classifierAtBits(run, data, state, bits, { classifier: "required" });
-        try {
-          const acc = await evaluate(c.model, data.valLoader, cfg.MODEL.NUM_CLASSES, group);
-          const calibrated = c.calibration ? `, calibrated on ${c.calibration.images}` : "";
-          progress.log(`[${bits}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
-          const { w, a, calibration } = c;
-          results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000 });
-        } finally {
-          c.dispose();
+        // Full precision is the same under every method: evaluated once.
+        for (const m of bits === "fp" ? methods.slice(0, 1) : methods) {
+          const t0 = Date.now();
+          const tag = m.method ? `${bits} ${m.method}` : bits;
+          const mcfg = m.cfg;
+          const prepare = mcfg.QUANT.FOLD_BN ? async (model: Parameters<typeof foldBatchNorms>[0]) => void progress.log(`[${tag}] folded BN into ${(await foldBatchNorms(model)).length} convs`) : undefined;
+          const c = await classifierAtBits({ ...run, cfg: mcfg }, data, state, bits, { classifier: "required", prepare });
+          try {
+            if (c.quant && wantsReconstruction(mcfg)) await reconstructClassifier(run, mcfg, data.trainLoader, c, m.method ?? "adaround");
+            const acc = await evaluate(c.model, data.valLoader, cfg.MODEL.NUM_CLASSES, group);
+            const calibrated = c.calibration ? `, calibrated on ${c.calibration.images}` : "";
+            progress.log(`[${tag}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
+            const { w, a, calibration } = c;
+            const ptqMethod = m.method && bits !== "fp" ? { ptqMethod: m.method } : {};
+            results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000, ...ptqMethod });
+          } finally {
+            c.dispose();
+          }
         }
       }
     } finally {

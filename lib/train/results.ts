@@ -25,6 +25,8 @@ export interface SettingResult {
   /** Calibration batches and images (null at fp, where nothing is quantized). */
   calibration: { batches: number; images: number } | null;
   seconds: number;
+  /** ptq --methods: the PTQ method of this row (minmax, mse, adaround, brecq, ...); absent otherwise. */
+  ptqMethod?: string;
 }
 
 /** results.json of a linear or ptq run. */
@@ -74,6 +76,7 @@ const fmt = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? ""
 
 /** The per-setting table of one run. */
 export function runMarkdown(r: RunResults): string {
+  if (r.settings.some((s) => s.ptqMethod)) return methodsMarkdown(r);
   const lines = [
     `${r.label}: ${r.command === "ptq" ? "post-training quantization" : r.linearEval ? "linear evaluation" : "fine-tuning"} of ${r.arch} on ${r.dataset} ` +
       `(${r.epochs} epochs, ${r.valImages} validation images; top-1 after the last epoch, best of the evaluated epochs beside it)`,
@@ -87,6 +90,23 @@ export function runMarkdown(r: RunResults): string {
   return lines.join("\n") + "\n";
 }
 
+/** ptq --methods: one row per bit setting, one column per PTQ method. */
+function methodsMarkdown(r: RunResults): string {
+  const methods = [...new Set(r.settings.map((s) => s.ptqMethod).filter((m): m is string => !!m))];
+  const bits = [...new Set(r.settings.map((s) => s.bits))];
+  const cell = (b: string, m: string) => {
+    const s = r.settings.find((x) => x.bits === b && (x.ptqMethod === m || b === "fp"));
+    return s ? `${fmt(s.top1)} / ${fmt(s.top5)}` : "";
+  };
+  return [
+    `${r.label}: post-training quantization of ${r.arch} on ${r.dataset} by method (${r.valImages} validation images; top-1 / top-5 %)`,
+    "",
+    `| bits | ${methods.join(" | ")} |`,
+    `|---|${methods.map(() => "---:").join("|")}|`,
+    ...bits.map((b) => `| ${b} | ${methods.map((m) => cell(b, m)).join(" | ")} |`),
+  ].join("\n") + "\n";
+}
+
 const CSV_HEADER = "run,method,bits,w_bits,a_bits,top1,top5,best_top1,best_epoch,val_loss,train_loss,epochs,seconds";
 
 function csvField(v: string | number | null): string {
@@ -97,7 +117,7 @@ function csvField(v: string | number | null): string {
 
 function csvRows(r: RunResults): string[] {
   return r.settings.map((s) =>
-    [r.label, r.method, s.bits, s.w, s.a, fmt(s.top1, 4), fmt(s.top5, 4), fmt(s.bestTop1, 4), s.bestEpoch, fmt(s.valLoss, 6), fmt(s.trainLoss, 6), s.epochs, fmt(s.seconds, 2)]
+    [r.label, s.ptqMethod ? `${r.method ?? ""}${r.method ? "+" : ""}${s.ptqMethod}` : r.method, s.bits, s.w, s.a, fmt(s.top1, 4), fmt(s.top5, 4), fmt(s.bestTop1, 4), s.bestEpoch, fmt(s.valLoss, 6), fmt(s.trainLoss, 6), s.epochs, fmt(s.seconds, 2)]
       .map(csvField)
       .join(","),
   );
@@ -132,10 +152,15 @@ export function mergedMarkdown(runs: readonly RunResults[]): string {
 
 export function runsChart(runs: readonly RunResults[], title: string): string {
   const order = settingOrder(runs);
-  const series: ChartSeries[] = runs.map((r) => ({
-    label: r.label,
-    values: order.map((b) => r.settings.find((s) => s.bits === b)?.top1 ?? null),
-  }));
+  const series: ChartSeries[] = runs.flatMap((r) => {
+    const methods = [...new Set(r.settings.map((s) => s.ptqMethod).filter((m): m is string => !!m))];
+    if (methods.length === 0) return [{ label: r.label, values: order.map((b) => r.settings.find((s) => s.bits === b)?.top1 ?? null) }];
+    // fp is one row for every method: each series shows it as its full-precision point.
+    return methods.map((m) => ({
+      label: runs.length > 1 ? `${r.label} ${m}` : m,
+      values: order.map((b) => r.settings.find((s) => s.bits === b && (s.ptqMethod === m || b === "fp"))?.top1 ?? null),
+    }));
+  });
   return renderChart({ title, categories: order, series, yLabel: "top-1 accuracy (%)", xLabel: "bit setting (weights w / features f)" });
 }
 

@@ -79,6 +79,25 @@ SSQL_OP(log) { return unary(a, [](float x) { return std::log(x); }); }
 SSQL_OP(sqrt) { return unary(a, [](float x) { return std::sqrt(x); }); }
 SSQL_OP(abs) { return unary(a, [](float x) { return std::fabs(x); }); }
 SSQL_OP(relu) { return unary(a, [](float x) { return x > 0.0f ? x : 0.0f; }); }
+SSQL_OP(sigmoid) { return unary(a, [](float x) { return 1.0f / (1.0f + std::exp(-x)); }); }
+SSQL_OP(floor) { return unary(a, [](float x) { return std::floor(x); }); }
+SSQL_OP(clampMax) {
+  float hi = static_cast<float>(a.number(1, "max"));
+  return unary(a, [hi](float x) { return std::isnan(x) ? x : (x > hi ? hi : x); });
+}
+// sigmoidBackward(grad, output): grad * y * (1 - y).
+SSQL_OP(sigmoidBackward) { return zip(a, [](float g, float y) { return g * y * (1.0f - y); }); }
+// clampMaxBackward(grad, input, max): grad where the input was not clamped (x <= max, as PyTorch).
+SSQL_OP(clampMaxBackward) {
+  parse::ZipArgs r = parse::zipArgs(a, "grad", "input", "max");
+  const TensorPtr &g = r.a, &x = r.b, &out = r.out;
+  const float hi = r.scalar;
+  const float* pg = g->f32();
+  const float* px = x->f32();
+  float* po = out->f32();
+  parallelFor(g->numel(), [&](int64_t i) { po[i] = px[i] <= hi ? pg[i] : 0.0f; });
+  return wrap(a.env(), out);
+}
 
 // reluBackward(grad, output): grad where the ReLU output is positive.
 SSQL_OP(reluBackward) { return zip(a, [](float g, float y) { return y > 0.0f ? g : 0.0f; }); }

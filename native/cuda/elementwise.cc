@@ -60,6 +60,13 @@ SSQL_OP(log) { return unaryOp(a, Unary::Log); }
 SSQL_OP(sqrt) { return unaryOp(a, Unary::Sqrt); }
 SSQL_OP(abs) { return unaryOp(a, Unary::Abs); }
 SSQL_OP(relu) { return unaryOp(a, Unary::Relu); }
+SSQL_OP(sigmoid) { return unaryOp(a, Unary::Sigmoid); }
+SSQL_OP(floor) { return unaryOp(a, Unary::Floor); }
+SSQL_OP(clampMax) { return unaryOp(a, Unary::ClampMax, scalarArg(a, 1, "max")); }
+// sigmoidBackward(grad, output): grad * y * (1 - y).
+SSQL_OP(sigmoidBackward) { return gradOp(a, GradZip::SigmoidBackward, "a", "b"); }
+// clampMaxBackward(grad, input, max): grad where the input was not clamped (x <= max, as PyTorch).
+SSQL_OP(clampMaxBackward) { return gradOp(a, GradZip::ClampMaxBackward, "grad", "input", "max"); }
 
 // reluBackward(grad, output): grad where the ReLU output is positive.
 SSQL_OP(reluBackward) { return gradOp(a, GradZip::ReluBackward, "a", "b"); }

@@ -100,6 +100,13 @@ void unary(Unary op, const float* x, float* out, int64_t n, float c, cudaStream_
     case Unary::Sqrt: return launchMap(n, [=] __device__(int64_t i) { out[i] = sqrtf(x[i]); }, s, name);
     case Unary::Abs: return launchMap(n, [=] __device__(int64_t i) { out[i] = fabsf(x[i]); }, s, name);
     case Unary::Relu: return launchMap(n, [=] __device__(int64_t i) { out[i] = x[i] > 0.0f ? x[i] : 0.0f; }, s, name);
+    case Unary::ClampMax:
+      return launchMap(n, [=] __device__(int64_t i) {
+        float v = x[i];
+        out[i] = isnan(v) ? v : (v > c ? c : v);
+      }, s, name);
+    case Unary::Sigmoid: return launchMap(n, [=] __device__(int64_t i) { out[i] = 1.0f / (1.0f + expf(-x[i])); }, s, name);
+    case Unary::Floor: return launchMap(n, [=] __device__(int64_t i) { out[i] = floorf(x[i]); }, s, name);
   }
 }
 
@@ -115,6 +122,10 @@ void gradZip(GradZip op, const float* g, const float* x, float* out, int64_t n, 
       }, s, name);
     case GradZip::ClampMinBackward:
       return launchMap(n, [=] __device__(int64_t i) { out[i] = x[i] >= c ? g[i] : 0.0f; }, s, name);
+    case GradZip::ClampMaxBackward:
+      return launchMap(n, [=] __device__(int64_t i) { out[i] = x[i] <= c ? g[i] : 0.0f; }, s, name);
+    case GradZip::SigmoidBackward:
+      return launchMap(n, [=] __device__(int64_t i) { out[i] = g[i] * x[i] * (1.0f - x[i]); }, s, name);
   }
 }
 

@@ -14,8 +14,8 @@ namespace cuda {
 
 // ---- elementwise_kernels.cu
 enum class Binary { Add, Sub, Mul, Div, Maximum };
-enum class Unary { AddScalar, MulScalar, PowScalar, Square, ClampMin, Neg, Exp, Log, Sqrt, Abs, Relu };
-enum class GradZip { ReluBackward, AbsBackward, ClampMinBackward };
+enum class Unary { AddScalar, MulScalar, PowScalar, Square, ClampMin, ClampMax, Neg, Exp, Log, Sqrt, Abs, Relu, Sigmoid, Floor };
+enum class GradZip { ReluBackward, AbsBackward, ClampMinBackward, ClampMaxBackward, SigmoidBackward };
 
 // bc == nullptr: a, b and out have the same shape.
 void binary(Binary op, const float* a, const float* b, float* out, int64_t n, const BroadcastIndex* bc, cudaStream_t s);

@@ -29,7 +29,8 @@ export const allOpNames = [
   "fromArray", "toArray", "toArrayAsync", "item", "full", "shape", "dtype", "reshape", "clone", "copy_", "toFloat",
   "dispose", "isDisposed", "memoryStats", "resetPeakMemoryStats", "setNumThreads", "getNumThreads",
   "add", "sub", "mul", "div", "maximum", "addScalar", "mulScalar", "powScalar", "clampMin", "neg", "exp", "log",
-  "sqrt", "abs", "relu", "reluBackward", "absBackward", "clampMinBackward", "addScaled_", "mulScalar_", "fill_", "expand",
+  "sqrt", "abs", "relu", "reluBackward", "absBackward", "clampMinBackward", "clampMax", "clampMaxBackward", "sigmoid",
+  "sigmoidBackward", "floor", "addScaled_", "mulScalar_", "fill_", "expand",
   "sum", "mean", "maxDim", "minDim", "indexGradBackward", "permute", "concat", "narrow",
   "conv2d", "conv2dBackwardData", "conv2dBackwardWeight", "batchNorm", "batchNormBackward", "matmul", "linear",
   "maxPool2d", "maxPool2dBackward", "logSoftmax", "logSoftmaxBackward", "crossEntropy", "crossEntropyBackward",
@@ -255,6 +256,45 @@ const gradHelpersCase: OpCase = {
       relu: Array.from(g, (v, i) => (x[i] > 0 ? v : 0)),
       abs: Array.from(g, (v, i) => (x[i] > 0 ? v : x[i] < 0 ? -v : 0)),
       clampMin: Array.from(g, (v, i) => (x[i] >= Math.fround(0.2) ? v : 0)),
+    };
+  },
+};
+
+// AdaRound's ops: values on the clamp bound and on integers, where the conventions (inclusive bound, floor) matter.
+const roundingInputs = () => {
+  const x = rand(16, 21, -3, 3);
+  x[1] = 0.5;
+  x[4] = -2;
+  x[9] = 1;
+  x[11] = -0.5;
+  return x;
+};
+
+const roundingCase: OpCase = {
+  name: "sigmoid, floor, clampMax and their backward helpers",
+  ops: ["sigmoid", "sigmoidBackward", "floor", "clampMax", "clampMaxBackward"],
+  run: (ops) =>
+    session(ops, (s) => {
+      const x = s.t(roundingInputs(), [4, 4]);
+      const g = s.t(rand(16, 22), [4, 4]);
+      const y = s.own(ops.sigmoid(x));
+      return {
+        sigmoid: s.read(y),
+        sigmoidBackward: s.read(s.own(ops.sigmoidBackward(g, y))),
+        floor: s.read(s.own(ops.floor(x))),
+        clampMax: s.read(s.own(ops.clampMax(x, 0.5))),
+        clampMaxBackward: s.read(s.own(ops.clampMaxBackward(g, x, 0.5))),
+      };
+    }),
+  reference: () => {
+    const x = Array.from(roundingInputs()), g = Array.from(rand(16, 22));
+    const y = x.map((v) => 1 / (1 + Math.exp(-v)));
+    return {
+      sigmoid: y,
+      sigmoidBackward: g.map((v, i) => v * y[i] * (1 - y[i])),
+      floor: x.map(Math.floor),
+      clampMax: x.map((v) => Math.min(v, 0.5)),
+      clampMaxBackward: g.map((v, i) => (x[i] <= 0.5 ? v : 0)),
     };
   },
 };
@@ -670,7 +710,7 @@ const sgdCase: OpCase = {
 };
 
 export const opCases: readonly OpCase[] = [
-  transferCase, lifecycleCase, binaryCase, unaryCase, gradHelpersCase, inPlaceCase, reduceCase, shapeCase,
+  transferCase, lifecycleCase, binaryCase, unaryCase, gradHelpersCase, roundingCase, inPlaceCase, reduceCase, shapeCase,
   ...convCases, ...batchNormCases, matmulCase, ...poolCases, ...lossCases, randomCase, sgdCase,
 ];
 

@@ -50,6 +50,12 @@ export interface ElementwiseOps {
   reluBackward(grad: H, output: H): H;
   absBackward(grad: H, input: H): H;
   clampMinBackward(grad: H, input: H, min: number): H;
+  clampMax(x: H, max: number): H;
+  clampMaxBackward(grad: H, input: H, max: number): H;
+  sigmoid(x: H): H;
+  /** grad * y * (1 - y), y the sigmoid's output. */
+  sigmoidBackward(grad: H, output: H): H;
+  floor(x: H): H;
   addScaled_(dst: H, src: H, alpha: number): void;
   mulScalar_(dst: H, s: number): void;
   fill_(dst: H, value: number): void;
