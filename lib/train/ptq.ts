@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import type { Pipeline } from "../data/transforms";
 import { bitSettings } from "./bit_settings";
 import { classifierAtBits } from "./classifier";
@@ -5,6 +6,7 @@ import { openClassifierData } from "./classifier_data";
 import { evaluate } from "./evaluate";
 import { readStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
+import { writeSettingFolder } from "./setting_folder";
 import { withRun, type RunOptions } from "./run";
 
 export interface PtqRunOptions extends RunOptions {
@@ -36,6 +38,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
           const acc = await evaluate(c.model, data.valLoader, cfg.MODEL.NUM_CLASSES, group);
           const calibrated = c.calibration ? `, calibrated on ${c.calibration.images}` : "";
           progress.log(`[${bits}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
+          if (run.main) await writeSettingFolder(path.join(o.output, bits), cfg, { command: "ptq", bits, weights: state.file, evalPipeline: data.pipelines.eval, quant: c.quant });
           const { w, a, calibration } = c;
           results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000 });
         } finally {
