@@ -20,6 +20,7 @@ const benches: Record<string, () => unknown> = {
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),
   ddp_step: standalone("ddp_step.bench.js"),
+  onnx_int8: standalone("onnx_int8.bench.js"),
 };
 
 async function main(): Promise<void> {

@@ -48,9 +48,9 @@ function config(pretrained: string, extra: Record<string, unknown> = {}): Config
   return buildConfig({
     SEED: 3,
     MODEL: { ARCH: "cifar_resnet18", NUM_CLASSES: 10, INPUTSHAPE: [16, 16], PRETRAINED: pretrained },
-    DATA: { TRAIN_SUBSET: 1000, VAL_SUBSET: 200 },
+    DATA: { TRAIN_SUBSET: 128, VAL_SUBSET: 200 },
     LINEAR: { BITS: SETTINGS },
-    TRAIN: { DATASET: "fmnist", EPOCHS: 3, BATCH_SIZE: 32, LINEAR_EVAL: true, OPTIMIZER: { NAME: "sgd", MOMENTUM: 0.9 }, LR_SCHEDULER: { TYPE: "cosine", BASE_LR: 0.05 } },
+    TRAIN: { DATASET: "fmnist", EPOCHS: 2, BATCH_SIZE: 32, LINEAR_EVAL: true, OPTIMIZER: { NAME: "sgd", MOMENTUM: 0.9 }, LR_SCHEDULER: { TYPE: "cosine", BASE_LR: 0.05 } },
     QUANT: { W: { BIT: 0 }, A: { BIT: 0 } },
     AUG: { TRAIN: { NORMLIZATION: { MEAN: [0.286, 0.286, 0.286], STD: [0.353, 0.353, 0.353] } }, EVALUATION: { NORMLIZATION: { MEAN: [0.286, 0.286, 0.286], STD: [0.353, 0.353, 0.353] } } },
     ...extra,
@@ -111,7 +111,7 @@ describe.skipIf(!haveFmnist)("deploy: quantizer state, ONNX export, torchvision 
       break;
     }
     data.dispose();
-  }, 600_000);
+  }, 900_000);
 
   it("each setting folder describes itself and, quantized, holds every active quantizer's qparams", async () => {
     for (const bits of SETTINGS) {
