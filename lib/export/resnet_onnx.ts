@@ -3,7 +3,7 @@ import type { ResNetSpec } from "../nn/resnet";
 import { entryTensors, type QuantizerEntry, type QuantizerState } from "../quant/state";
 import { foldBatchNorm, scaleOutputChannels } from "./fold_bn";
 import { OnnxGraph } from "./onnx_graph";
-import { TENSOR_TYPE, containerWidth, intTypeFor, packIntegers, weightIntegers } from "./qdq";
+import { containerWidth, intTypeFor, packIntegers, weightIntegers } from "./qdq";
 
 /**
  * One of our ResNets as an ONNX graph for inference, reproducing the eval-mode forward of the fake-quantized model:
@@ -145,4 +145,3 @@ export function buildResNetOnnx(m: ResNetExport): Uint8Array {
   return g.encode({ input: "input", shape: m.inputShape, output, outputDim: outDim, metadata: m.metadata, name: m.arch });
 }
 
-export { TENSOR_TYPE };
