@@ -24,6 +24,7 @@ const benches: Record<string, () => unknown> = {
   // `ptq` runs both parts (the family rule in main()).
   ptq_observers: standalone("ptq_observers.bench.js"),
   ptq_reconstruct: () => benchPtqReconstruct(),
+  onnx_int8: standalone("onnx_int8.bench.js"),
 };
 
 async function main(): Promise<void> {

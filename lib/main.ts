@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { demo } from "./cli/demo";
+import { evalOnnxCommand } from "./cli/eval_onnx";
+import { exportCommand } from "./cli/export";
 import { info } from "./cli/info";
 import { launch } from "./cli/launch";
 import { linear } from "./cli/linear";
@@ -14,6 +16,8 @@ commands:
   ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
   linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
   ptq      calibrate and validate a trained classifier at a bit-width
+  export   write a trained model as ONNX (Q/DQ at its bit setting) or a torchvision state dict (.safetensors, .pth)
+  eval-onnx  top-1/top-5 of an exported ONNX classifier in ONNX Runtime, beside ours
   report   merge the results of several linear/ptq runs into one table and chart
   launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
   demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
@@ -33,6 +37,8 @@ const ORIGINAL_ONLY: Record<string, string> = {
 
 const commands: Record<string, Command> = {
   demo,
+  "eval-onnx": evalOnnxCommand,
+  export: exportCommand,
   info: () => info(),
   launch,
   linear,

@@ -29,7 +29,8 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/ssql_cpu.node ]; then
   echo "setup: npm ci (builds the CPU addon and the TypeScript)"
-  npm ci
+  # onnxruntime-node ships its CPU binaries in the package; skip its optional download of CUDA EP libraries (nuget).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci
 else
   npx tsc -p tsconfig.json
 fi
@@ -38,6 +39,10 @@ if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import torch, PIL" 2>/dev/nu
   echo "setup: Python venv with the PyTorch CPU reference (and Pillow, the original's image library) in .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --retries 1 --timeout 15 "torch==2.13.0+cpu" numpy==2.4.6 pillow==12.3.0
+fi
+if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import onnx, onnxruntime" 2>/dev/null; then
+  echo "setup: onnx and onnxruntime in .venv (checks of the exported ONNX models)"
+  .venv/bin/pip install -q --retries 1 --timeout 15 onnx==1.23.1 onnxruntime==1.30.0
 fi
 if [ "$want_cuda" = 1 ] && [ ! -d .venv/lib/python3*/site-packages/nvidia/cudnn ]; then
   echo "setup: cuDNN, NCCL and cuBLAS wheels in .venv"

@@ -105,6 +105,22 @@ export class UniformQuantizer {
     this.drop();
   }
 
+  /**
+   * Holds given quantization parameters (a saved quantizer state, lib/quant/state.ts) at `bits` and freezes: apply()
+   * uses them as they are, with no observation and no recalibration, until reset() or setBits(). The tensors are
+   * taken over (disposed with the quantizer).
+   */
+  installQParams(bits: number, scale: Tensor, zeroPoint: Tensor, enabled: Tensor): void {
+    const b = validateBits(bits, `${this.name}.bits`);
+    if (b === 0) throw new Error(`${this.name}: no quantization parameters to install at 0 bits (identity)`);
+    this._bits = b;
+    this.drop();
+    const [quantMin, quantMax] = quantRange(b, this.symmetric);
+    const qp: QParams = { scale, zeroPoint, enabled, quantMin, quantMax, axis: this.axis, rounding: this.rounding };
+    this.held = { qp, range: null, own: [scale, zeroPoint, enabled] };
+    this._frozen = true;
+  }
+
   /** Computes scale / zero point from the statistics now and holds them (and the statistics) until reset(). */
   freeze(): void {
     if (this._bits > 0) this.qparams();

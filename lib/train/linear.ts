@@ -18,6 +18,7 @@ import { readStateDict, type LoadedStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
 import { withRun, type Run, type RunOptions } from "./run";
 import { freshStartEpoch } from "./resume_request";
+import { writeSettingFolder } from "./setting_folder";
 import { restoreTrainingState, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
@@ -185,6 +186,7 @@ async function runSetting(ctx: Context, bits: string): Promise<SettingResult | n
     const history = await trainSetting(ctx, c, path_, ckpt, { dir, checkpointFile, t0 });
     if (!history) return null;
     const result = settingResult(c, history, cfg.TRAIN.EPOCHS);
+    if (run.main) await writeSettingFolder(dir, cfg, { command: "linear", bits, weights: checkpointFile, evalPipeline: ctx.data.pipelines.eval, quant: c.quant });
     if (run.main) fs.writeFileSync(resultFile, JSON.stringify(result, null, 2) + "\n");
     return result;
   } finally {

@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import type { Pipeline } from "../data/transforms";
 import { bitSettings } from "./bit_settings";
 import { classifierAtBits } from "./classifier";
@@ -5,6 +6,7 @@ import { openClassifierData } from "./classifier_data";
 import { evaluate } from "./evaluate";
 import { readStateDict } from "./pretrained";
 import { runMarkdown, sweepResults, writeRunResults, type RunResults, type SettingResult } from "./results";
+import { writePtqSetting } from "./ptq_setting";
 import { withRun, type RunOptions } from "./run";
 import { foldBatchNorms } from "../nn/fold_bn";
 import { methodConfigs } from "../quant/reconstruct/methods";
@@ -57,6 +59,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
             progress.log(`[${tag}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
             const { w, a, calibration } = c;
             const ptqMethod = m.method && bits !== "fp" ? { ptqMethod: m.method } : {};
+            if (run.main) await writePtqSetting(path.join(o.output, ptqMethod.ptqMethod ? `${bits}-${ptqMethod.ptqMethod}` : bits), mcfg, c, state.file, data.pipelines.eval);
             results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000, ...ptqMethod });
           } finally {
             c.dispose();
