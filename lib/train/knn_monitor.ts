@@ -14,7 +14,10 @@ import { normalize } from "../tensor/ops/norm";
 import { Generator } from "../tensor/ops/random";
 import { tidy } from "../tensor/scope";
 import { tensor, type Tensor, zeros } from "../tensor/tensor";
-import { calibrate, calibrationBatches, quantizeClassifier } from "./calibrate";
+import { QuantizedEncoder } from "../quant/quant_model";
+import { quantSideSpec } from "../quant/config";
+import { encoderUnits } from "../ssl/build";
+import { calibrate, calibrationBatches } from "./calibrate";
 import { augmentDevice, moveToDevice, uploader } from "./device_placement";
 import { featureBank, knnCorrect, type KnnParams } from "./knn";
 import type { Run } from "./run";
@@ -121,7 +124,7 @@ export class KnnMonitor {
     for (const setting of cfg.TRAIN.KNN.BITS) {
       const t0 = Date.now();
       const { w, a } = parseBitSetting(setting);
-      const quant = w !== 0 || a !== 0 ? quantizeClassifier(this.model, cfg) : null;
+      const quant = w !== 0 || a !== 0 ? quantizeBackbone(this.model, cfg) : null;
       const owned: Tensor[] = [];
       try {
         if (quant) await calibrate(this.model, quant, this.calibLoader, calibrationBatches(cfg, this.calibLoader.length), { w, a }, this.run.group);
@@ -182,6 +185,17 @@ export class KnnMonitor {
     this.model.dispose();
     this.val.dispose();
   }
+}
+
+/**
+ * The monitor's quantizers: quantizeClassifier's (QUANT.W/A, BIT_CONFIG, the classifier in full precision), less
+ * the BIT_CONFIG entries of the SSL projector's layers (fc.0, fc.3, ...), which the backbone does not have.
+ */
+function quantizeBackbone(model: ResNet, cfg: Config): QuantizedEncoder {
+  const w = quantSideSpec(cfg.QUANT.W, "QUANT.W");
+  const a = quantSideSpec(cfg.QUANT.A, "QUANT.A");
+  const backbone = Object.entries(cfg.QUANT.BIT_CONFIG[0] ?? {}).filter(([name]) => !name.startsWith("fc."));
+  return new QuantizedEncoder(model, encoderUnits(model), w, a, [{ ...Object.fromEntries(backbone), fc: { w: 0, a: 0 } }], cfg.QUANT.ROUNDING);
 }
 
 /** The first n images of `ds` without taking ownership (subset() of a dataset we do not own must not dispose it). */
