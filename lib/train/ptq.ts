@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import type { Pipeline } from "../data/transforms";
 import { bitSettings } from "./bit_settings";
 import { classifierAtBits } from "./classifier";
@@ -28,6 +29,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
     const state = await readStateDict(file);
     const data = await openClassifierData(cfg, { device: o.device, rank: run.rank, worldSize: run.worldSize, pipelines: o.pipelines });
     const results: SettingResult[] = [];
+    const metrics = run.metricsLog(path.join(o.output, "metrics.jsonl"));
     try {
       for (const bits of settings) {
         const t0 = Date.now();
@@ -37,6 +39,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
           const calibrated = c.calibration ? `, calibrated on ${c.calibration.images}` : "";
           progress.log(`[${bits}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
           const { w, a, calibration } = c;
+          metrics?.write({ kind: "eval", bits, top1: acc.top1, top5: acc.top5, valLoss: acc.loss });
           results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000 });
         } finally {
           c.dispose();
