@@ -85,13 +85,14 @@ export class KnnMonitor {
           sampler: new DistributedEvalSampler({ length: dataset.length, batchSize, numReplicas: worldSize, rank }),
           ...common,
         });
-      // linear's training loader (openClassifierData), whose first batches calibrate its quantizers.
+      // linear's training loader (openClassifierData) as one process sees it, whose first batches calibrate the
+      // quantizers: every rank observes the same images, so the ranges (and results) are one process's.
       const calibLoader = new DataLoader({
         dataset: train,
         pipeline: cfg.LINEAR.AUGMENT ? pipes.train : pipes.eval,
         batchSize: cfg.TRAIN.BATCH_SIZE,
-        sampler: new DistributedSampler({ length: train.length, numReplicas: worldSize, rank, shuffle: true, seed }),
-        rank,
+        sampler: new DistributedSampler({ length: train.length, numReplicas: 1, rank: 0, shuffle: true, seed }),
+        rank: 0,
         ...common,
       });
       const queryLoader = evalLoader(val);
@@ -127,7 +128,7 @@ export class KnnMonitor {
       const quant = w !== 0 || a !== 0 ? quantizeBackbone(this.model, cfg) : null;
       const owned: Tensor[] = [];
       try {
-        if (quant) await calibrate(this.model, quant, this.calibLoader, calibrationBatches(cfg, this.calibLoader.length), { w, a }, this.run.group);
+        if (quant) await calibrate(this.model, quant, this.calibLoader, calibrationBatches(cfg, this.calibLoader.length), { w, a });
         this.model.eval();
         const shard = await this.extract(this.bankLoader);
         if (shard) owned.push(shard);
