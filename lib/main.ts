@@ -23,7 +23,7 @@ commands:
   demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
   info     versions, backends and devices on this machine
 
-Run 'node lib/main.js <command> --help' for a command's options.`;
+Run 'node lib/main.js <command> --help' for a command's options; 'node lib/main.js --version' prints the version.`;
 
 type Command = (argv: string[]) => void | number | Promise<void | number>;
 
@@ -49,6 +49,11 @@ const commands: Record<string, Command> = {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V") {
+    const pkg = require("../package.json") as { name: string; version: string };
+    console.log(`${pkg.name} ${pkg.version}`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h") {
     console.log(usage);
     return name ? 0 : 2;

@@ -44,6 +44,10 @@ if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import onnx, onnxruntime" 2>
   echo "setup: onnx and onnxruntime in .venv (checks of the exported ONNX models)"
   .venv/bin/pip install -q --retries 1 --timeout 15 onnx==1.23.1 onnxruntime==1.30.0
 fi
+# TensorBoard's event reader checks the event files the trainer writes (test/unit/tensorboard.test.ts).
+if [ "$want_python" = 1 ] && ! .venv/bin/python -c "import tensorboard" 2>/dev/null; then
+  .venv/bin/pip install -q --retries 1 --timeout 15 tensorboard==2.21.0 || echo "setup: tensorboard not installed; its read-back test will skip"
+fi
 if [ "$want_cuda" = 1 ] && [ ! -d .venv/lib/python3*/site-packages/nvidia/cudnn ]; then
   echo "setup: cuDNN, NCCL and cuBLAS wheels in .venv"
   .venv/bin/pip install -q --retries 1 --timeout 15 nvidia-cudnn-cu13==9.24.0.43 nvidia-nccl-cu13==2.30.7 nvidia-cublas==13.1.1.3

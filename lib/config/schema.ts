@@ -139,6 +139,16 @@ export const SCHEMA = {
     BATCH_SIZE: int(1, "batch size per process (per GPU); validation uses min(256, 2 * BATCH_SIZE)"),
     NUM_WORKERS: int(0, "data-loading workers (set by -j)"),
     PRINT_FREQ: int(1, "log every N steps (set by -p)"),
+    SAVE_FREQ: int(20, "project key. ssl: keep a periodic checkpoint_<epoch>.json every N epochs (epoch % N == 0) and at the last epoch; the original's every 20th (it also kept every 50th)"),
+    KEEP_CHECKPOINTS: int(2, "project key. ssl: how many periodic checkpoints to keep (older ones deleted once the new one is on disk); 0 = keep all"),
+    TENSORBOARD: bool(true, "project key. Write TensorBoard event files (events.out.tfevents.*) into the run folder"),
+    KNN: {
+      EVERY: int(0, "project key. ssl: run the kNN monitor every N epochs (and after the last); 0 = off"),
+      K: int(200, "project key. kNN monitor: neighbours per query (all of the bank when it holds fewer)"),
+      T: float(0.1, "project key. kNN monitor: temperature of the neighbour weights exp(sim / T)"),
+      BITS: strs(["fp"], 'project key. kNN monitor: bit settings of the backbone, e.g. ["fp", "4w4f", "2w4f"] (QUANT.BIT_CONFIG applies, ranges calibrated as linear does)'),
+      TRAIN_SUBSET: int(0, "project key. kNN monitor: the first N training images form the bank (0 = all of DATA.TRAIN_SUBSET)"),
+    },
     LR_SCHEDULER: {
       TYPE: none<string>("str", "cosine | multiStep (x0.1 at each of DECAY_MILESTONES); null = cosine in ssl, multiStep in linear"),
       WARMUP_EPOCHS: int(0, "linear warm-up epochs from WARMUP_LR to BASE_LR (the original ignores it; honoured here)"),

@@ -61,6 +61,13 @@ export function validateConfig(cfg: Config): void {
     if (problem) bad("LINEAR.BITS", problem);
   }
 
+  for (const s of cfg.TRAIN.KNN.BITS) {
+    const problem = bitSettingProblem(s);
+    if (problem) bad("TRAIN.KNN.BITS", problem);
+  }
+  if (cfg.TRAIN.KNN.BITS.length === 0) bad("TRAIN.KNN.BITS", "lists no bit setting; use [fp] for the full-precision backbone alone");
+  if (!(cfg.TRAIN.KNN.T > 0)) bad("TRAIN.KNN.T", `${cfg.TRAIN.KNN.T} is not a positive temperature`);
+
   if (cfg.MODEL.INPUTSHAPE.length !== 2) bad("MODEL.INPUTSHAPE", `expected [h, w], got [${cfg.MODEL.INPUTSHAPE.join(", ")}]`);
   const atLeast = (key: string, v: number, min: number) => {
     if (v < min) bad(key, `${v} is below ${min}`);
@@ -71,6 +78,11 @@ export function validateConfig(cfg: Config): void {
   atLeast("TRAIN.BATCH_SIZE", cfg.TRAIN.BATCH_SIZE, 1);
   atLeast("TRAIN.NUM_WORKERS", cfg.TRAIN.NUM_WORKERS, 0);
   atLeast("TRAIN.PRINT_FREQ", cfg.TRAIN.PRINT_FREQ, 1);
+  atLeast("TRAIN.SAVE_FREQ", cfg.TRAIN.SAVE_FREQ, 1);
+  atLeast("TRAIN.KEEP_CHECKPOINTS", cfg.TRAIN.KEEP_CHECKPOINTS, 0);
+  atLeast("TRAIN.KNN.EVERY", cfg.TRAIN.KNN.EVERY, 0);
+  atLeast("TRAIN.KNN.K", cfg.TRAIN.KNN.K, 1);
+  atLeast("TRAIN.KNN.TRAIN_SUBSET", cfg.TRAIN.KNN.TRAIN_SUBSET, 0);
   atLeast("TRAIN.LR_SCHEDULER.WARMUP_EPOCHS", cfg.TRAIN.LR_SCHEDULER.WARMUP_EPOCHS, 0);
   atLeast("DATA.TRAIN_SUBSET", cfg.DATA.TRAIN_SUBSET, 0);
   atLeast("DATA.VAL_SUBSET", cfg.DATA.VAL_SUBSET, 0);

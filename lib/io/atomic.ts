@@ -32,7 +32,8 @@ export async function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>
   await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a folder, so a rename, link or unlink in it survives a power cut (where the platform allows it). */
+export async function syncDir(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, "r");

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile, stat, unlink } from "node:fs/promises";
+import { copyFile, link, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "./atomic";
+import { syncDir, writeFileAtomic } from "./atomic";
 import { FileFormatError } from "./errors";
 import type { HostTensors } from "./host_tensor";
 import { decodeJson, encodeJson } from "./json_codec";
@@ -91,6 +91,62 @@ export async function saveCheckpoint(name: string, tensors: HostTensors, state: 
   await writeFileAtomic(json, [Buffer.from(encodeJson(manifest) + "\n", "utf-8")]);
   if (previous && previous !== file && isPlainFileName(previous)) await unlink(join(dir, previous)).catch(() => undefined);
   return manifest;
+}
+
+/**
+ * Makes `<name>` a second checkpoint holding exactly what the checkpoint `source` holds, without a second copy of
+ * its tensors: the tensors file gets a second name (a hard link, `<stem>.<sha256 prefix>.safetensors`), then the
+ * new manifest, naming it with the same sha256, is written atomically. On a filesystem without hard links the file
+ * is copied instead and `linked` is false. As saveCheckpoint, `<name>`'s previous tensors file goes last.
+ */
+export async function linkCheckpoint(source: string, name: string): Promise<{ manifest: CheckpointManifest; linked: boolean }> {
+  const from = await loadManifest(await manifestPath(source));
+  const json = await manifestPath(name);
+  const dir = dirname(json);
+  const stem = basename(json, ".json");
+  const previous = await readFile(json, "utf-8")
+    .then((text) => (decodeJson(text) as Partial<CheckpointManifest>).tensors?.file)
+    .catch(() => undefined);
+  const src = join(dirname(await manifestPath(source)), from.tensors.file);
+  const file = `${stem}.${from.tensors.sha256.slice(0, 16)}.safetensors`;
+  const dst = join(dir, file);
+  let linked = true;
+  if (!(await stat(dst).catch(() => undefined))) {
+    // Linked (or copied) under a temporary name and renamed, so `dst` is never a partial file.
+    const tmp = join(dir, `.${file}.${process.pid}.tmp`);
+    await unlink(tmp).catch(() => undefined);
+    try {
+      await link(src, tmp);
+    } catch {
+      linked = false;
+      await copyFile(src, tmp);
+    }
+    await rename(tmp, dst);
+    await syncDir(dir);
+  }
+  const manifest: CheckpointManifest = { ...from, createdAt: new Date().toISOString(), tensors: { ...from.tensors, file } };
+  await writeFileAtomic(json, [Buffer.from(encodeJson(manifest) + "\n", "utf-8")]);
+  if (previous && previous !== file && isPlainFileName(previous)) await unlink(join(dir, previous)).catch(() => undefined);
+  return { manifest, linked };
+}
+
+/** Deletes a checkpoint: its manifest first (so it stops being a checkpoint at once), then its tensors file. */
+export async function deleteCheckpoint(name: string): Promise<void> {
+  const json = await manifestPath(name);
+  const file = await readFile(json, "utf-8")
+    .then((text) => (decodeJson(text) as Partial<CheckpointManifest>).tensors?.file)
+    .catch(() => undefined);
+  await unlink(json).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "ENOENT") throw e;
+  });
+  await syncDir(dirname(json));
+  if (file && isPlainFileName(file)) await unlink(join(dirname(json), file)).catch(() => undefined);
+}
+
+async function loadManifest(json: string): Promise<CheckpointManifest> {
+  const m = decodeJson(await readFile(json, "utf-8")) as Partial<CheckpointManifest>;
+  if (m?.format !== CHECKPOINT_FORMAT || !m.tensors || !isPlainFileName(m.tensors.file)) throw new FileFormatError(json, "not a checkpoint manifest");
+  return m as CheckpointManifest;
 }
 
 function isPlainFileName(f: string): boolean {

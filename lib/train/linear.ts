@@ -226,7 +226,7 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
         beforeEpoch: () => model.train(!linearEval),
         batches: (epoch) => data.batches(epoch),
         forward: (batch) => ({ loss: crossEntropy(data.forward(batch.x), batch.labels, { labelSmoothing: cfg.TRAIN.LABEL_SMOOTHING }) }),
-        afterEpoch: async ({ epoch, meanLoss, lr, seconds }) => {
+        afterEpoch: async ({ epoch, meanLoss, lr, seconds, images }) => {
           history.losses.push(meanLoss);
           let acc: Accuracy | null = null;
           if ((epoch > 0 && epoch % 20 === 0) || epoch === epochs - 1) {
@@ -234,7 +234,7 @@ async function trainSetting(ctx: Context, c: ClassifierAtBits, data: DataPath, c
             history.evals.push({ epoch, top1: acc.top1, top5: acc.top5, loss: acc.loss });
             progress.log(`[${bits}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (epoch ${epoch}, ${acc.images} images)`);
           }
-          metrics?.write({ kind: "epoch", bits, epoch, loss: meanLoss, lr, ...(acc ? { top1: acc.top1, top5: acc.top5, valLoss: acc.loss } : {}) });
+          metrics?.write({ kind: "epoch", bits, epoch, loss: meanLoss, lr, imagesPerSec: images / Math.max(seconds, 1e-3), ...(acc ? { top1: acc.top1, top5: acc.top5, valLoss: acc.loss } : {}) });
           progress.log(`[${bits}] epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
           if (run.main) await saveSetting(ctx, c, optimizer, at.checkpointFile, epoch, { ...history, seconds: prior + (Date.now() - at.t0) / 1000 });
         },

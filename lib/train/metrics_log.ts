@@ -1,21 +1,29 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** Append-only JSON-lines metrics log (one object per line, with a timestamp). */
+/** Another destination of the metrics records (TensorBoard event files). */
+export interface MetricsSink {
+  write(record: Record<string, unknown>): void;
+  close(): void;
+}
+
+/** Append-only JSON-lines metrics log (one object per line, with a timestamp), each record also given to `sinks`. */
 export class MetricsLog {
   private readonly fd: number;
 
-  constructor(readonly file: string) {
+  constructor(readonly file: string, private readonly sinks: readonly MetricsSink[] = []) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     this.fd = fs.openSync(file, "a");
   }
 
   write(record: Record<string, unknown>): void {
     fs.writeSync(this.fd, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+    for (const s of this.sinks) s.write(record);
   }
 
   close(): void {
     fs.closeSync(this.fd);
+    for (const s of this.sinks) s.close();
   }
 }
 

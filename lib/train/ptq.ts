@@ -43,6 +43,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
     const state = await readStateDict(file);
     const data = await openClassifierData(cfg, { device: o.device, rank: run.rank, worldSize: run.worldSize, pipelines: o.pipelines });
     const results: SettingResult[] = [];
+    const metrics = run.metricsLog(path.join(o.output, "metrics.jsonl"));
     try {
       for (const bits of settings) {
         // Full precision is the same under every method: evaluated once.
@@ -59,6 +60,7 @@ export async function runPtq(o: PtqRunOptions): Promise<RunResults> {
             progress.log(`[${tag}] * Acc@1 ${acc.top1.toFixed(3)} Acc@5 ${acc.top5.toFixed(3)} (${acc.images} images${calibrated})`);
             const { w, a, calibration } = c;
             const ptqMethod = m.method && bits !== "fp" ? { ptqMethod: m.method } : {};
+            metrics?.write({ kind: "eval", bits, ...(m.method ? { method: m.method } : {}), top1: acc.top1, top5: acc.top5, valLoss: acc.loss });
             if (run.main) await writePtqSetting(path.join(o.output, ptqMethod.ptqMethod ? `${bits}-${ptqMethod.ptqMethod}` : bits), mcfg, c, state.file, data.pipelines.eval);
             results.push({ bits, w, a, top1: acc.top1, top5: acc.top5, bestTop1: acc.top1, bestEpoch: 0, valLoss: acc.loss, trainLoss: null, epochs: 0, calibration, seconds: (Date.now() - t0) / 1000, ...ptqMethod });
           } finally {

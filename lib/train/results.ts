@@ -4,6 +4,7 @@ import { writeFileAtomic } from "../io/atomic";
 import type { Config } from "../config";
 import { runLabel } from "./bit_settings";
 import { renderChart, type ChartSeries } from "./chart";
+import { knnMarkdown, pretrainingDir, readTrainingCurves, writeCurveCharts, type TrainingCurves } from "./curves";
 import type { LoadedStateDict } from "./pretrained";
 
 /** One classifier trained (or one PTQ evaluation) at one bit setting. */
@@ -193,14 +194,35 @@ export function readRunResults(where: string): RunResults {
   return r;
 }
 
-/** Writes `<stem>.svg/.md/.csv/.json` for several runs merged (the report command and the demo). */
-export async function writeMergedReport(chartFile: string, runs: readonly RunResults[], title: string): Promise<{ markdown: string; files: string[] }> {
+/**
+ * Writes `<stem>.svg/.md/.csv/.json` for several runs merged (the report command and the demo), and the curves of
+ * their pretraining runs (`curves`, by default read from each run's MODEL.PRETRAINED folder where it holds a
+ * metrics.jsonl): `<stem>_loss.svg`, `<stem>_lr.svg`, `<stem>_knn.svg`, and a kNN table after the top-1 table.
+ */
+export async function writeMergedReport(
+  chartFile: string,
+  runs: readonly RunResults[],
+  title: string,
+  curves: readonly TrainingCurves[] = pretrainingCurves(runs),
+): Promise<{ markdown: string; files: string[] }> {
   const dir = path.dirname(chartFile);
   fs.mkdirSync(dir, { recursive: true });
   const stem = chartFile.replace(/\.svg$/i, "");
-  const markdown = mergedMarkdown(runs);
+  const knn = knnMarkdown(curves);
+  const markdown = runs.length ? mergedMarkdown(runs) + (knn ? `\nkNN top-1 of the pretraining runs by epoch:\n\n${knn}` : "") : knn;
+  if (runs.length === 0) {
+    const charts = await writeCurveCharts(stem, curves);
+    await writeFileAtomic(`${stem}.md`, [Buffer.from(markdown, "utf-8")]);
+    return { markdown, files: [...charts, `${stem}.md`] };
+  }
   const files = [`${stem}.svg`, `${stem}.md`, `${stem}.csv`, `${stem}.json`];
   const texts = [runsChart(runs, title), markdown, runsCsv(runs), JSON.stringify({ runs }, null, 2) + "\n"];
   for (let i = 0; i < files.length; i++) await writeFileAtomic(files[i], [Buffer.from(texts[i], "utf-8")]);
+  files.push(...(await writeCurveCharts(stem, curves)));
   return { markdown, files };
+}
+
+/** The curves of each run's pretraining, where its MODEL.PRETRAINED folder holds a metrics log. */
+export function pretrainingCurves(runs: readonly RunResults[]): TrainingCurves[] {
+  return runs.map((r) => readTrainingCurves(pretrainingDir(r.pretrained), r.label)).filter((c): c is TrainingCurves => c !== null);
 }

@@ -7,6 +7,7 @@ import { destroyProcessGroup, initProcessGroup, type ProcessGroup } from "../dis
 import type { Device } from "../tensor/binding";
 import { MetricsLog } from "./metrics_log";
 import { Progress } from "./progress";
+import { TensorBoardSink } from "./tensorboard";
 
 /** What every run command (ssl, linear, ptq) is given. */
 export interface RunOptions {
@@ -35,7 +36,10 @@ export interface Run {
   /** Rank 0: the one process that writes files and prints. */
   readonly main: boolean;
   readonly progress: Progress;
-  /** Rank 0: a JSON-lines metrics log at `file` (closed when the run ends); other ranks: null. */
+  /**
+   * Rank 0: a JSON-lines metrics log at `file` (closed when the run ends), its records also written as TensorBoard
+   * scalars to an events.out.tfevents.* file beside it unless TRAIN.TENSORBOARD is False; other ranks: null.
+   */
   metricsLog(file: string): MetricsLog | null;
 }
 
@@ -67,7 +71,8 @@ export async function withRun<T>(o: RunOptions, body: (run: Run) => Promise<T>):
       progress: new Progress(o.printFreq ?? 1, process.stdout, main && !o.quiet),
       metricsLog(file) {
         if (!main) return null;
-        const log = new MetricsLog(file);
+        // TRAIN.TENSORBOARD: the same records as TensorBoard scalars, in the log's folder.
+        const log = new MetricsLog(file, o.cfg.TRAIN.TENSORBOARD ? [new TensorBoardSink(path.dirname(file))] : []);
         logs.push(log);
         return log;
       },

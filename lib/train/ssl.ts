@@ -19,6 +19,8 @@ import { Generator } from "../tensor/ops/random";
 import { augmentDevice, moveToDevice, uploader } from "./device_placement";
 import { withRun, type Run, type RunOptions } from "./run";
 import { freshStartEpoch } from "./resume_request";
+import { keepPeriodic } from "./checkpoints";
+import { KnnMonitor, knnDue } from "./knn_monitor";
 import { restoreTrainingState, resumePath, saveTrainingState } from "./state";
 import { trainEpochs } from "./train_loop";
 
@@ -34,11 +36,6 @@ export interface SslRunResult {
   epochs: number;
   losses: number[];
   checkpoint: string;
-}
-
-/** The original's periodic copies besides checkpoint.json: the last epoch and every 20th. */
-export function keepsEpochCopy(epoch: number, epochs: number): boolean {
-  return epoch === epochs - 1 || epoch % 20 === 0 || epoch % 50 === 0;
 }
 
 /**
@@ -69,13 +66,17 @@ function sslLoader(run: Run, dataset: ImageDataset, dropLast: boolean): DataLoad
   return loader;
 }
 
-/** After an epoch (rank 0): checkpoint.json, plus the original's periodic copy. */
+/**
+ * After an epoch (rank 0): checkpoint.json, then the periodic checkpoint when due (the same tensors file under a
+ * second name) and the pruning of old periodic ones (lib/train/checkpoints.ts).
+ */
 async function saveEpoch(run: Run, method: SslMethod, optimizer: SGD, epoch: number, stepsPerEpoch: number, meanLoss: number): Promise<void> {
   const { cfg } = run;
   const state = { epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, method: method.state(), metrics: { loss: meanLoss } };
-  await saveTrainingState(path.join(run.output, "checkpoint.json"), method, optimizer, { ...state, config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET } });
-  if (keepsEpochCopy(epoch, cfg.TRAIN.EPOCHS))
-    await saveTrainingState(path.join(run.output, `checkpoint_${String(epoch).padStart(4, "0")}.json`), method, optimizer, state);
+  const latest = path.join(run.output, "checkpoint.json");
+  await saveTrainingState(latest, method, optimizer, { ...state, config: { ssl: cfg.SSL.TYPE, arch: cfg.MODEL.ARCH, dataset: cfg.TRAIN.DATASET } });
+  const kept = await keepPeriodic(cfg, run.output, latest, epoch);
+  if (kept.copied) run.progress.log("warning: this filesystem has no hard links; the periodic checkpoint is a second copy of the weights");
 }
 
 async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
@@ -87,7 +88,9 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
   );
   const built = buildSslMethod(cfg, new Generator(seed), { group });
   const { method } = built;
+  let monitor: KnnMonitor | null = null;
   try {
+    monitor = await KnnMonitor.create(run, dataset);
     // Before any step: e.g. MoCo's queue must take whole global batches.
     method.checkBatch(cfg.TRAIN.BATCH_SIZE, worldSize);
     const loader = sslLoader(run, dataset, method.dropLast);
@@ -132,11 +135,17 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
           },
           afterStep: () => method.afterStep(),
           onStep: ({ epoch, batch, loss, lr, bits }) =>
-            metrics?.write({ kind: "step", epoch, step: batch.index, loss, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) }),
-          afterEpoch: async ({ epoch, meanLoss, lr, seconds }) => {
-            metrics?.write({ kind: "epoch", epoch, loss: meanLoss, lr, seconds });
+            metrics?.write({ kind: "step", epoch, step: batch.index, globalStep: epoch * loader.length + batch.index, loss, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) }),
+          afterEpoch: async ({ epoch, meanLoss, lr, seconds, images }) => {
+            metrics?.write({ kind: "epoch", epoch, loss: meanLoss, lr, seconds, imagesPerSec: images / Math.max(seconds, 1e-3) });
             progress.log(`epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
             if (main) await saveEpoch(run, method, optimizer, epoch, loader.length, meanLoss);
+            if (monitor && knnDue(cfg, epoch)) {
+              for (const r of await monitor.evaluate(method.encoder)) {
+                metrics?.write({ kind: "knn", epoch, bits: r.bits, top1: r.top1, top5: r.top5, k: cfg.TRAIN.KNN.K, bank: r.bank, queries: r.queries, seconds: r.seconds });
+                progress.log(`epoch ${epoch}: kNN [${r.bits}] top-1 ${r.top1.toFixed(2)} top-5 ${r.top5.toFixed(2)} (k ${Math.min(cfg.TRAIN.KNN.K, r.bank)}, ${r.bank} bank / ${r.queries} queries, ${r.seconds.toFixed(1)} s)`);
+              }
+            }
           },
         },
         startEpoch,
@@ -147,6 +156,7 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
       optimizer.dispose();
     }
   } finally {
+    monitor?.dispose();
     method.dispose();
     built.quant?.dispose();
     dataset.dispose();

@@ -33,6 +33,8 @@ export interface EpochReport {
   lr: number;
   steps: number;
   seconds: number;
+  /** Images of the epoch over all processes, for its throughput. */
+  images: number;
 }
 
 /**
@@ -68,7 +70,14 @@ export interface TrainLoop<B extends TrainBatch> {
 /** Trains epochs [from, to) and returns each epoch's mean loss. */
 export async function trainEpochs<B extends TrainBatch>(loop: TrainLoop<B>, from: number, to: number): Promise<number[]> {
   const losses: number[] = [];
-  for (let epoch = from; epoch < to; epoch++) losses.push((await trainEpoch(loop, epoch)).meanLoss);
+  loop.progress.beginRun(from, to);
+  let steps = 0;
+  for (let epoch = from; epoch < to; epoch++) {
+    loop.progress.beginEpoch(epoch, steps);
+    const r = await trainEpoch(loop, epoch);
+    losses.push(r.meanLoss);
+    steps += r.steps;
+  }
   return losses;
 }
 
@@ -108,7 +117,7 @@ async function trainEpoch<B extends TrainBatch>(loop: TrainLoop<B>, epoch: numbe
     progress.update({ epoch, epochs: loop.epochs, step: count, steps: loop.steps, loss: value, lr, imagesPerSec: images / Math.max(secs, 1e-3), extra });
     loop.onStep?.({ epoch, step: count, batch, loss: value, lr, bits });
   }
-  const report: EpochReport = { epoch, meanLoss: sum / Math.max(1, count), lr, steps: count, seconds: (Date.now() - t0) / 1000 };
+  const report: EpochReport = { epoch, meanLoss: sum / Math.max(1, count), lr, steps: count, seconds: (Date.now() - t0) / 1000, images };
   await loop.afterEpoch?.(report);
   return report;
 }

@@ -58,11 +58,20 @@ export interface AugmentOps {
   ): Promise<H[]>;
 }
 
-/** Host data-pipeline ops (native/cpu/image_decode.cc, data_pool.cc): the CPU addon only. */
+/**
+ * Host ops (native/cpu/image_decode.cc, data_pool.cc, knn.cc): the data pipeline, and the kNN monitor's
+ * neighbour vote; the CPU addon only.
+ */
 export interface DataOps {
   /** Reads and decodes JPEG/PNG files to uint8 RGB [H, W, 3]; a failed file gives its error message. */
   decodeImages(paths: readonly string[]): Promise<(H | string)[]>;
   /** Threads of the data pool, which runs all decoding and CPU augmentation (the -j flag; default min(cores, 4)). */
   setDataThreads(n: number): void;
   getDataThreads(): number;
+  /**
+   * Weighted kNN class scores (InstDisc / SimSiam monitor): for each row of `sim` [B, N] (float32), the k largest
+   * similarities (ties to the lower bank index), each adding exp(sim / temperature) to the class of its neighbour
+   * in `bankLabels` [N] (int32, in 0..classes-1). Returns float32 [B, classes].
+   */
+  knnClassScores(sim: H, bankLabels: H, k: number, temperature: number, classes: number): H;
 }
