@@ -5,6 +5,7 @@ import { launch } from "./cli/launch";
 import { linear } from "./cli/linear";
 import { ptq } from "./cli/ptq";
 import { report } from "./cli/report";
+import { reproduce } from "./cli/reproduce";
 import { ssl } from "./cli/ssl";
 import { watchLauncher } from "./distributed/launch";
 
@@ -15,6 +16,7 @@ commands:
   linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
   ptq      calibrate and validate a trained classifier at a bit-width
   report   merge the results of several linear/ptq runs into one table and chart
+  reproduce  SSQL vs SimSiam on Fashion-MNIST at a time budget: pretraining, bit-width sweep, results page
   launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
   demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
   info     versions, backends and devices on this machine
@@ -38,6 +40,7 @@ const commands: Record<string, Command> = {
   linear,
   ptq,
   report,
+  reproduce,
   ssl,
 };
 
