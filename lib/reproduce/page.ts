@@ -85,3 +85,20 @@ export function sources(main: MainRuns, rep: RepeatRuns): string {
   for (const m of rep.methods) lines.push(`- ${m.method}, repeat: ${m.bySeed.map((r, i) => `seed ${rep.seeds[i]} \`${r.dir}/results.json\``).join(", ")}`);
   return lines.join("\n") + "\n";
 }
+
+/**
+ * The noise beside the effect, in one paragraph: the largest spread over classifier seeds, the largest difference
+ * between the two pretraining seeds of a method, and the range of the main gap. A gap inside these is not a result.
+ */
+export function noiseSummary(main: MainRuns, rep: RepeatRuns, settings: readonly string[]): string {
+  const [a, b] = main.methods;
+  const sdMax = main.methods.map((m) => Math.max(...settings.map((s) => meanSd(seedTop1(m.runs, s)).sd)));
+  const seedGap = rep.methods.map((m) => Math.max(...settings.map((s) => Math.abs(top1(m.bySeed[0].results, s) - top1(m.bySeed[1].results, s)))));
+  const gaps = settings.map((s) => meanSd(seedTop1(a.runs, s)).mean - meanSd(seedTop1(b.runs, s)).mean);
+  return (
+    `Noise: across classifier seeds the standard deviation reaches ${main.methods.map((m, i) => `${f2(sdMax[i])} (${m.method})`).join(" and ")} points; ` +
+    `between pretraining seeds ${rep.seeds.join(" and ")} at the smaller scale the top-1 of one method differs by up to ` +
+    `${rep.methods.map((m, i) => `${f2(seedGap[i])} (${m.method})`).join(" and ")} points. ` +
+    `The main ${a.method} − ${b.method} gap runs from ${f2(Math.min(...gaps))} to ${f2(Math.max(...gaps))} points over the settings.\n`
+  );
+}

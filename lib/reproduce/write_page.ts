@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readRunResults } from "../train/results";
 import { commandLine } from "./child";
-import { mainChart, mainTable, repeatChart, repeatTable, sources, type MainRuns, type RepeatRuns } from "./page";
+import { mainChart, mainTable, noiseSummary, repeatChart, repeatTable, sources, type MainRuns, type RepeatRuns } from "./page";
 import { PLAN_RULE, type Costs, type Plan } from "./plan";
 import type { Job } from "./protocol";
 
@@ -83,6 +83,7 @@ export function writePage(p: PageInput): string {
     repeatTable(repeat, p.bits),
     "![repeated pretraining](results_repeat.svg)",
     "",
+    noiseSummary(main, repeat, p.bits),
     "## Where each number comes from",
     "",
     sources(main, repeat),
