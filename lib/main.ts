@@ -12,14 +12,14 @@ import { watchLauncher } from "./distributed/launch";
 const usage = `usage: node lib/main.js <command> [options]
 
 commands:
-  ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
-  linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
-  ptq      calibrate and validate a trained classifier at a bit-width
-  report   merge the results of several linear/ptq runs into one table and chart
-  reproduce  SSQL vs SimSiam on Fashion-MNIST at a time budget: pretraining, bit-width sweep, results page
-  launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
-  demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
-  info     versions, backends and devices on this machine
+  ssl       self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
+  linear    linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
+  ptq       calibrate and validate a trained classifier at a bit-width
+  report    merge the results of several linear/ptq runs into one table and chart
+  reproduce SSQL vs SimSiam on Fashion-MNIST at a time budget: pretraining, bit-width sweep, results page
+  launch    run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
+  demo      the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
+  info      versions, backends and devices on this machine
 
 Run 'node lib/main.js <command> --help' for a command's options.`;
 
