@@ -7,21 +7,23 @@ import { launch } from "./cli/launch";
 import { linear } from "./cli/linear";
 import { ptq } from "./cli/ptq";
 import { report } from "./cli/report";
+import { reproduce } from "./cli/reproduce";
 import { ssl } from "./cli/ssl";
 import { watchLauncher } from "./distributed/launch";
 
 const usage = `usage: node lib/main.js <command> [options]
 
 commands:
-  ssl      self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
-  linear   linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
-  ptq      calibrate and validate a trained classifier at a bit-width
-  export   write a trained model as ONNX (Q/DQ at its bit setting) or a torchvision state dict (.safetensors, .pth)
+  ssl        self-supervised pretraining (SimSiam, SSQL_SimSiam, BYOL, SSQL_BYOL, MoCo, SSQL_MoCo, SimCLR)
+  linear     linear evaluation / fine-tuning of a pretrained backbone at one or more bit-widths
+  ptq        calibrate and validate a trained classifier at bit-widths, with PTQ methods (--methods)
+  export     write a trained model as ONNX (Q/DQ at its bit setting) or a torchvision state dict (.safetensors, .pth)
   eval-onnx  top-1/top-5 of an exported ONNX classifier in ONNX Runtime, beside ours
-  report   merge the results of several linear/ptq runs into one table and chart
-  launch   run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
-  demo     the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
-  info     versions, backends and devices on this machine
+  report     merge the results of several linear/ptq runs into one table and chart
+  reproduce  SSQL vs SimSiam on Fashion-MNIST at a time budget: pretraining, bit-width sweep, results page
+  launch     run a command on N data-parallel processes (as torchrun): launch --nproc-per-node N <command> ...
+  demo       the built-in demo: SSQL and SimSiam on Fashion-MNIST, then a bit-width sweep
+  info       versions, backends and devices on this machine
 
 Run 'node lib/main.js <command> --help' for a command's options; 'node lib/main.js --version' prints the version.`;
 
@@ -44,6 +46,7 @@ const commands: Record<string, Command> = {
   linear,
   ptq,
   report,
+  reproduce,
   ssl,
 };
 
