@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { benchBatchNorm } from "./batch_norm";
 import { root, writeResult } from "./common";
 import { benchConv2d } from "./conv2d";
+import { benchKnn } from "./knn";
 import { benchSslStep } from "./ssl_step";
 
 /** Benchmarks that run in their own processes (allocator state, worker pools or several ranks). */
@@ -16,6 +17,7 @@ const benches: Record<string, () => unknown> = {
   conv2d: () => benchConv2d(),
   batch_norm: () => benchBatchNorm(),
   ssl_step: () => benchSslStep(),
+  knn: () => benchKnn(),
   fake_quant: standalone("fake_quant.bench.js"),
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),
