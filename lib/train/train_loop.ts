@@ -115,7 +115,7 @@ async function trainEpoch<B extends TrainBatch>(loop: TrainLoop<B>, epoch: numbe
     sum += value;
     count++;
     const secs = (Date.now() - t0) / 1000;
-    const extra = [loop.label, bits && `bits ${bits.w}w${bits.a}f`, loop.status?.()].filter(Boolean).join("  ") || undefined;
+    const extra = [loop.label, bits && `bits ${bits.w}w${bits.a}f`, loop.status?.()].filter(Boolean).join(" ") || undefined;
     progress.update({ epoch, epochs: loop.epochs, step: count, steps: loop.steps, loss: value, lr, imagesPerSec: images / Math.max(secs, 1e-3), extra });
     loop.onStep?.({ epoch, step: count, batch, loss: value, lr, bits });
   }
