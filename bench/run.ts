@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { benchBatchNorm } from "./batch_norm";
 import { root, writeResult } from "./common";
 import { benchConv2d } from "./conv2d";
+import { benchKnn } from "./knn";
 import { benchPtqReconstruct } from "./ptq_reconstruct";
 import { benchSslStep } from "./ssl_step";
 
@@ -17,6 +18,7 @@ const benches: Record<string, () => unknown> = {
   conv2d: () => benchConv2d(),
   batch_norm: () => benchBatchNorm(),
   ssl_step: () => benchSslStep(),
+  knn: () => benchKnn(),
   fake_quant: standalone("fake_quant.bench.js"),
   data: standalone("data.bench.js"),
   allreduce: standalone("allreduce.bench.js", "2", "3"),

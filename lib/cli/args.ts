@@ -99,7 +99,7 @@ const COMMON: readonly CommonSpec[] = [
   { name: "config", valueName: "PATH", description: "yaml config file (required)" },
   { name: "output", valueName: "DIR", description: "output folder for logs and checkpoints (default ./train_log)" },
   { name: "workers", short: "j", valueName: "N", description: "data-loading workers (default 4)" },
-  { name: "print-freq", short: "p", valueName: "N", description: "log every N steps (default 50; a yaml PRINT_FREQ wins)" },
+  { name: "print-freq", short: "p", valueName: "N", description: "refresh the terminal's progress line every N steps (default 50; a yaml PRINT_FREQ wins); redirected output gets one line per epoch" },
   { name: "device", valueName: "DEV", description: "cpu | cuda | cuda:N (default: cuda when available, else cpu)" },
   { name: "seed", valueName: "N", description: "random seed (overrides SEED)" },
   { name: "resume", valueName: "[PATH]", description: "resume from PATH, or without PATH from the latest checkpoint in --output" },

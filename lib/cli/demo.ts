@@ -14,7 +14,8 @@ const usage = `usage: node lib/main.js demo [--output DIR] [--device cpu|cuda] [
 The built-in demo, on Fashion-MNIST (/usr/share/datasets/fashion-mnist, nothing is downloaded):
   1. SSQL_SimSiam and SimSiam pretraining (configs/fmnist/resnet18_{ssql_simsiam,simsiam}_fmnist.yaml),
   2. a linear evaluation of each backbone at fp, 8w8f, 4w4f and 2w4f (configs/fmnist/resnet18_linear_eval_fmnist.yaml),
-  3. one table and one chart comparing them (results.md, results.svg).
+  3. one table and one chart comparing them (results.md, results.svg), and the pretraining curves of both
+     (results_loss.svg, results_lr.svg, results_knn.svg: the kNN monitor's top-1 at fp and 4w4f, side by side).
 It shows the pipeline working end to end, not SSQL's effect: a few steps on a few hundred images leave both
 backbones nearly untrained, so their accuracies differ by noise. For SSQL against SimSiam at a real scale see
 docs/results.md and 'npm run reproduce'.

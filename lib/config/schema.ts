@@ -138,7 +138,7 @@ export const SCHEMA = {
     LABEL_SMOOTHING: float(0.0, "label smoothing of the classification loss"),
     BATCH_SIZE: int(1, "batch size per process (per GPU); validation uses min(256, 2 * BATCH_SIZE)"),
     NUM_WORKERS: int(0, "data-loading workers (set by -j)"),
-    PRINT_FREQ: int(1, "log every N steps (set by -p)"),
+    PRINT_FREQ: int(1, "refresh the terminal's progress line every N steps (set by -p); output to a file or pipe gets one line per epoch"),
     SAVE_FREQ: int(20, "project key. ssl: keep a periodic checkpoint_<epoch>.json every N epochs (epoch % N == 0) and at the last epoch; the original's every 20th (it also kept every 50th)"),
     KEEP_CHECKPOINTS: int(2, "project key. ssl: how many periodic checkpoints to keep (older ones deleted once the new one is on disk); 0 = keep all"),
     TENSORBOARD: bool(true, "project key. Write TensorBoard event files (events.out.tfevents.*) into the run folder"),

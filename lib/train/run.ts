@@ -16,7 +16,7 @@ export interface RunOptions {
   device: Device;
   /** Data (augmentation) threads of this process. */
   workers: number;
-  /** Progress lines every this many steps when stdout is not a terminal (default 1). */
+  /** On a terminal, refresh the progress line every this many steps (default 1); otherwise one line per epoch. */
   printFreq?: number;
   quiet?: boolean;
 }

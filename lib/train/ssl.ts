@@ -118,6 +118,7 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
         `${cfg.SSL.TYPE} on ${dataset.name} (${dataset.length} images, ${loader.length} steps/epoch, ${worldSize} process${worldSize > 1 ? "es" : ""}, ${o.device}); epochs ${startEpoch}..${epochs - 1}`,
       );
 
+      let lastKnn: string | undefined;
       const losses = await trainEpochs(
         {
           optimizer,
@@ -134,6 +135,7 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
             return { ...out, loss: addRegularizer(out.loss, method, regularizer, cfg.TRAIN.LOSS.LAMBDA) };
           },
           afterStep: () => method.afterStep(),
+          status: () => lastKnn,
           onStep: ({ epoch, batch, loss, lr, bits }) =>
             metrics?.write({ kind: "step", epoch, step: batch.index, globalStep: epoch * loader.length + batch.index, loss, lr, ...(bits ? { wBits: bits.w, aBits: bits.a } : {}) }),
           afterEpoch: async ({ epoch, meanLoss, lr, seconds, images }) => {
@@ -141,7 +143,9 @@ async function pretrain(run: Run, o: SslRunOptions): Promise<SslRunResult> {
             progress.log(`epoch ${epoch}: mean loss ${meanLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
             if (main) await saveEpoch(run, method, optimizer, epoch, loader.length, meanLoss);
             if (monitor && knnDue(cfg, epoch)) {
-              for (const r of await monitor.evaluate(method.encoder)) {
+              const results = await monitor.evaluate(method.encoder);
+              lastKnn = `kNN ${results.map((r) => `${r.bits} ${r.top1.toFixed(1)}`).join(" ")}`;
+              for (const r of results) {
                 metrics?.write({ kind: "knn", epoch, bits: r.bits, top1: r.top1, top5: r.top5, k: cfg.TRAIN.KNN.K, bank: r.bank, queries: r.queries, seconds: r.seconds });
                 progress.log(`epoch ${epoch}: kNN [${r.bits}] top-1 ${r.top1.toFixed(2)} top-5 ${r.top5.toFixed(2)} (k ${Math.min(cfg.TRAIN.KNN.K, r.bank)}, ${r.bank} bank / ${r.queries} queries, ${r.seconds.toFixed(1)} s)`);
               }

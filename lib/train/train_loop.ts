@@ -56,6 +56,8 @@ export interface TrainLoop<B extends TrainBatch> {
   readonly progress: Progress;
   /** Names what trains (a bit setting, "4w4f") in progress lines and, as "[4w4f] ", in errors. */
   readonly label?: string;
+  /** Extra text for the progress line (ssl: the latest kNN accuracies). */
+  status?(): string | undefined;
   lr(epoch: number): number;
   batches(epoch: number): AsyncIterable<B> | Iterable<B>;
   beforeEpoch?(epoch: number): void;
@@ -113,7 +115,7 @@ async function trainEpoch<B extends TrainBatch>(loop: TrainLoop<B>, epoch: numbe
     sum += value;
     count++;
     const secs = (Date.now() - t0) / 1000;
-    const extra = [loop.label, bits && `bits ${bits.w}w${bits.a}f`].filter(Boolean).join(" ") || undefined;
+    const extra = [loop.label, bits && `bits ${bits.w}w${bits.a}f`, loop.status?.()].filter(Boolean).join(" ") || undefined;
     progress.update({ epoch, epochs: loop.epochs, step: count, steps: loop.steps, loss: value, lr, imagesPerSec: images / Math.max(secs, 1e-3), extra });
     loop.onStep?.({ epoch, step: count, batch, loss: value, lr, bits });
   }
