@@ -162,7 +162,7 @@ __global__ void percentileRangeKernel(const float* __restrict__ mn, const float*
 
 __global__ void absHistogramKernel(const float* __restrict__ x, int32_t* __restrict__ hist, const float* __restrict__ mn,
                                    const float* __restrict__ mx, QuantLayout l, int64_t bins) {
-  const int64_t n = l.numel();
+  const int64_t n = l.outer * l.channels * l.inner;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = (i / l.inner) % l.channels;
     const float th = fmaxf(fabsf(mn[c]), fabsf(mx[c]));
