@@ -85,7 +85,8 @@ describe("every key of the schema does what it says, or stops the run", () => {
   it("keeps the accepted-with-a-meaning keys to the documented few", () => {
     const info = Object.entries(KEY_USE).filter(([, u]) => "info" in u).map(([k]) => k);
     expect(info.sort()).toEqual([
-      "QUANT.CALIBRATION.BATCHSIZE", "QUANT.CALIBRATION.PATH", "QUANT.CALIBRATION.SIZE", "QUANT.CALIBRATION.TYPE",
+      "QUANT.CALIBRATION.BATCHSIZE", "QUANT.CALIBRATION.PATH", "QUANT.CALIBRATION.TYPE",
+      "QUANT.FINETUNE.BRECQ.KEEP_GPU", "QUANT.FINETUNE.ENABLE",
       "TRAIN.METER.ACC.TOPK", "TRAIN.METER.NAME", "TRAIN.RUNNER.NAME", "TRAIN.USE_DDP",
     ]);
   });
