@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import type { Config } from "../config";
 import type { Pipeline } from "../data/transforms";
@@ -19,6 +20,7 @@ export async function writePtqSetting(dir: string, cfg: Config, c: ClassifierAtB
   if (changed) {
     const tensors: HostTensors = {};
     for (const [k, t] of c.model.stateDict()) tensors[`model.${k}`] = await toHost(t);
+    await mkdir(dir, { recursive: true });
     const manifest = path.join(dir, "model.json");
     await saveCheckpoint(manifest, tensors, { epoch: 0, step: 0, config: { command: "ptq", holds: "model", bits: c.bits, arch: cfg.MODEL.ARCH, foldBn: cfg.QUANT.FOLD_BN } });
     weights = manifest;
