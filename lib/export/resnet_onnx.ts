@@ -12,7 +12,7 @@ import { containerWidth, intTypeFor, packIntegers, weightIntegers } from "./qdq"
  * quantization rounds to, so the folded weight is (q - zp) * (scale_c * s_c), negative where gamma is); a quantized
  * output becomes QuantizeLinear + DequantizeLinear with the saved scale and zero point. Where both a convolution's
  * input and weight are 8-bit, its bias is int32 on the grid x_scale * w_scale (what lets ONNX Runtime run it as an
- * integer convolution); elsewhere the bias stays float32.
+ * integer convolution); elsewhere the bias stays float32, added after a quantized conv (see convUnit).
  */
 export interface ResNetExport {
   arch: string;
@@ -97,13 +97,19 @@ export function buildResNetOnnx(m: ResNetExport): Uint8Array {
     const p = (k - 1) / 2;
     const fold = foldBatchNorm({ gamma: f32(`${bn}.weight`), beta: f32(`${bn}.bias`), mean: f32(`${bn}.running_mean`), var: f32(`${bn}.running_var`), eps: BN_EPS });
     const { w, scales8 } = weight(unit, `${conv}.weight`, fold.scale);
-    let bias: string;
+    const attrs = { kernel_shape: [k, k], strides: [stride, stride], pads: [p, p, p, p], dilations: [1, 1], group: 1 };
+    let y: string;
     if (scales8 && x.scale !== null) {
       const bs = Float32Array.from(scales8, (s) => Math.fround(x.scale! * s));
       const bq = Int32Array.from(fold.shift, (b, c) => Math.round(b / bs[c]!));
-      bias = g.node("DequantizeLinear", [g.int32(`${conv}.bias_quantized`, [bq.length], bq), g.float(`${conv}.bias_scale`, [bs.length], bs), g.int32(`${conv}.bias_zero_point`, [bq.length], new Int32Array(bq.length))], `${conv}.bias`, { axis: 0 });
-    } else bias = g.float(`${conv}.bias`, [fold.shift.length], fold.shift);
-    let y = g.node("Conv", [x.y, w, bias], `${unit}.conv`, { kernel_shape: [k, k], strides: [stride, stride], pads: [p, p, p, p], dilations: [1, 1], group: 1 });
+      const bias = g.node("DequantizeLinear", [g.int32(`${conv}.bias_quantized`, [bq.length], bq), g.float(`${conv}.bias_scale`, [bs.length], bs), g.int32(`${conv}.bias_zero_point`, [bq.length], new Int32Array(bq.length))], `${conv}.bias`, { axis: 0 });
+      y = g.node("Conv", [x.y, w, bias], `${unit}.conv`, attrs);
+    } else if (w.endsWith("_dequantized") && x.y !== "input") {
+      // ONNX Runtime quantizes the float bias of a Q/DQ conv to int32 itself (a basic-level rewrite), which at 4 bits
+      // moves the outputs by a few percent: added after the conv, the bias stays float and the graph exact.
+      const b = g.float(`${conv}.bias`, [1, fold.shift.length, 1, 1], fold.shift);
+      y = g.node("Add", [g.node("Conv", [x.y, w], `${unit}.conv_nobias`, attrs), b], `${unit}.conv`);
+    } else y = g.node("Conv", [x.y, w, g.float(`${conv}.bias`, [fold.shift.length], fold.shift)], `${unit}.conv`, attrs);
     if (relu) y = g.node("Relu", [y], `${unit}.relu`);
     return quantizeOutput(y, entry(`${unit}.output`), 4);
   };

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResults } from "../../lib/train/results";
 
 const haveFmnist = existsSync("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
@@ -51,6 +51,11 @@ describe.skipIf(!haveFmnist)("reproduce at a tiny budget", () => {
     await promisify(execFile)(process.execPath, args, { cwd: root, maxBuffer: 64 << 20 });
     page = readFileSync(path.join(out, "results.md"), "utf-8");
   }, 1_200_000);
+
+  // The run folder holds a dozen checkpoints.
+  afterAll(() => {
+    if (out) rmSync(path.dirname(out), { recursive: true, force: true });
+  });
 
   it("states the budget, the machine, the wall time and the plan", () => {
     expect(page).toMatch(/^# SSQL_SimSiam vs SimSiam on Fashion-MNIST \(budget 0\.05 min\)/);

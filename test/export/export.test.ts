@@ -42,7 +42,7 @@ else if (!pythonOnnx) console.log("export tests: onnx/onnxruntime missing in .ve
 
 const SETTINGS = ["fp", "8w8f", "4w4f", "2w4f"];
 /** Normalized logits error ONNX Runtime vs ours allowed per setting (measured values are printed). */
-const LOGITS_TOL: Record<string, number> = { fp: 1e-5, "8w8f": 2e-2, "4w4f": 2e-1, "2w4f": 2e-1 };
+const LOGITS_TOL: Record<string, number> = { fp: 1e-5, "8w8f": 1e-2, "4w4f": 1e-5, "2w4f": 1e-2 };
 
 function config(pretrained: string, extra: Record<string, unknown> = {}): Config {
   return buildConfig({
@@ -216,6 +216,7 @@ describe.skipIf(!haveFmnist)("deploy: quantizer state, ONNX export, torchvision 
       expect([p.opset, p.ir]).toEqual([21, 10]);
       // Integer types of the initializers: weights (signed), activation zero points (unsigned), int32 biases at 8 bits.
       const types = { fp: ["float32"], "8w8f": ["float32", "int32", "int8", "uint8"], "4w4f": ["float32", "int4", "uint4"], "2w4f": ["float32", "int4", "uint4"] }[bits];
+      // The graph as written (no ONNX Runtime rewrites) for the record: 4-bit settings match ours to float rounding.
       expect(p.types).toEqual(types);
     }, 300_000);
   }
