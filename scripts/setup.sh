@@ -32,6 +32,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   # onnxruntime-node ships its CPU binaries in the package; skip its optional download of CUDA EP libraries (nuget).
   ONNXRUNTIME_NODE_INSTALL=skip npm ci
 else
+  # An addon older than its sources would run the old ops silently: rebuild it.
+  if [ -n "$(find native binding.gyp -newer build/Release/ssql_cpu.node -type f | head -n 1)" ]; then
+    echo "setup: native sources changed since the CPU addon was built: node-gyp rebuild"
+    npx node-gyp rebuild -j 2
+  fi
   npx tsc -p tsconfig.json
 fi
 
