@@ -33,7 +33,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   ONNXRUNTIME_NODE_INSTALL=skip npm ci
 else
   # An addon older than its sources would run the old ops silently: rebuild it.
-  if [ -n "$(find native binding.gyp -newer build/Release/ssql_cpu.node -type f | head -n 1)" ]; then
+  if [ -n "$(find native/core native/cpu binding.gyp -newer build/Release/ssql_cpu.node -type f | head -n 1)" ]; then
     echo "setup: native sources changed since the CPU addon was built: node-gyp rebuild"
     npx node-gyp rebuild -j 2
   fi
