@@ -18,7 +18,8 @@ else if (!haveFmnist) console.log("torchrun training tests skipped: no Fashion-M
 
 const recipe = path.join(root, "configs", "fmnist", "resnet18_ssql_simsiam_fmnist.yaml");
 // 32 images in batches of 16 per process: one step per epoch on 2 processes, sized for two slow cores.
-const opts = ["DATA.TRAIN_SUBSET", "32", "TRAIN.BATCH_SIZE", "16", "TRAIN.EPOCHS", "2", "MODEL.INPUTSHAPE", "[16,16]", "SSL.SETTING.DIM", "64", "SSL.SETTING.HIDDEN_DIM", "32"];
+const opts = ["DATA.TRAIN_SUBSET", "32", "TRAIN.BATCH_SIZE", "16", "TRAIN.EPOCHS", "2", "MODEL.INPUTSHAPE", "[16,16]", "SSL.SETTING.DIM", "64", "SSL.SETTING.HIDDEN_DIM", "32",
+  "TRAIN.KNN.EVERY", "0"]; // the recipe's kNN monitor has its own tests (knn.test.ts, ssl_monitor.test.ts)
 const sslArgs = (output: string, ...flags: string[]) => ["ssl", "--config", recipe, "--output", output, "-j", "1", "--device", "cpu", ...flags, "--opts", ...opts];
 // Same threads everywhere (torchrun sets 1 per worker, our launcher cores / N), a bounded rendezvous, no proxy of ours.
 const env = { ...process.env, OMP_NUM_THREADS: "1", SSQL_DIST_TIMEOUT: "120", SSQL_LAUNCHER: "" };

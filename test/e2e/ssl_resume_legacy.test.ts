@@ -19,7 +19,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function config(): Config {
   // The recipe's BIT_CONFIG names SimSiam's projector layers; MoCo's head has others.
   const o = { "SSL.TYPE": "SSQL_MoCo", "TRAIN.LOSS.CRITERION.NAME": "CrossEntropy", "QUANT.BIT_CONFIG": [], "SSL.SETTING.MOCO_K": 48, "DATA.TRAIN_SUBSET": 24, "TRAIN.BATCH_SIZE": 16, "TRAIN.EPOCHS": 2,
-    "MODEL.INPUTSHAPE": [16, 16], "SSL.SETTING.DIM": 32, "SSL.SETTING.HIDDEN_DIM": 32, "TRAIN.LR_SCHEDULER.BASE_LR": 0.05 };
+    "MODEL.INPUTSHAPE": [16, 16], "SSL.SETTING.DIM": 32, "SSL.SETTING.HIDDEN_DIM": 32, "TRAIN.LR_SCHEDULER.BASE_LR": 0.05,
+    "TRAIN.KNN.EVERY": 0 }; // the recipe's kNN monitor has its own tests (ssl_monitor.test.ts)
   return loadConfig(recipe, Object.entries(o).map(([key, value]) => ({ key, value })));
 }
 

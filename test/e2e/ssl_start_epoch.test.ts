@@ -17,6 +17,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const cfg = loadConfig(recipe, Object.entries({
   "DATA.TRAIN_SUBSET": 32, "TRAIN.BATCH_SIZE": 32, "TRAIN.EPOCHS": 2, "MODEL.INPUTSHAPE": [16, 16],
   "SSL.SETTING.DIM": 64, "SSL.SETTING.HIDDEN_DIM": 32, "TRAIN.LR_SCHEDULER.BASE_LR": 0.1, "TRAIN.START_EPOCH": 1,
+  "TRAIN.KNN.EVERY": 0, // the recipe's kNN monitor has its own tests (ssl_monitor.test.ts)
 }).map(([key, value]) => ({ key, value })));
 
 describe("ssl: TRAIN.START_EPOCH and MODEL.CHECKPOINT", () => {
