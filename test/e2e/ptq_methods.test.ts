@@ -32,6 +32,20 @@ function config(pretrained: string, quant: Record<string, unknown> = {}): Config
   } as never);
 }
 
+/** Runs fn with the progress lines (written to stdout) collected into `lines`. */
+async function capture<T>(lines: string[], fn: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split("\n").filter((l) => l !== ""));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return await fn();
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
 describe.skipIf(!haveFmnist)("ptq --methods (Fashion-MNIST subsets, 16 px)", () => {
   const dir = mkdtempSync(join(tmpdir(), "ptq-methods-"));
   const pretrained = join(dir, "classifier");
@@ -46,13 +60,7 @@ describe.skipIf(!haveFmnist)("ptq --methods (Fashion-MNIST subsets, 16 px)", () 
     model.dispose();
     mkdirSync(pretrained);
     await saveCheckpoint(join(pretrained, "checkpoint.json"), tensors, { epoch: 1, step: 1, config: {} });
-    const log = console.log;
-    console.log = (...a: unknown[]) => lines.push(a.join(" "));
-    try {
-      r = await runPtq({ cfg: config(pretrained), output: out, device: "cpu", workers: 2 });
-    } finally {
-      console.log = log;
-    }
+    r = await capture(lines, () => runPtq({ cfg: config(pretrained), output: out, device: "cpu", workers: 2 }));
   }, 1_800_000);
 
   it("evaluates fp once and every method at 4w4f, with one table and one chart", () => {
@@ -76,14 +84,7 @@ describe.skipIf(!haveFmnist)("ptq --methods (Fashion-MNIST subsets, 16 px)", () 
     expect(pieces.find((l) => l.startsWith("[4w4f brecq] reconstruct layer1.0 "))).toMatch(/\(3 layers\): 3 iterations, rec loss [\d.]+ -> [\d.]+, rounded up/);
     expect(readdirSync(join(out, "reconstruction")).sort()).toEqual(["4w4f-brecq"]);
     const again: string[] = [];
-    const log = console.log;
-    console.log = (...a: unknown[]) => again.push(a.join(" "));
-    let r2: RunResults;
-    try {
-      r2 = await runPtq({ cfg: config(pretrained, { METHODS: ["brecq"] }), output: out, device: "cpu", workers: 2, settings: ["4w4f"] });
-    } finally {
-      console.log = log;
-    }
+    const r2 = await capture(again, () => runPtq({ cfg: config(pretrained, { METHODS: ["brecq"] }), output: out, device: "cpu", workers: 2, settings: ["4w4f"] }));
     expect(again.filter((l) => l.includes("resumed from saved state")).length).toBe(9);
     expect(r2.settings[0].top1).toBe(r.settings[2].top1);
   }, 1_800_000);
