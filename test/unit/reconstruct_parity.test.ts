@@ -114,6 +114,7 @@ describe.skipIf(!py)("AdaRound / BRECQ against the original's reconstruct_module
       expect(worstAgree).toBeGreaterThan(0.999);
       expect(worstUp).toBeLessThan(1e-3);
       model.dispose();
-    }, 600_000);
+      // Minutes on a quiet machine; the block run took 28 minutes on a 2-core machine at load 12.
+    }, 3_600_000);
   }
 });
