@@ -25,11 +25,13 @@ function model(seed = 1): ResNet {
   return m;
 }
 
-function weightQParams(m: ResNet, wBits: number): { qps: Map<string, QParams>; quantizers: UniformQuantizer[] } {
+/** Weight quantizers of the convs whose names match `only` (the others stay full precision and are not reconstructed). */
+function weightQParams(m: ResNet, wBits: number, only = /^(conv1|layer1\.0\.|layer2\.0\.)/): { qps: Map<string, QParams>; quantizers: UniformQuantizer[] } {
   const qps = new Map<string, QParams>();
   const quantizers: UniformQuantizer[] = [];
   for (const p of resnetPieces(m, "layer")) {
     const u = p.units[0];
+    if (!only.test(u.name)) continue;
     const q = weightQuantizer({ bits: wBits, name: u.name });
     q.observe(u.conv.weight);
     q.freeze();
@@ -66,10 +68,11 @@ describe("AdaRound / BRECQ reconstruction", () => {
     const per = wd.length / sc.length;
     let same = 0;
     for (let i = 0; i < wd.length; i++) {
-      const q = wd[i] / sc[Math.floor(i / per)];
+      const q = Math.fround(wd[i] / sc[Math.floor(i / per)]);
       same += up[i] === (q - Math.floor(q) >= 0.5 ? 1 : 0) ? 1 : 0;
     }
-    // The rectified sigmoid's inverse in float32 can land on the other side for remainders within ~1e-7 of 0.5.
+    // w / scale in float32, as the quantizer divides (each channel's extreme weight is a .5 tie there); the rectified
+    // sigmoid's inverse in float32 may land on the other side for remainders within ~1e-7 of 0.5.
     expect(same / wd.length).toBeGreaterThan(0.9999);
     a.dispose();
     for (const q of quantizers) q.dispose();
@@ -82,11 +85,11 @@ describe("AdaRound / BRECQ reconstruction", () => {
       const { qps, quantizers } = weightQParams(m, wBits);
       const x = images(8, 5);
       const before = new Map<string, Float32Array>();
-      for (const p of resnetPieces(m, "layer")) before.set(p.name, (await p.units[0].conv.weight.toArray()) as Float32Array);
+      for (const p of resnetPieces(m, "layer")) if (qps.has(p.name)) before.set(p.name, (await p.units[0].conv.weight.toArray()) as Float32Array);
       const reports = await reconstructWeights(m, qps, [x, images(8, 6)], opts);
-      expect(reports.map((r) => r.name)).toEqual(["conv1", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1"]);
+      expect(reports.map((r) => r.name)).toEqual(["conv1", "layer1.0", "layer2.0"]);
       let changed = 0;
-      for (const p of resnetPieces(m, "layer")) {
+      for (const p of resnetPieces(m, "layer").filter((q) => qps.has(q.name))) {
         const w = p.units[0].conv.weight;
         const again = noGrad(() => fakeQuantize(w, qps.get(p.name)!));
         expect(Array.from(bits((await again.toArray()) as Float32Array)), `${p.name} at ${wBits} bits`).toEqual(Array.from(bits((await w.toArray()) as Float32Array)));
@@ -96,17 +99,18 @@ describe("AdaRound / BRECQ reconstruction", () => {
         if (w1.some((v, i) => v !== w0[i])) changed++;
       }
       expect(changed).toBe(before.size);
+      expect(before.size).toBe(6);
       x.dispose();
       for (const q of quantizers) q.dispose();
       m.dispose();
     }
-  }, 120_000);
+  }, 900_000);
 
   it("resumes from the per-piece state in its folder with the same weights", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "recon-"));
     const run = async () => {
       const m = model(3);
-      const { qps, quantizers } = weightQParams(m, 4);
+      const { qps, quantizers } = weightQParams(m, 4, /^(conv1|layer1\.0\.)/);
       const x = images(8, 7);
       const lines: string[] = [];
       const r = await reconstructWeights(m, qps, [x], { ...opts, granularity: "layer", stateDir: dir, fingerprint: "f", log: (l) => lines.push(l) });
@@ -123,7 +127,8 @@ describe("AdaRound / BRECQ reconstruction", () => {
     expect(second.r.every((p) => p.resumed)).toBe(true);
     expect(Array.from(second.w)).toEqual(Array.from(first.w));
     expect(second.r.map((p) => p.units.map((u) => u.upFraction))).toEqual(first.r.map((p) => p.units.map((u) => u.upFraction)));
-  }, 120_000);
+    expect(second.r.map((p) => p.name)).toEqual(["conv1", "layer1.0.conv1", "layer1.0.conv2"]);
+  }, 900_000);
 
   it("anneals the regularizer temperature as the original's LinearTempDecay", () => {
     // t_max 100, warmup 0.2: 20 until step 20, then linearly to 2 at step 100.

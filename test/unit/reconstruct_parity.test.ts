@@ -7,10 +7,9 @@ import { createResNet, type ResNet } from "../../lib/nn/resnet";
 import type { QParams } from "../../lib/quant/fake_quant";
 import { weightQuantizer, type UniformQuantizer } from "../../lib/quant/quantizer";
 import { reconstructWeights, type PieceReport } from "../../lib/quant/reconstruct/brecq";
-import { AdaRoundWeight } from "../../lib/quant/reconstruct/adaround";
 import { resnetPieces } from "../../lib/quant/reconstruct/block_data";
 import { Generator } from "../../lib/tensor/ops/random";
-import { tensor, type Tensor } from "../../lib/tensor/tensor";
+import { tensor } from "../../lib/tensor/tensor";
 import { loadIntoModel, readStateDict } from "../../lib/train/pretrained";
 import { pythonPath } from "../helpers/fixtures";
 
@@ -56,6 +55,8 @@ async function runOurs(granularity: "block" | "layer", orig: OriginalRun): Promi
   const qps = new Map<string, QParams>();
   for (const p of resnetPieces(model, "layer")) {
     const u = p.units[0];
+    // The fixture's layer run quantizes the convs up to layer2.0 only (the rest stay full precision there too).
+    if (granularity === "layer" && !/^(conv1|layer1\.|layer2\.0\.)/.test(u.name)) continue;
     const q = weightQuantizer({ bits: orig.bits, name: u.name });
     q.observe(u.conv.weight);
     quantizers.set(u.name, q);
@@ -91,8 +92,9 @@ describe.skipIf(!py)("AdaRound / BRECQ against the original's reconstruct_module
           else expect(pt.round).toBe(0);
         });
       }
-      // Same steps from the same start: only float rounding separates the curves.
-      expect(worstRec).toBeLessThan(1e-3);
+      // Same steps from the same start: only float rounding separates the curves (measured ~1e-6 relative after 40
+      // Adam steps on a loaded 2-core CPU); 1e-4 leaves two orders of magnitude for other BLAS/oneDNN kernels.
+      expect(worstRec).toBeLessThan(1e-4);
       expect(worstRound).toBeLessThan(1e-4);
       let worstUp = 0, worstAgree = 1;
       for (const [name, l] of Object.entries(orig.layers)) {
@@ -104,13 +106,15 @@ describe.skipIf(!py)("AdaRound / BRECQ against the original's reconstruct_module
           up += mine[i];
         }
         worstAgree = Math.min(worstAgree, agree / mine.length);
-        if (agree / mine.length < 0.999) console.log(name, agree / mine.length, up / mine.length, l.up);
         worstUp = Math.max(worstUp, Math.abs(up / mine.length - l.up));
       }
       console.log(`${granularity}: rec loss rel. diff ${worstRec.toExponential(2)}, round loss ${worstRound.toExponential(2)}, rounding agreement >= ${(100 * worstAgree).toFixed(3)}%, up-fraction diff <= ${worstUp.toExponential(2)}`);
+      // Identical masks were measured; a rounding variable that ends within float noise of 0 may flip on another
+      // machine, so up to 0.1 % of a layer's weights may differ.
       expect(worstAgree).toBeGreaterThan(0.999);
       expect(worstUp).toBeLessThan(1e-3);
       model.dispose();
-    }, 600_000);
+      // Minutes on a quiet machine; the block run took 28 minutes on a 2-core machine at load 12.
+    }, 3_600_000);
   }
 });
