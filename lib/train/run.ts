@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { dumpConfig, type Config } from "../config";
 import { setDataThreads } from "../data/augment";
 import { worldFromEnv } from "../distributed/launch";
-import { destroyProcessGroup, initProcessGroup, type ProcessGroup } from "../distributed/process_group";
+import { destroyProcessGroup, distributed, initProcessGroup, type ProcessGroup } from "../distributed/process_group";
 import type { Device } from "../tensor/binding";
 import { MetricsLog } from "./metrics_log";
 import { Progress } from "./progress";
@@ -50,7 +50,9 @@ export interface Run {
  */
 export async function withRun<T>(o: RunOptions, body: (run: Run) => Promise<T>): Promise<T> {
   const world = worldFromEnv();
-  const dist = world && world.worldSize > 1 ? await initProcessGroup({ world, device: o.device }) : null;
+  // A job this process already joined (a caller running several commands) is used and left to its owner.
+  const joined = distributed();
+  const dist = joined ?? (world && world.worldSize > 1 ? await initProcessGroup({ world, device: o.device }) : null);
   const logs: MetricsLog[] = [];
   try {
     const rank = dist?.world.rank ?? 0;
@@ -80,6 +82,6 @@ export async function withRun<T>(o: RunOptions, body: (run: Run) => Promise<T>):
     return await body(run);
   } finally {
     for (const log of logs) log.close();
-    if (dist) await destroyProcessGroup();
+    if (dist && !joined) await destroyProcessGroup();
   }
 }

@@ -36,7 +36,8 @@ function config(pretrained: string, quant: Record<string, unknown> = {}): Config
 async function capture<T>(lines: string[], fn: () => Promise<T>): Promise<T> {
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split("\n").filter((l) => l !== ""));
+    // Off a terminal every progress line starts with a timestamp (test/unit/progress.test.ts checks it): drop it here.
+    lines.push(...String(chunk).split("\n").filter((l) => l !== "").map((l) => l.replace(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /, "")));
     return true;
   }) as typeof process.stdout.write;
   try {

@@ -4,6 +4,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadConfig } from "../../../lib/config";
+import { worldFromEnv } from "../../../lib/distributed/launch";
+import { destroyProcessGroup, initProcessGroup } from "../../../lib/distributed/process_group";
 import { openDataset } from "../../../lib/data/datasets";
 import { subset } from "../../../lib/data/subset";
 import { buildSslMethod } from "../../../lib/ssl/build";
@@ -18,6 +20,9 @@ async function main() {
   const out = process.env.OUT_DIR!;
   const results: KnnResult[][] = [];
   let rank = 0;
+  // One job for every case: joining and leaving once per case would race rank 0's store of the last case.
+  const world = worldFromEnv();
+  if (world && world.worldSize > 1) await initProcessGroup({ world });
   for (const [i, extra] of cases.entries()) {
     const o = { "MODEL.INPUTSHAPE": [16, 16], "SSL.SETTING.DIM": 128, "SSL.SETTING.HIDDEN_DIM": 64, "TRAIN.KNN.EVERY": 1, "TRAIN.KNN.BITS": ["fp", "4w4f"], ...extra };
     const cfg = loadConfig(recipe, Object.entries(o).map(([key, value]) => ({ key, value })));
@@ -35,6 +40,7 @@ async function main() {
       }
     });
   }
+  await destroyProcessGroup();
   fs.writeFileSync(path.join(out, `rank${rank}.json`), JSON.stringify({ rank, results }));
 }
 
