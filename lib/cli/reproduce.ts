@@ -6,7 +6,8 @@ import { formatBitSetting, parseBitSetting } from "../quant/bits";
 import { readRunResults } from "../train/results";
 import { childOutput, commandLine, runChild } from "../reproduce/child";
 import { planFor, type Costs, type Plan } from "../reproduce/plan";
-import { metricsOf, secondsPerStep } from "../reproduce/probe";
+import { openJournal, recordJob, type Journal } from "../reproduce/journal";
+import { knnCost, metricsOf, secondsPerStep } from "../reproduce/probe";
 import { DEFAULT_BITS, probeJobs, protocolJobs, type Job, type ProtocolOptions } from "../reproduce/protocol";
 import { writePage } from "../reproduce/write_page";
 
@@ -99,12 +100,13 @@ function done(job: Job, plan: Plan, bits: readonly string[]): boolean {
   }
 }
 
-async function probe(po: ProtocolOptions, o: Options, ran: { job: Job; seconds: number | null }[]): Promise<Costs> {
+async function probe(po: ProtocolOptions, o: Options, journal: Journal, ran: { job: Job; seconds: number | null }[]): Promise<Costs> {
   const t0 = Date.now();
   const [ssqlJob, simsiamJob, linJob] = probeJobs(po, o.batch);
   const time = async (j: Job) => {
     console.log(`\n== reproduce (probe): ${commandLine(j.args)}`);
     const s = await runChild(j.args, `${j.output}.log`);
+    recordJob(po.out, journal, j.output, s);
     ran.push({ job: j, seconds: s });
     return s;
   };
@@ -112,11 +114,13 @@ async function probe(po: ProtocolOptions, o: Options, ran: { job: Job; seconds: 
   await time(simsiamJob);
   const lin = await time(linJob);
   const n = 4 * o.batch;
+  const knn = [ssqlJob, simsiamJob].map((j) => knnCost(metricsOf(j.output)));
   return {
     ssqlPerImage: secondsPerStep(metricsOf(ssqlJob.output)) / o.batch,
     simsiamPerImage: secondsPerStep(metricsOf(simsiamJob.output)) / o.batch,
     linearPerImage: lin / (2 * n),
     probeSeconds: (Date.now() - t0) / 1000,
+    ...(knn[0] && knn[1] ? { knnPerImage: (knn[0].perImage + knn[1].perImage) / 2, knnSettings: knn[0].settings, knnQueries: knn[0].queries } : {}),
   };
 }
 
@@ -127,11 +131,11 @@ export async function reproduce(argv: string[]): Promise<number> {
     console.log(usage);
     return 0;
   }
-  const started = new Date();
-  const loadStart = os.loadavg();
   const cwd = process.cwd();
   const out = path.relative(cwd, path.resolve(o.out)) || ".";
   fs.mkdirSync(out, { recursive: true });
+  if (!o.resume) fs.rmSync(path.join(out, "journal.jsonl"), { force: true });
+  const journal = openJournal(out, new Date(), os.loadavg());
   const po: ProtocolOptions = {
     out,
     configs: path.relative(cwd, path.resolve(__dirname, "..", "..", "configs", "fmnist")),
@@ -148,41 +152,45 @@ export async function reproduce(argv: string[]): Promise<number> {
   let plan: Plan;
   if (o.resume && fs.existsSync(planFile)) {
     ({ costs, plan } = JSON.parse(fs.readFileSync(planFile, "utf-8")) as { costs: Costs; plan: Plan });
-    for (const j of probeJobs(po, plan.batch)) ran.push({ job: j, seconds: null });
+    for (const j of probeJobs(po, plan.batch)) ran.push({ job: j, seconds: journal.seconds.get(j.output) ?? null });
     console.log(`== reproduce: plan kept from ${planFile}`);
   } else {
-    costs = await probe(po, o, ran);
-    plan = planFor(costs, { budgetSeconds: o.budgetMinutes * 60, batch: o.batch, settings: o.bits.length, classifierSeeds: o.classifierSeeds });
+    costs = await probe(po, o, journal, ran);
+    plan = planFor(costs, {
+      budgetSeconds: o.budgetMinutes * 60, batch: o.batch, settings: o.bits.length, classifierSeeds: o.classifierSeeds,
+    });
     fs.writeFileSync(planFile, JSON.stringify({ budgetMinutes: o.budgetMinutes, costs, plan }, null, 2) + "\n");
   }
   console.log(`\n== reproduce: plan ${JSON.stringify(plan)}`);
   for (const job of protocolJobs(po, plan)) {
     if (o.resume && done(job, plan, o.bits)) {
       console.log(`== reproduce: already done, kept: ${job.output}`);
-      ran.push({ job, seconds: null });
+      ran.push({ job, seconds: journal.seconds.get(job.output) ?? null });
       continue;
     }
     console.log(`\n== reproduce (${job.part}): ${commandLine(job.args)}`);
     const s = await runChild(job.args, `${job.output}.log`);
+    recordJob(out, journal, job.output, s);
     console.log(`== ${job.kind} ${job.method} seed ${job.seed}: ${s.toFixed(0)} s`);
     ran.push({ job, seconds: s });
   }
   const command = `node lib/main.js reproduce ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(" ")}`.trimEnd();
-  const page = writePage({
+  const page = await writePage({
     out,
     budgetMinutes: o.budgetMinutes,
     command,
     info,
-    loadStart,
+    loadStart: journal.loadStart,
     loadEnd: os.loadavg(),
-    started,
-    wallSeconds: (Date.now() - started.getTime()) / 1000,
+    started: journal.started,
+    calls: journal.calls,
+    wallSeconds: (Date.now() - journal.started.getTime()) / 1000,
     costs,
     plan,
     bits: o.bits,
     seed: o.seed,
     jobs: ran,
   });
-  console.log(`\n${page}\nwritten: ${["results.md", "results.svg", "results_repeat.svg"].map((f) => path.join(out, f)).join(", ")}`);
+  console.log(`\n${page}\nwritten: ${["results.md", "results.svg", "results_repeat.svg", "curves_*.svg"].map((f) => path.join(out, f)).join(", ")}`);
   return 0;
 }

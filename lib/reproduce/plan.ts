@@ -13,6 +13,14 @@ export interface Costs {
   linearPerImage: number;
   /** Seconds the probe itself took (spent from the budget). */
   probeSeconds: number;
+  /**
+   * The kNN monitor of the main pretraining: seconds per image embedded (bank or query) at one bit setting. Each
+   * epoch embeds the subset and the validation queries once per monitored setting. Absent = not monitored.
+   */
+  knnPerImage?: number;
+  /** Bit settings the monitor embeds per epoch, and its validation queries. */
+  knnSettings?: number;
+  knnQueries?: number;
 }
 
 export interface PlanOptions {
@@ -32,7 +40,7 @@ export interface Plan {
   /** Linear evaluation: training and validation images of every classifier. */
   linear: { trainImages: number; valImages: number };
   /** The planned seconds of each part, for the page. */
-  estimate: { pretrainMain: number; pretrainRepeat: number; linear: number; total: number };
+  estimate: { pretrainMain: number; knn: number; pretrainRepeat: number; linear: number; total: number };
 }
 
 /** Shares of what the budget leaves after the probe. */
@@ -71,9 +79,13 @@ export function planFor(costs: Costs, o: PlanOptions): Plan {
   if (!(o.budgetSeconds > 0)) throw new Error(`plan: the budget must be positive, got ${o.budgetSeconds} s`);
   const left = Math.max(0, o.budgetSeconds - costs.probeSeconds);
   const pair = costs.ssqlPerImage + costs.simsiamPerImage;
+  // The main runs' kNN monitor embeds every training image once per setting and epoch, in both methods; the
+  // queries are a fixed cost per epoch, charged after the scale is chosen.
+  const knnPair = 2 * (costs.knnSettings ?? 0) * (costs.knnPerImage ?? 0);
   // Main pair once, plus two seeds of each method at REPEAT_FRACTION of the image passes.
-  const passes = (PRETRAIN_SHARE * left) / (pair * (1 + 2 * REPEAT_FRACTION));
+  const passes = (PRETRAIN_SHARE * left) / (pair * (1 + 2 * REPEAT_FRACTION) + knnPair);
   const main = scaleFor(passes, o.batch);
+  const knn = main.epochs * (main.images * knnPair + 2 * (costs.knnSettings ?? 0) * (costs.knnQueries ?? 0) * (costs.knnPerImage ?? 0));
   const repeat = { images: roundTo(main.images * REPEAT_FRACTION, o.batch), epochs: main.epochs };
   // Linear children: 2 methods x classifierSeeds, plus the 4 repeat backbones with one seed; each `settings` settings.
   const evaluations = (2 * o.classifierSeeds + 4) * o.settings;
@@ -83,13 +95,14 @@ export function planFor(costs: Costs, o: PlanOptions): Plan {
   const pretrainMain = main.images * main.epochs * pair;
   const pretrainRepeat = 2 * repeat.images * repeat.epochs * pair;
   const lin = evaluations * 2 * n * costs.linearPerImage;
-  return { batch: o.batch, main, repeat, linear, estimate: { pretrainMain, pretrainRepeat, linear: lin, total: costs.probeSeconds + pretrainMain + pretrainRepeat + lin } };
+  return { batch: o.batch, main, repeat, linear, estimate: { pretrainMain, knn, pretrainRepeat, linear: lin, total: costs.probeSeconds + pretrainMain + knn + pretrainRepeat + lin } };
 }
 
 /** The rule in words, for the page. */
 export const PLAN_RULE =
   `The budget left after the probe is split ${PRETRAIN_SHARE * 100}% pretraining, ${LINEAR_SHARE * 100}% linear evaluation ` +
-  `(the rest is slack for process starts and load). Pretraining spends its share on the main SSQL_SimSiam and SimSiam runs plus ` +
+  `(the rest is slack for process starts and load). Pretraining spends its share on the main SSQL_SimSiam and SimSiam runs (with ` +
+  `their kNN monitor after every epoch, at the probe's measured cost per embedded image) plus ` +
   `two seeds of each method at ${REPEAT_FRACTION * 100}% of the main subset; the images seen per method become epochs first ` +
   `(up to ${TARGET_EPOCHS}, each of at least ${MIN_STEPS_PER_EPOCH} steps, so the per-epoch cosine schedule anneals), then a ` +
   `larger subset (more distinct images teach more than more passes over the same ones), up to all ${FMNIST_TRAIN} training images. ` +

@@ -35,10 +35,12 @@ export interface Job {
 
 const dev = (o: ProtocolOptions) => (o.device ? ["--device", o.device] : []);
 
+/** An ssl job. The config's kNN monitor (TRAIN.KNN) runs in the probe and the main runs; the repeats only need their linear results. */
 export function sslJob(o: ProtocolOptions, part: Job["part"], m: (typeof METHODS)[number], seed: number, output: string, scale: { images: number; epochs: number }, batch: number): Job {
   const args = [
     "ssl", "--config", path.join(o.configs, m.config), "--output", output, "--seed", String(seed), ...dev(o),
-    "--opts", "DATA.TRAIN_SUBSET", String(scale.images), "TRAIN.EPOCHS", String(scale.epochs), "TRAIN.BATCH_SIZE", String(batch), "TRAIN.PRINT_FREQ", "10", ...o.opts,
+    "--opts", "DATA.TRAIN_SUBSET", String(scale.images), "TRAIN.EPOCHS", String(scale.epochs), "TRAIN.BATCH_SIZE", String(batch), "TRAIN.PRINT_FREQ", "10",
+    ...(part === "repeat" ? ["TRAIN.KNN.EVERY", "0"] : []), ...o.opts,
   ];
   return { kind: "ssl", part, method: m.method, seed, pretrainSeed: seed, output, args };
 }

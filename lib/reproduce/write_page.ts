@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { knnMarkdown, readTrainingCurves, writeCurveCharts, type TrainingCurves } from "../train/curves";
 import { readRunResults } from "../train/results";
 import { commandLine } from "./child";
 import { mainChart, mainTable, noiseSummary, repeatChart, repeatTable, sources, type MainRuns, type RepeatRuns } from "./page";
@@ -14,6 +15,8 @@ export interface PageInput {
   loadStart: number[];
   loadEnd: number[];
   started: Date;
+  /** Calls of the command that made the run (more than one when it was finished with --resume). */
+  calls: number;
   wallSeconds: number;
   costs: Costs;
   plan: Plan;
@@ -38,9 +41,33 @@ export function collect(jobs: readonly Job[]): { main: MainRuns; repeat: RepeatR
   return { main, repeat };
 }
 
-/** Writes results.md, results.svg and results_repeat.svg into the run folder; returns the page. */
-export function writePage(p: PageInput): string {
+/** The main pretraining runs' per-epoch curves (loss, kNN monitor), in method order; runs without a log are left out. */
+export function mainCurves(jobs: readonly Job[]): TrainingCurves[] {
+  return jobs.filter((j) => j.kind === "ssl" && j.part === "main").flatMap((j) => readTrainingCurves(j.output, j.method) ?? []);
+}
+
+/** The kNN section: its table, and the charts written beside the page (curves_knn.svg, curves_loss.svg). */
+async function curvesSection(out: string, curves: readonly TrainingCurves[]): Promise<string[]> {
+  const files = (await writeCurveCharts(path.join(out, "curves"), curves)).map((f) => path.basename(f));
+  const table = knnMarkdown(curves);
+  const lines = ["## During pretraining: kNN monitor and loss (main runs)", ""];
+  if (table) {
+    lines.push(
+      "Top-1 of a weighted kNN classifier (k 200, T 0.1) on the backbone's features after each epoch: the training subset is the bank, " +
+        "the validation images (DATA.VAL_SUBSET of the pretraining config) the queries; quantized settings are calibrated as linear evaluation does. " +
+        `Read from ${curves.map((c) => `\`${c.dir}/metrics.jsonl\``).join(" and ")}.`,
+      "",
+      table,
+    );
+  } else lines.push("The main runs logged no kNN results (TRAIN.KNN.EVERY was 0).", "");
+  for (const f of files.filter((f) => !f.endsWith("_lr.svg"))) lines.push(`![${f.replace(/\.svg$/, "").replace("curves_", "")}](${f})`, "");
+  return lines;
+}
+
+/** Writes results.md, results.svg, results_repeat.svg and the curves' charts into the run folder; returns the page. */
+export async function writePage(p: PageInput): Promise<string> {
   const { main, repeat } = collect(p.jobs.map((j) => j.job));
+  const curves = await curvesSection(p.out, mainCurves(p.jobs.map((j) => j.job)));
   const { plan, costs } = p;
   const nSeeds = main.methods[0].runs.length;
   fs.writeFileSync(path.join(p.out, "results.svg"), mainChart(main, p.bits, `SSQL_SimSiam vs SimSiam, Fashion-MNIST: mean of ${nSeeds} linear classifiers`));
@@ -50,6 +77,7 @@ export function writePage(p: PageInput): string {
     `# SSQL_SimSiam vs SimSiam on Fashion-MNIST (budget ${p.budgetMinutes} min)`,
     "",
     `Produced by \`${p.command}\`, started ${p.started.toISOString()}; wall time ${min(p.wallSeconds)} ` +
+      `${p.calls > 1 ? `over ${p.calls} calls, the commands themselves ${min(p.jobs.reduce((a, j) => a + (j.seconds ?? 0), 0))} ` : ""}` +
       `(planned ${min(plan.estimate.total)}). Load average (1, 5, 15 min) at the start ${load(p.loadStart)}, at the end ${load(p.loadEnd)}.`,
     "",
     "## Machine (`node lib/main.js info`)",
@@ -62,7 +90,8 @@ export function writePage(p: PageInput): string {
     "",
     `Probe (${costs.probeSeconds.toFixed(0)} s): SSQL_SimSiam ${(costs.ssqlPerImage * 1000).toFixed(1)} ms and SimSiam ` +
       `${(costs.simsiamPerImage * 1000).toFixed(1)} ms per training image at batch ${plan.batch}; one linear-eval setting ` +
-      `${(costs.linearPerImage * 1000).toFixed(1)} ms per training+validation image.`,
+      `${(costs.linearPerImage * 1000).toFixed(1)} ms per training+validation image` +
+      (costs.knnPerImage !== undefined ? `; the kNN monitor ${(costs.knnPerImage * 1000).toFixed(1)} ms per embedded image and setting (${costs.knnSettings} settings, ${costs.knnQueries} queries).` : "."),
     "",
     PLAN_RULE,
     "",
@@ -84,6 +113,7 @@ export function writePage(p: PageInput): string {
     "![repeated pretraining](results_repeat.svg)",
     "",
     noiseSummary(main, repeat, p.bits),
+    ...curves,
     "## Where each number comes from",
     "",
     sources(main, repeat),

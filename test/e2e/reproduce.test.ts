@@ -110,6 +110,39 @@ describe.skipIf(!haveFmnist)("reproduce at a tiny budget", () => {
     }
   });
 
+  it("the kNN table's every cell is a kNN record of the main runs' metrics.jsonl", () => {
+    const rows = tableAfter(page, "## During pretraining");
+    const bitsOf = ["fp", "4w4f"];
+    expect(rows[0]).toEqual(["epoch", ...METHODS.flatMap((m) => bitsOf.map((b) => `${m.method} ${b} kNN top-1 (%)`))]);
+    expect(rows.slice(2).map((r) => r[0])).toEqual(["0"]);
+    const knn = METHODS.map((m) =>
+      readFileSync(path.join(out, "main", m.name, "metrics.jsonl"), "utf-8")
+        .split("\n")
+        .filter((l) => l.includes('"kind":"knn"'))
+        .map((l) => JSON.parse(l) as { bits: string; top1: number }),
+    );
+    expect(rows[2].slice(1)).toEqual(knn.flatMap((recs) => bitsOf.map((b) => recs.find((r) => r.bits === b)!.top1.toFixed(2))));
+    expect(readFileSync(path.join(out, "curves_knn.svg"), "utf-8")).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+    expect(page).toContain("![knn](curves_knn.svg)");
+    // The repeats skip the monitor: they only feed the linear table.
+    expect(readFileSync(path.join(out, "repeat", "simsiam_seed101", "metrics.jsonl"), "utf-8")).not.toContain('"kind":"knn"');
+  });
+
+  it("--resume rewrites the page from the finished runs, keeping the first call's start and each command's time", async () => {
+    const args = ["lib/main.js", "reproduce", "--resume", "--budget-minutes", "0.05", "--output", out, "--batch", "8", "--bits", BITS.join(","), "--classifier-seeds", "2",
+      "--opts", "MODEL.INPUTSHAPE", "[16, 16]", "TRAIN.EPOCHS", "1"];
+    const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, maxBuffer: 64 << 20 });
+    expect(stdout).not.toMatch(/== reproduce \((probe|main|repeat)\)/);
+    const again = readFileSync(path.join(out, "results.md"), "utf-8");
+    const started = (p: string) => /started (\S+);/.exec(p)![1];
+    expect(started(again)).toBe(started(page));
+    expect(again).toMatch(/over 2 calls, the commands themselves \d+\.\d min/);
+    expect(again).not.toContain("reused from an earlier call");
+    expect(tableAfter(again, "## Main comparison")).toEqual(tableAfter(page, "## Main comparison"));
+    const secs = (p: string) => [...p.matchAll(/ {3}# (\d+) s$/gm)].map((m) => m[1]);
+    expect(secs(again)).toEqual(secs(page));
+  }, 300_000);
+
   it("lists every command it ran, each with its output folder and log", () => {
     const block = page.slice(page.indexOf("```sh") + 5, page.lastIndexOf("```")).trim().split("\n");
     // probe (3) + main (2 ssl + 4 linear) + repeat (4 ssl + 4 linear)

@@ -25,6 +25,21 @@ describe("reproduce plan", () => {
     expect(planFor(costs, { ...o, budgetSeconds: 1 }).linear.valImages).toBe(MIN_LINEAR_IMAGES);
   });
 
+  it("charges the main runs' kNN monitor to the pretraining share", () => {
+    const costs = { ssqlPerImage: 0.07, simsiamPerImage: 0.03, linearPerImage: 0.01, probeSeconds: 120 };
+    const o = { batch: 64, settings: 7, classifierSeeds: 3, budgetSeconds: 9000 };
+    const without = planFor(costs, o);
+    const knn = { knnPerImage: 0.02, knnSettings: 2, knnQueries: 384 };
+    const withKnn = planFor({ ...costs, ...knn }, o);
+    expect(without.estimate.knn).toBe(0);
+    expect(withKnn.main.images * withKnn.main.epochs).toBeLessThan(without.main.images * without.main.epochs);
+    const { images, epochs } = withKnn.main;
+    // Per epoch both methods embed the subset and the queries once per setting.
+    expect(withKnn.estimate.knn).toBeCloseTo(epochs * 2 * 2 * (images + 384) * 0.02, 6);
+    expect(withKnn.estimate.total).toBeLessThanOrEqual(o.budgetSeconds);
+    expect(withKnn.estimate.total).toBeCloseTo(120 + withKnn.estimate.pretrainMain + withKnn.estimate.knn + withKnn.estimate.pretrainRepeat + withKnn.estimate.linear, 6);
+  });
+
   it("refuses a measurement or a budget it cannot use", () => {
     const o = { batch: 64, settings: 7, classifierSeeds: 3, budgetSeconds: 60 };
     expect(() => planFor({ ssqlPerImage: Number.NaN, simsiamPerImage: 0.1, linearPerImage: 0.1, probeSeconds: 1 }, o)).toThrow(/ssqlPerImage is NaN/);
