@@ -1,8 +1,7 @@
 import type { Tensor } from "../../tensor/tensor";
-import { CachedRange } from "./cached_range";
 import { paramKey, searchBits, validateBins } from "./params";
-import { RangePass } from "./range_pass";
-import { channelCount, type ObservedRange, type Observer, type ObserverOptions } from "./types";
+import { TwoPassObserver } from "./two_pass";
+import { channelCount, type ObservedRange, type ObserverOptions } from "./types";
 
 /** The original's calibrate_entropy runs for `quantized` bins out of `bins` only when this holds (see observer_math.h). */
 export function klBinsFit(bins: number, quantized: number): boolean {
@@ -19,58 +18,41 @@ export function klBinsFit(bins: number, quantized: number): boolean {
  * native/core/observer_math.h). Histograms and the search run natively (absHistogram_, klRange). Without a first
  * pass, observe() takes the range statistics from the tensors it observes (the original crashes there).
  */
-export class KlHistogramObserver implements Observer {
+export class KlHistogramObserver extends TwoPassObserver {
   readonly name = "KL_HISTOGRAM";
-  readonly axis: number | null;
-  readonly needsRangePass = true;
   readonly bins: number;
   private bits: number;
   private readonly key: string;
-  private readonly pass: RangePass;
-  private readonly cache = new CachedRange();
-  private hist: Tensor | null = null;
-  private count = 0;
 
   constructor(opts: ObserverOptions) {
-    this.axis = opts.axis;
+    super(opts.axis, "KL_HISTOGRAM observer");
     this.bins = validateBins(opts);
-    this.bits = searchBits(opts.bits, "KL_HISTOGRAM observer");
+    this.bits = searchBits(opts.bits, this.who);
     this.key = paramKey(opts, "BINS");
-    this.pass = new RangePass(opts.axis, "KL_HISTOGRAM observer");
-  }
-
-  get observed(): boolean {
-    return this.count > 0;
   }
 
   setBits(bits: number): void {
     if (bits <= 0) return;
-    const b = searchBits(bits, "KL_HISTOGRAM observer");
+    const b = searchBits(bits, this.who);
     if (b !== this.bits) this.cache.drop();
     this.bits = b;
   }
 
-  observeRange(x: Tensor): void {
-    if (this.count > 0) throw new Error("KL_HISTOGRAM observer: observeRange() after observe(); reset() first");
-    this.pass.fold(x);
-    this.pass.separate = true;
-  }
-
   observe(x: Tensor): void {
     if (!this.pass.separate) this.pass.fold(x);
-    const c = channelCount(x, this.axis, "KL_HISTOGRAM observer");
-    if (this.count === 0 || !this.hist || this.hist.shape[0] !== c) {
-      this.hist?.dispose();
-      this.hist = x.wrap(x.ops.full([c, this.bins], 0, "int32")).keep();
+    const c = channelCount(x, this.axis, this.who);
+    if (this.count === 0 || !this.held || this.held.shape[0] !== c) {
+      this.held?.dispose();
+      this.held = x.wrap(x.ops.full([c, this.bins], 0, "int32")).keep();
     }
-    x.ops.absHistogram_(x.handle, this.hist.handle, this.pass.min.handle, this.pass.max.handle, this.axis);
+    x.ops.absHistogram_(x.handle, this.held.handle, this.pass.min.handle, this.pass.max.handle, this.axis);
     this.count++;
     this.cache.drop();
   }
 
   range(): ObservedRange | null {
-    if (this.count === 0 || !this.hist) return null;
-    const h = this.hist;
+    if (this.count === 0 || !this.held) return null;
+    const h = this.held;
     return this.cache.get(() => {
       this.checkBins();
       const [mn, mx] = h.ops.klRange(h.handle, this.pass.min.handle, this.pass.max.handle, this.bits);
@@ -92,18 +74,5 @@ export class KlHistogramObserver implements Observer {
             `${m >= 0 ? "non-negative" : "signed"} range) with so few bins; the original fails there. Use at least ${4 * Math.floor(q / 2)} bins`,
         );
     }
-  }
-
-  reset(): void {
-    this.count = 0;
-    this.pass.reset();
-    this.cache.drop();
-  }
-
-  dispose(): void {
-    this.reset();
-    this.pass.dispose();
-    this.hist?.dispose();
-    this.hist = null;
   }
 }
