@@ -6,7 +6,7 @@ import { formatBitSetting, parseBitSetting } from "../quant/bits";
 import { readRunResults } from "../train/results";
 import { childOutput, commandLine, runChild } from "../reproduce/child";
 import { planFor, type Costs, type Plan } from "../reproduce/plan";
-import { openJournal, recordJob, type Journal } from "../reproduce/journal";
+import { openJournal, recordJob, wallSeconds, type Journal } from "../reproduce/journal";
 import { knnCost, metricsOf, secondsPerStep } from "../reproduce/probe";
 import { DEFAULT_BITS, probeJobs, protocolJobs, type Job, type ProtocolOptions } from "../reproduce/protocol";
 import { writePage } from "../reproduce/write_page";
@@ -184,7 +184,7 @@ export async function reproduce(argv: string[]): Promise<number> {
     loadEnd: os.loadavg(),
     started: journal.started,
     calls: journal.calls,
-    wallSeconds: (Date.now() - journal.started.getTime()) / 1000,
+    wallSeconds: wallSeconds(journal),
     costs,
     plan,
     bits: o.bits,

@@ -13,6 +13,8 @@ export interface Journal {
   calls: number;
   /** Seconds per command, by output folder (the last record wins). */
   seconds: Map<string, number>;
+  /** When the last command recorded ended (null before any, or in a journal without end times). */
+  lastEnd: Date | null;
 }
 
 const file = (out: string) => path.join(out, "journal.jsonl");
@@ -21,11 +23,11 @@ const append = (out: string, record: object) => fs.appendFileSync(file(out), JSO
 
 /** Reads the journal (null when there is none), then records this call's start. */
 export function openJournal(out: string, now: Date, load: number[]): Journal {
-  let journal: Journal = { started: now, loadStart: load, calls: 0, seconds: new Map() };
+  let journal: Journal = { started: now, loadStart: load, calls: 0, seconds: new Map(), lastEnd: null };
   if (fs.existsSync(file(out))) {
     const lines = fs.readFileSync(file(out), "utf-8").split("\n").filter((l) => l.trim());
     lines.forEach((l, i) => {
-      let r: { kind?: string; time?: string; load?: number[]; output?: string; seconds?: number };
+      let r: { kind?: string; time?: string; load?: number[]; output?: string; seconds?: number; end?: string };
       try {
         r = JSON.parse(l);
       } catch {
@@ -34,7 +36,10 @@ export function openJournal(out: string, now: Date, load: number[]): Journal {
       if (r.kind === "start" && typeof r.time === "string") {
         if (journal.calls === 0) journal = { ...journal, started: new Date(r.time), loadStart: r.load ?? load };
         journal.calls++;
-      } else if (r.kind === "job" && typeof r.output === "string" && typeof r.seconds === "number") journal.seconds.set(r.output, r.seconds);
+      } else if (r.kind === "job" && typeof r.output === "string" && typeof r.seconds === "number") {
+        journal.seconds.set(r.output, r.seconds);
+        journal.lastEnd = typeof r.end === "string" ? new Date(r.end) : null;
+      }
     });
   }
   append(out, { kind: "start", time: now.toISOString(), load });
@@ -42,7 +47,11 @@ export function openJournal(out: string, now: Date, load: number[]): Journal {
   return journal;
 }
 
-export function recordJob(out: string, journal: Journal, output: string, seconds: number): void {
+export function recordJob(out: string, journal: Journal, output: string, seconds: number, end = new Date()): void {
   journal.seconds.set(output, seconds);
-  append(out, { kind: "job", output, seconds });
+  journal.lastEnd = end;
+  append(out, { kind: "job", output, seconds, end: end.toISOString() });
 }
+
+/** From the first call's start to the end of the last command (to now when the journal has no end times). */
+export const wallSeconds = (journal: Journal, now = new Date()): number => ((journal.lastEnd ?? now).getTime() - journal.started.getTime()) / 1000;

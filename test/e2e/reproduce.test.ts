@@ -137,6 +137,9 @@ describe.skipIf(!haveFmnist)("reproduce at a tiny budget", () => {
     const started = (p: string) => /started (\S+);/.exec(p)![1];
     expect(started(again)).toBe(started(page));
     expect(again).toMatch(/over 2 calls, the commands themselves \d+\.\d min/);
+    // The second call ran nothing: the wall time still ends with the first call's last command.
+    const wall = (p: string) => /wall time (\S+) min/.exec(p)![1];
+    expect(wall(again)).toBe(wall(page));
     expect(again).not.toContain("reused from an earlier call");
     expect(tableAfter(again, "## Main comparison")).toEqual(tableAfter(page, "## Main comparison"));
     const secs = (p: string) => [...p.matchAll(/ {3}# (\d+) s$/gm)].map((m) => m[1]);

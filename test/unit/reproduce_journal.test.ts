@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { openJournal, recordJob } from "../../lib/reproduce/journal";
+import { openJournal, recordJob, wallSeconds } from "../../lib/reproduce/journal";
 import { knnCost } from "../../lib/reproduce/probe";
 
 describe("reproduce journal", () => {
@@ -11,13 +11,15 @@ describe("reproduce journal", () => {
     const t0 = new Date("2026-12-07T10:00:00Z");
     const first = openJournal(out, t0, [1, 2, 3]);
     expect(first.calls).toBe(1);
-    recordJob(out, first, "runs/a", 12.5);
-    recordJob(out, first, "runs/b", 3);
+    recordJob(out, first, "runs/a", 12.5, new Date("2026-12-07T10:00:12.5Z"));
+    recordJob(out, first, "runs/b", 3, new Date("2026-12-07T10:00:15.5Z"));
     const again = openJournal(out, new Date("2026-12-07T11:00:00Z"), [4, 5, 6]);
     expect(again.started.toISOString()).toBe(t0.toISOString());
     expect(again.loadStart).toEqual([1, 2, 3]);
     expect(again.calls).toBe(2);
     expect([...again.seconds]).toEqual([["runs/a", 12.5], ["runs/b", 3]]);
+    // A call that only rewrites the page does not stretch the wall time to itself.
+    expect(wallSeconds(again, new Date("2026-12-07T11:00:00Z"))).toBe(15.5);
     recordJob(out, again, "runs/b", 4);
     expect(openJournal(out, new Date(), [0, 0, 0]).seconds.get("runs/b")).toBe(4);
   });
