@@ -114,11 +114,14 @@ async function probe(po: ProtocolOptions, o: Options, journal: Journal, ran: { j
   await time(simsiamJob);
   const lin = await time(linJob);
   const n = 4 * o.batch;
+  // The probe's one setting against its whole command: the rest is the process's own cost, paid once per command.
+  const setting = readRunResults(linJob.output).settings.reduce((a, x) => a + x.seconds, 0);
   const knn = [ssqlJob, simsiamJob].map((j) => knnCost(metricsOf(j.output)));
   return {
     ssqlPerImage: secondsPerStep(metricsOf(ssqlJob.output)) / o.batch,
     simsiamPerImage: secondsPerStep(metricsOf(simsiamJob.output)) / o.batch,
-    linearPerImage: lin / (2 * n),
+    linearPerImage: setting / (2 * n),
+    linearProcessSeconds: Math.max(0, lin - setting),
     probeSeconds: (Date.now() - t0) / 1000,
     ...(knn[0] && knn[1] ? { knnPerImage: (knn[0].perImage + knn[1].perImage) / 2, knnSettings: knn[0].settings, knnQueries: knn[0].queries } : {}),
   };

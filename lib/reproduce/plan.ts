@@ -9,8 +9,10 @@ export interface Costs {
   ssqlPerImage: number;
   /** SimSiam pretraining: seconds per image, at the planned batch. */
   simsiamPerImage: number;
-  /** One linear-eval setting (calibration, cached features, classifier epochs, process start): seconds per train+val image. */
+  /** One linear-eval setting (calibration, cached features, classifier epochs): seconds per train+val image. */
   linearPerImage: number;
+  /** What a linear-eval process spends besides its settings (start, model and data loading), once per command. */
+  linearProcessSeconds?: number;
   /** Seconds the probe itself took (spent from the budget). */
   probeSeconds: number;
   /**
@@ -88,13 +90,15 @@ export function planFor(costs: Costs, o: PlanOptions): Plan {
   const knn = main.epochs * (main.images * knnPair + 2 * (costs.knnSettings ?? 0) * (costs.knnQueries ?? 0) * (costs.knnPerImage ?? 0));
   const repeat = { images: roundTo(main.images * REPEAT_FRACTION, o.batch), epochs: main.epochs };
   // Linear children: 2 methods x classifierSeeds, plus the 4 repeat backbones with one seed; each `settings` settings.
-  const evaluations = (2 * o.classifierSeeds + 4) * o.settings;
-  const perSide = Math.floor((LINEAR_SHARE * left) / (evaluations * 2 * Math.max(costs.linearPerImage, 1e-9)));
+  const commands = 2 * o.classifierSeeds + 4;
+  const evaluations = commands * o.settings;
+  const processes = commands * (costs.linearProcessSeconds ?? 0);
+  const perSide = Math.floor(Math.max(0, LINEAR_SHARE * left - processes) / (evaluations * 2 * Math.max(costs.linearPerImage, 1e-9)));
   const n = Math.min(FMNIST_VAL, Math.max(MIN_LINEAR_IMAGES, roundTo(perSide, o.batch)));
   const linear = { trainImages: n, valImages: n };
   const pretrainMain = main.images * main.epochs * pair;
   const pretrainRepeat = 2 * repeat.images * repeat.epochs * pair;
-  const lin = evaluations * 2 * n * costs.linearPerImage;
+  const lin = processes + evaluations * 2 * n * costs.linearPerImage;
   return { batch: o.batch, main, repeat, linear, estimate: { pretrainMain, knn, pretrainRepeat, linear: lin, total: costs.probeSeconds + pretrainMain + knn + pretrainRepeat + lin } };
 }
 
@@ -106,5 +110,5 @@ export const PLAN_RULE =
   `two seeds of each method at ${REPEAT_FRACTION * 100}% of the main subset; the images seen per method become epochs first ` +
   `(up to ${TARGET_EPOCHS}, each of at least ${MIN_STEPS_PER_EPOCH} steps, so the per-epoch cosine schedule anneals), then a ` +
   `larger subset (more distinct images teach more than more passes over the same ones), up to all ${FMNIST_TRAIN} training images. ` +
-  `Linear evaluation gets as many training and validation images (at least ${MIN_LINEAR_IMAGES}, at most ${FMNIST_VAL}) as its share pays for, every classifier ` +
+  `Linear evaluation gets as many training and validation images (at least ${MIN_LINEAR_IMAGES}, at most ${FMNIST_VAL}) as its share pays for once each command's own start is paid, every classifier ` +
   `computing its frozen features once (augmentation off).`;

@@ -91,6 +91,7 @@ export async function writePage(p: PageInput): Promise<string> {
     `Probe (${costs.probeSeconds.toFixed(0)} s): SSQL_SimSiam ${(costs.ssqlPerImage * 1000).toFixed(1)} ms and SimSiam ` +
       `${(costs.simsiamPerImage * 1000).toFixed(1)} ms per training image at batch ${plan.batch}; one linear-eval setting ` +
       `${(costs.linearPerImage * 1000).toFixed(1)} ms per training+validation image` +
+      (costs.linearProcessSeconds !== undefined ? ` plus ${costs.linearProcessSeconds.toFixed(1)} s per linear command` : "") +
       (costs.knnPerImage !== undefined ? `; the kNN monitor ${(costs.knnPerImage * 1000).toFixed(1)} ms per embedded image and setting (${costs.knnSettings} settings, ${costs.knnQueries} queries).` : "."),
     "",
     PLAN_RULE,

@@ -40,6 +40,17 @@ describe("reproduce plan", () => {
     expect(withKnn.estimate.total).toBeCloseTo(120 + withKnn.estimate.pretrainMain + withKnn.estimate.knn + withKnn.estimate.pretrainRepeat + withKnn.estimate.linear, 6);
   });
 
+  it("pays each linear command's own start once, not per image", () => {
+    const costs = { ssqlPerImage: 0.07, simsiamPerImage: 0.03, linearPerImage: 0.005, probeSeconds: 120 };
+    const o = { batch: 64, settings: 7, classifierSeeds: 3, budgetSeconds: 9000 };
+    const free = planFor(costs, o);
+    const paid = planFor({ ...costs, linearProcessSeconds: 30 }, o);
+    expect(paid.linear.valImages).toBeLessThan(free.linear.valImages);
+    // 10 commands (3 classifier seeds x 2 methods, 4 repeats), 70 settings of train + val images each.
+    expect(paid.estimate.linear).toBeCloseTo(10 * 30 + 70 * 2 * paid.linear.valImages * 0.005, 6);
+    expect(paid.estimate.total).toBeLessThanOrEqual(o.budgetSeconds);
+  });
+
   it("refuses a measurement or a budget it cannot use", () => {
     const o = { batch: 64, settings: 7, classifierSeeds: 3, budgetSeconds: 60 };
     expect(() => planFor({ ssqlPerImage: Number.NaN, simsiamPerImage: 0.1, linearPerImage: 0.1, probeSeconds: 1 }, o)).toThrow(/ssqlPerImage is NaN/);
