@@ -7,7 +7,7 @@ import type { RunResults } from "../../lib/train/results";
 // docs/results-data with the run folder's relative paths. Every table cell must recompute from those files.
 const docs = path.resolve(__dirname, "..", "..", "docs");
 const page = readFileSync(path.join(docs, "results.md"), "utf-8");
-const runDir = /Produced by `node lib\/main\.js reproduce .*--output (\S+?)`/.exec(page)![1];
+const runDir = /Produced by `node lib\/main\.js reproduce [^`]*?--output (\S+)/.exec(page)![1];
 
 function results(ref: string): RunResults {
   const rel = ref.replace(/^`|`$/g, "").slice(runDir.length + 1);
@@ -56,5 +56,28 @@ describe("docs/results.md", () => {
       const v = [...ssql, ...simsiam].map((r) => top1(r, bits));
       expect(cells).toEqual([...v, ...ssql.map((r, i) => top1(r, bits) - top1(simsiam[i], bits))].map((x) => x.toFixed(2)));
     }
+  });
+
+  it("its kNN table is the kNN records of the named pretraining logs", () => {
+    const section = page.slice(page.indexOf("During pretraining: kNN monitor"));
+    const logs = (section.slice(0, section.indexOf("|")).match(/`[^`]+metrics\.jsonl`/g) ?? []).map((r) =>
+      readFileSync(path.join(docs, "results-data", r.replace(/`/g, "").slice(runDir.length + 1)), "utf-8")
+        .split("\n")
+        .filter((l) => l.includes('"kind":"knn"'))
+        .map((l) => JSON.parse(l) as { epoch: number; bits: string; top1: number }),
+    );
+    expect(logs).toHaveLength(2);
+    const lines = section.split("\n").filter((l) => l.startsWith("|"));
+    const head = lines[0].split("|").slice(2, -1).map((c) => c.trim());
+    const rows = lines.slice(2).map((l) => l.split("|").slice(1, -1).map((c) => c.trim()));
+    expect(rows.length).toBeGreaterThan(0);
+    // Columns: the first method's settings, then the second's, in the order of the logs named.
+    const perLog = head.length / 2;
+    for (const [epoch, ...cells] of rows)
+      cells.forEach((cell, i) => {
+        const bits = /^\S+ (\S+) kNN top-1/.exec(head[i])![1];
+        const rec = logs[Math.floor(i / perLog)].filter((r) => r.epoch === Number(epoch) && r.bits === bits).pop();
+        expect(cell, `epoch ${epoch}, ${head[i]}`).toBe(rec ? rec.top1.toFixed(2) : "");
+      });
   });
 });
