@@ -31,6 +31,8 @@ export interface CheckpointState {
   /** The SSL method's own state (SslMethod.state()). */
   method?: unknown;
   metrics?: unknown;
+  /** The CPU convolution algorithm chosen per problem (ConvAlgorithmOps): a resumed run adopts them. */
+  convAlgorithms?: Record<string, string>;
 }
 
 export interface CheckpointManifest extends CheckpointState {
@@ -86,6 +88,7 @@ export async function saveCheckpoint(name: string, tensors: HostTensors, state: 
     rng: state.rng ?? null,
     ...(state.method !== undefined ? { method: state.method } : {}),
     metrics: state.metrics ?? null,
+    ...(state.convAlgorithms !== undefined ? { convAlgorithms: state.convAlgorithms } : {}),
     tensors: { file, sha256, bytes, count: Object.keys(tensors).length },
   };
   await writeFileAtomic(json, [Buffer.from(encodeJson(manifest) + "\n", "utf-8")]);

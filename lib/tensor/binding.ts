@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { env } from "../env";
-import type { CudaOps, DeviceOps, NativeOps } from "./native";
+import type { CpuNativeOps, CudaOps, DeviceOps } from "./native";
 
 export type Device = "cpu" | "cuda";
 
@@ -9,7 +9,7 @@ const root = path.resolve(__dirname, "..", "..");
 export const cpuAddonPath = env.cpuAddon ?? path.join(root, "build", "Release", "ssql_cpu.node");
 export const cudaAddonPath = env.cudaAddon ?? path.join(root, "build-cuda", "Release", "ssql_cuda.node");
 
-let cpu: NativeOps | undefined;
+let cpu: CpuNativeOps | undefined;
 /** What ssql_cuda.node exports: the op table without DataOps (its collectives are NCCL process groups), and device management. */
 export type CudaNativeOps = CudaOps & DeviceOps;
 
@@ -21,12 +21,13 @@ function load<T>(file: string): T {
   return require(file) as T;
 }
 
-export function cpuOps(): NativeOps {
+export function cpuOps(): CpuNativeOps {
   if (!cpu) {
     if (!fs.existsSync(cpuAddonPath))
       throw new Error(`the CPU addon is not built (${cpuAddonPath} is missing): run 'npm run build:native'`);
-    cpu = load<NativeOps>(cpuAddonPath);
+    cpu = load<CpuNativeOps>(cpuAddonPath);
     if (env.threads) cpu.setNumThreads(env.threads);
+    if (env.convAlgorithm !== "tuned") cpu.pinConvAlgorithm(env.convAlgorithm);
   }
   return cpu;
 }

@@ -4,7 +4,7 @@ import type { HostTensor, HostTensors } from "../io/host_tensor";
 import { saveCheckpoint, type CheckpointState, type LoadedCheckpoint } from "../io/checkpoint";
 import type { Module } from "../nn/module";
 import type { SGD, SGDStateDict } from "../optim/sgd";
-import type { Device } from "../tensor/binding";
+import { cpuOps, type Device } from "../tensor/binding";
 import { Tensor, tensor } from "../tensor/tensor";
 
 /** Host copy of a native tensor (read back from the device). */
@@ -32,7 +32,12 @@ export async function saveTrainingState(file: string, model: Module, optimizer: 
   const sd = optimizer.stateDict();
   for (const [i, { momentumBuffer }] of Object.entries(sd.state)) tensors[`${OPTIM}${i}.momentum_buffer`] = await toHost(momentumBuffer);
   const groups = sd.paramGroups;
-  await saveCheckpoint(file, tensors, { ...state, optimizer: { name: "sgd", paramGroups: groups } });
+  const convAlgorithms = cpuOps().convAlgorithms();
+  await saveCheckpoint(file, tensors, {
+    ...state,
+    optimizer: { name: "sgd", paramGroups: groups },
+    ...(Object.keys(convAlgorithms).length ? { convAlgorithms } : {}),
+  });
 }
 
 /** Restores what saveTrainingState wrote (read with loadCheckpoint); every model key must be present with its shape. */
@@ -47,6 +52,14 @@ export function restoreTrainingState(ckpt: LoadedCheckpoint, model: Module, opti
       state.set(k.slice(MODEL.length), t);
     }
     model.loadStateDict(state, true);
+    // The algorithms the first part timed, so that resuming computes bit for bit as an uninterrupted run.
+    if (device === "cpu" && ckpt.manifest.convAlgorithms !== undefined) {
+      try {
+        cpuOps().setConvAlgorithms(ckpt.manifest.convAlgorithms);
+      } catch (e) {
+        throw new Error(`${ckpt.path}: its convAlgorithms cannot be adopted: ${(e as Error).message}`);
+      }
+    }
     if (optimizer) {
       const saved = (ckpt.manifest.optimizer as { paramGroups?: SGDStateDict["paramGroups"] } | undefined)?.paramGroups;
       if (!saved) throw new Error(`${ckpt.path}: the checkpoint holds no optimizer state`);

@@ -1,11 +1,12 @@
-// 2-D convolution forward, backward-data and backward-weight (+bias) through oneDNN, on NCHW tensors.
-// For each problem shape the primitive is created once (with its reorders), in one of two layouts: oneDNN's
-// preferred (blocked) layouts with reorders from and to NCHW, or plain NCHW without reorders (conv_layout.h).
+// 2-D convolution forward, backward-data and backward-weight (+bias) on NCHW tensors, each problem in the algorithm
+// conv_algorithm.h chose for it: oneDNN in its preferred (blocked) layouts with reorders from and to NCHW, oneDNN on
+// plain NCHW without reorders (each primitive created once per problem, with its reorders), or conv_gemm.h.
 #include <cstring>
 
 #include "../core/binding.h"
 #include "../core/conv_args.h"
-#include "conv_layout.h"
+#include "conv_algorithm.h"
+#include "conv_gemm.h"
 #include "onednn.h"
 
 using namespace ssql;
@@ -23,8 +24,11 @@ struct Geometry : ConvGeometry {
   memory::dims pads() const { return {PH, PW}; }
   int64_t flops() const { return 2 * N * O * OH * OW * (C / G) * KH * KW; }
 
-  std::string key(const char* op, ConvLayout l, bool bias) const {
-    return cacheKey(op, {N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, static_cast<int64_t>(l), bias});
+  std::string key(const char* op, bool bias) const {
+    return cacheKey(op, {N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, bias});
+  }
+  std::string key(const char* op, ConvAlgorithm l, bool bias) const {
+    return key(op, bias) + ";" + convAlgorithmName(l);
   }
 };
 
@@ -37,15 +41,15 @@ struct Descs {
   memory::desc src, wei, dst;
 };
 
-Descs descsFor(const Geometry& q, ConvLayout l) {
-  if (l == ConvLayout::Plain)
+Descs descsFor(const Geometry& q, ConvAlgorithm l) {
+  if (l == ConvAlgorithm::Plain)
     return {plainDesc(q.src(), tag::nchw), plainDesc(q.wei(), q.weiTag()), plainDesc(q.dst(), tag::nchw)};
   return {anyDesc(q.src()), anyDesc(q.wei()), anyDesc(q.dst())};
 }
 
 memory::desc biasDesc(const Geometry& q, bool bias) { return bias ? plainDesc({q.O}, tag::a) : memory::desc(); }
 
-dnnl::convolution_forward::primitive_desc forwardPd(const Geometry& q, ConvLayout l, bool bias) {
+dnnl::convolution_forward::primitive_desc forwardPd(const Geometry& q, ConvAlgorithm l, bool bias) {
   Descs d = descsFor(q, l);
 #if DNNL_VERSION_MAJOR >= 3
   return dnnl::convolution_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training,
@@ -77,14 +81,14 @@ PlanCache<ForwardPlan> forwardPlans;
 PlanCache<BackwardDataPlan> backwardDataPlans;
 PlanCache<BackwardWeightsPlan> backwardWeightsPlans;
 
-ForwardPlan makeForward(const Geometry& q, ConvLayout l, bool bias) {
+ForwardPlan makeForward(const Geometry& q, ConvAlgorithm l, bool bias) {
   auto pd = forwardPd(q, l, bias);
   return {dnnl::convolution_forward(pd), Operand(plainDesc(q.src(), tag::nchw), pd.src_desc(), false),
           Operand(plainDesc(q.wei(), q.weiTag()), pd.weights_desc(), false),
           Operand(plainDesc(q.dst(), tag::nchw), pd.dst_desc(), true)};
 }
 
-BackwardDataPlan makeBackwardData(const Geometry& q, ConvLayout l) {
+BackwardDataPlan makeBackwardData(const Geometry& q, ConvAlgorithm l) {
   auto hint = forwardPd(q, l, false);
   Descs d = descsFor(q, l);
 #if DNNL_VERSION_MAJOR >= 3
@@ -100,7 +104,7 @@ BackwardDataPlan makeBackwardData(const Geometry& q, ConvLayout l) {
           Operand(plainDesc(q.src(), tag::nchw), pd.diff_src_desc(), true)};
 }
 
-BackwardWeightsPlan makeBackwardWeights(const Geometry& q, ConvLayout l, bool bias) {
+BackwardWeightsPlan makeBackwardWeights(const Geometry& q, ConvAlgorithm l, bool bias) {
   auto hint = forwardPd(q, l, bias);
   Descs d = descsFor(q, l);
 #if DNNL_VERSION_MAJOR >= 3
@@ -117,7 +121,7 @@ BackwardWeightsPlan makeBackwardWeights(const Geometry& q, ConvLayout l, bool bi
           Operand(plainDesc(q.wei(), q.weiTag()), pd.diff_weights_desc(), true)};
 }
 
-void runForward(const Geometry& q, ConvLayout l, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+void runForward(const Geometry& q, ConvAlgorithm l, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
   auto plan = forwardPlans.get(q.key("fwd", l, b != nullptr), [&] { return makeForward(q, l, b != nullptr); });
   Bound src = bindInput(plan->src, x.storage->data);
   Bound wei = bindInput(plan->wei, w.storage->data);
@@ -129,7 +133,7 @@ void runForward(const Geometry& q, ConvLayout l, const Tensor& x, const Tensor& 
   stream().wait();
 }
 
-void runBackwardData(const Geometry& q, ConvLayout l, const Tensor& gy, const Tensor& w, Tensor& gx) {
+void runBackwardData(const Geometry& q, ConvAlgorithm l, const Tensor& gy, const Tensor& w, Tensor& gx) {
   auto plan = backwardDataPlans.get(q.key("bwd_data", l, false), [&] { return makeBackwardData(q, l); });
   Bound diffDst = bindInput(plan->diffDst, gy.storage->data);
   Bound wei = bindInput(plan->wei, w.storage->data);
@@ -140,7 +144,7 @@ void runBackwardData(const Geometry& q, ConvLayout l, const Tensor& gy, const Te
   stream().wait();
 }
 
-void runBackwardWeights(const Geometry& q, ConvLayout l, const Tensor& gy, const Tensor& x, Tensor& gw, Tensor* gb) {
+void runBackwardWeights(const Geometry& q, ConvAlgorithm l, const Tensor& gy, const Tensor& x, Tensor& gw, Tensor* gb) {
   auto plan = backwardWeightsPlans.get(q.key("bwd_weights", l, gb != nullptr),
                                        [&] { return makeBackwardWeights(q, l, gb != nullptr); });
   Bound src = bindInput(plan->src, x.storage->data);
@@ -158,6 +162,11 @@ void zero(Tensor& t) {
   if (t.bytes()) std::memset(t.storage->data, 0, t.bytes());
 }
 
+std::vector<ConvAlgorithm> candidates(const Geometry& q) {
+  if (q.G == 1) return {ConvAlgorithm::Blocked, ConvAlgorithm::Plain, ConvAlgorithm::Gemm};
+  return {ConvAlgorithm::Blocked, ConvAlgorithm::Plain};
+}
+
 }  // namespace
 
 SSQL_OP(conv2d) {
@@ -165,7 +174,12 @@ SSQL_OP(conv2d) {
   const Geometry q{c.q};
   const TensorPtr &x = c.x, &w = c.w, &b = c.bias, &y = c.y;
   if (y->numel() == 0) return wrap(a.env(), y);
-  runForward(q, chooseConvLayout(ConvPass::Forward, q.C), *x, *w, b.get(), *y);
+  convTuner().run(q.key("fwd", b != nullptr), candidates(q), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Gemm)
+      gemmConvForward(q, x->f32(), w->f32(), b ? b->f32() : nullptr, y->f32());
+    else
+      runForward(q, alg, *x, *w, b.get(), *y);
+  });
   return wrap(a.env(), y);
 }
 
@@ -178,7 +192,12 @@ SSQL_OP(conv2dBackwardData) {
     zero(*gx);
     return wrap(a.env(), gx);
   }
-  runBackwardData(q, chooseConvLayout(ConvPass::BackwardData, q.C), *gy, *w, *gx);
+  convTuner().run(q.key("bwd_data", false), candidates(q), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Gemm)
+      gemmConvBackwardData(q, gy->f32(), w->f32(), gx->f32());
+    else
+      runBackwardData(q, alg, *gy, *w, *gx);
+  });
   return wrap(a.env(), gx);
 }
 
@@ -189,9 +208,13 @@ SSQL_OP(conv2dBackwardWeight) {
   if (gy->numel() == 0) {
     zero(*gw);
     if (gb) zero(*gb);
-  } else {
-    runBackwardWeights(q, chooseConvLayout(ConvPass::BackwardWeights, q.C), *gy, *x,
-                       *gw, gb.get());
+    return wrapMany(a.env(), {gw, gb});
   }
+  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Gemm)
+      gemmConvBackwardWeights(q, gy->f32(), x->f32(), gw->f32(), gb ? gb->f32() : nullptr);
+    else
+      runBackwardWeights(q, alg, *gy, *x, *gw, gb.get());
+  });
   return wrapMany(a.env(), {gw, gb});
 }

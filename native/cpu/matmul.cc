@@ -1,4 +1,4 @@
-// Matrix products through oneDNN's sgemm (row-major, transposes folded into the call, no copies).
+// Matrix products through oneDNN's sgemm (sgemm.h: row-major, transposes folded into the call, no copies).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -7,25 +7,9 @@
 #include "../core/matmul_args.h"
 #include "onednn.h"
 #include "parallel.h"
+#include "sgemm.h"
 
 using namespace ssql;
-
-namespace {
-
-// C[M, N] = op(A) @ op(B) + beta * C, with A and B stored row-major as given.
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float beta, float* C) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == 0.0f) std::memset(C, 0, static_cast<size_t>(M * N) * sizeof(float));
-    return;
-  }
-  dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.0f, A, lda > 0 ? lda : 1, B,
-                                ldb > 0 ? ldb : 1, beta, C, N);
-  if (st != dnnl_success) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
-}
-
-}  // namespace
 
 SSQL_OP(matmul) {
   parse::MatmulArgs m = parse::matmulArgs(a);

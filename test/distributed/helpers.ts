@@ -69,6 +69,9 @@ export interface Run extends LaunchResult {
   seconds: number;
 }
 
+/** Runs in separate processes compare bit for bit: every process runs the same convolution algorithms. */
+export const reproducible = { SSQL_CONV_ALGORITHM: "blocked" };
+
 /** Launches `nproc` copies of a worker script with the launcher, capturing everything they print. */
 export async function launch(script: string, nproc: number, env: NodeJS.ProcessEnv = {}, opts: LaunchOptions = {}): Promise<Run> {
   const out = new PassThrough();
@@ -78,7 +81,7 @@ export async function launch(script: string, nproc: number, env: NodeJS.ProcessE
   out.on("data", (d: Buffer) => (stdout += d.toString()));
   err.on("data", (d: Buffer) => (stderr += d.toString()));
   const t0 = performance.now();
-  const r = await spawnWorkers(nproc, [], { script: path.join(workers, script), env, stdout: out, stderr: err, ...opts });
+  const r = await spawnWorkers(nproc, [], { script: path.join(workers, script), env: { ...reproducible, ...env }, stdout: out, stderr: err, ...opts });
   return { ...r, stdout, stderr, seconds: (performance.now() - t0) / 1000 };
 }
 

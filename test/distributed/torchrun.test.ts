@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint } from "../../lib/io/checkpoint";
 import { findFreePort } from "../../lib/distributed/launch";
-import { ensureCompiled, root, tempDir, workers } from "./helpers";
+import { ensureCompiled, reproducible, root, tempDir, workers } from "./helpers";
 
 /*
  * The ssl command under the real torchrun of the venv (torch 2.13): its ranks join the agent's c10d TCPStore and
@@ -22,7 +22,7 @@ const opts = ["DATA.TRAIN_SUBSET", "32", "TRAIN.BATCH_SIZE", "16", "TRAIN.EPOCHS
   "TRAIN.KNN.EVERY", "0"]; // the recipe's kNN monitor has its own tests (knn.test.ts, ssl_monitor.test.ts)
 const sslArgs = (output: string, ...flags: string[]) => ["ssl", "--config", recipe, "--output", output, "-j", "1", "--device", "cpu", ...flags, "--opts", ...opts];
 // Same threads everywhere (torchrun sets 1 per worker, our launcher cores / N), a bounded rendezvous, no proxy of ours.
-const env = { ...process.env, OMP_NUM_THREADS: "1", SSQL_DIST_TIMEOUT: "120", SSQL_LAUNCHER: "" };
+const env = { ...process.env, ...reproducible, OMP_NUM_THREADS: "1", SSQL_DIST_TIMEOUT: "120", SSQL_LAUNCHER: "" };
 const RUN_MS = 300_000;
 
 interface Exit {

@@ -1,8 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backward } from "../../lib/tensor/autograd";
 import { conv2d } from "../../lib/tensor/ops/conv";
 import * as E from "../../lib/tensor/ops/elementwise";
 import * as R from "../../lib/tensor/ops/reduce";
+import { cpuOps } from "../../lib/tensor/binding";
 import { tidy } from "../../lib/tensor/scope";
 import { type FixtureCase, arrayOf, expectClose, fixtureTests, optTensorOf, tensorOf } from "../helpers/fixtures";
 import { gradCheck, randomTensor } from "../helpers/numeric";
@@ -27,6 +28,23 @@ function check(c: FixtureCase): void {
 describe("conv2d against PyTorch", () => {
   fixtureTests("conv2d", check, "ResNet-18 layer shapes (large fixtures)");
 });
+
+// Each problem runs whichever algorithm timed fastest (native/cpu/conv_algorithm.h), so each must be right alone.
+for (const algorithm of ["blocked", "plain", "gemm"] as const) {
+  describe(`conv2d against PyTorch, every problem on the ${algorithm} algorithm`, () => {
+    beforeAll(() => cpuOps().pinConvAlgorithm(algorithm));
+    afterAll(() => cpuOps().pinConvAlgorithm(null));
+    fixtureTests("conv2d", check, "ResNet-18 layer shapes (large fixtures)");
+
+    it("matches finite differences (asymmetric stride and padding, dilation, bias)", () => {
+      const x = randomTensor([2, 3, 7, 6], 31);
+      const w = randomTensor([4, 3, 3, 2], 32);
+      const b = randomTensor([4], 33);
+      const f = ([xi, wi, bi]: typeof x[]) => R.sum(E.square(conv2d(xi, wi, bi, { stride: [2, 1], padding: [1, 2], dilation: [1, 2] })));
+      expect(gradCheck(f, [x, w, b], 1e-2)).toBeLessThan(2e-3);
+    });
+  });
+}
 
 describe("conv2d gradients", () => {
   it("match finite differences (stride 2, padding 1, groups 2, dilation 2, bias)", () => {

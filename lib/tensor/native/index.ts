@@ -1,11 +1,11 @@
 import type { CollectiveOps } from "./collective";
 import type { CoreOps, ElementwiseOps, ReduceShapeOps } from "./core";
 import type { AugmentOps, DataOps } from "./data";
-import type { NnOps } from "./nn";
+import type { ConvAlgorithmOps, NnOps } from "./nn";
 import type { QuantOps } from "./quant";
 
 export type { NativeTensor, DType, AnyTypedArray, TypedArrayOf } from "./core";
-export type { NnOps, Pair } from "./nn";
+export type { ConvAlgorithm, ConvAlgorithmOps, NnOps, Pair } from "./nn";
 export type { AugmentOps, DataOps, Interpolation, PackedImages } from "./data";
 export type { CollectiveOps, NativeProcessGroup, ProcessGroupOptions, ReduceOp } from "./collective";
 export type { QuantOps } from "./quant";
@@ -21,3 +21,6 @@ export interface NativeOps extends CoreOps, ElementwiseOps, ReduceShapeOps, NnOp
  * (AugmentOps) runs on either device.
  */
 export type DeviceOps = Omit<NativeOps, keyof DataOps>;
+
+/** What ssql_cpu.node exports. */
+export type CpuNativeOps = NativeOps & ConvAlgorithmOps;

@@ -55,3 +55,17 @@ export interface NnOps {
   /** Backend description for `ssql info` (library versions, ISA, devices). */
   backendInfo(): Record<string, string | number | boolean>;
 }
+
+export type ConvAlgorithm = "blocked" | "plain" | "gemm";
+
+/**
+ * The CPU addon's choice of convolution algorithm per problem (native/cpu/conv_algorithm.h): timed once on a
+ * problem's first call, as cudnn.benchmark does. Keys name the pass, the shapes and the thread count.
+ */
+export interface ConvAlgorithmOps {
+  convAlgorithms(): Record<string, ConvAlgorithm>;
+  /** Adopts choices read back from convAlgorithms() (a resumed run computes as its first part did). */
+  setConvAlgorithms(choices: Record<string, string>): void;
+  /** Every convolution runs `algorithm` where it applies; null: each problem is timed again. */
+  pinConvAlgorithm(algorithm: ConvAlgorithm | null): void;
+}

@@ -1,0 +1,169 @@
+#include "conv_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include "../core/binding.h"
+#include "sgemm.h"
+
+namespace ssql {
+namespace {
+
+// Scratch from the caching allocator: no zero fill, no fresh pages per call.
+TensorPtr scratch(int64_t floats) { return empty(DType::F32, {floats}); }
+
+// Column matrices are kept under this many floats (16 MiB); a chunk takes as many images as fit, at least one.
+constexpr int64_t kColumnBudget = int64_t{1} << 22;
+
+struct Chunking {
+  int64_t images, count;
+};
+
+Chunking chunking(const ConvGeometry& q) {
+  const int64_t perImage = q.C * q.KH * q.KW * q.OH * q.OW;
+  int64_t most = std::max<int64_t>(1, std::min<int64_t>(q.N, kColumnBudget / std::max<int64_t>(perImage, 1)));
+  int64_t count = (q.N + most - 1) / most;
+  return {(q.N + count - 1) / count, count};
+}
+
+// The row stride of a [rows, pixels] matrix: sgemm slows down by up to 2x on power-of-two strides (cache-set
+// conflicts while it packs), so those get a few floats of padding.
+int64_t strideFor(int64_t pixels) { return pixels % 128 == 0 ? pixels + 16 : pixels; }
+
+// The valid output columns [lo, hi) of one kernel column kw: those whose input column lies inside the image.
+void validRange(int64_t outSize, int64_t inSize, int64_t stride, int64_t offset, int64_t& lo, int64_t& hi) {
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = inSize - offset <= 0 ? 0 : std::min<int64_t>(outSize, (inSize - offset + stride - 1) / stride);
+  if (hi < lo) hi = lo;
+}
+
+// col[r, j * OHW + p] for rows r = (c, kh, kw) and pixels p of image j of the chunk starting at n0.
+void im2col(const ConvGeometry& q, const float* x, int64_t n0, int64_t images, float* col, int64_t ld) {
+  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / (q.KH * q.KW), kh = (r / q.KW) % q.KH, kw = r % q.KW;
+    const int64_t colOffset = kw * q.DW - q.PW;
+    int64_t lo, hi;
+    validRange(q.OW, q.W, q.SW, colOffset, lo, hi);
+    for (int64_t j = 0; j < images; ++j) {
+      const float* plane = x + ((n0 + j) * q.C + c) * q.H * q.W;
+      float* out = col + r * ld + j * ohw;
+      for (int64_t oh = 0; oh < q.OH; ++oh) {
+        float* o = out + oh * q.OW;
+        const int64_t ih = oh * q.SH - q.PH + kh * q.DH;
+        if (ih < 0 || ih >= q.H) {
+          std::memset(o, 0, q.OW * sizeof(float));
+          continue;
+        }
+        const float* in = plane + ih * q.W + colOffset;
+        std::fill(o, o + lo, 0.0f);
+        if (q.SW == 1)
+          std::memcpy(o + lo, in + lo, (hi - lo) * sizeof(float));
+        else
+          for (int64_t ow = lo; ow < hi; ++ow) o[ow] = in[ow * q.SW];
+        std::fill(o + hi, o + q.OW, 0.0f);
+      }
+    }
+  }
+}
+
+// gx[n0 + j] = the columns of image j, summed back onto the pixels they were taken from. One channel per thread
+// owns its rows and its input plane, so no two threads write the same element.
+void col2im(const ConvGeometry& q, const float* col, int64_t n0, int64_t images, float* gx, int64_t ld) {
+  const int64_t ohw = q.OH * q.OW;
+#pragma omp parallel for schedule(static) collapse(2)
+  for (int64_t j = 0; j < images; ++j)
+    for (int64_t c = 0; c < q.C; ++c) {
+      float* plane = gx + ((n0 + j) * q.C + c) * q.H * q.W;
+      std::memset(plane, 0, q.H * q.W * sizeof(float));
+      for (int64_t kh = 0; kh < q.KH; ++kh)
+        for (int64_t kw = 0; kw < q.KW; ++kw) {
+          const int64_t r = (c * q.KH + kh) * q.KW + kw, colOffset = kw * q.DW - q.PW;
+          int64_t lo, hi;
+          validRange(q.OW, q.W, q.SW, colOffset, lo, hi);
+          const float* in = col + r * ld + j * ohw;
+          for (int64_t oh = 0; oh < q.OH; ++oh) {
+            const int64_t ih = oh * q.SH - q.PH + kh * q.DH;
+            if (ih < 0 || ih >= q.H) continue;
+            float* o = plane + ih * q.W + colOffset;
+            const float* g = in + oh * q.OW;
+            if (q.SW == 1)
+              for (int64_t ow = lo; ow < hi; ++ow) o[ow] += g[ow];
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) o[ow * q.SW] += g[ow];
+          }
+        }
+    }
+}
+
+// Between NCHW images [images, O, OHW] and the GEMM's [O, images * OHW].
+void gatherChannels(const ConvGeometry& q, const float* t, int64_t n0, int64_t images, float* out, int64_t ld) {
+  const int64_t ohw = q.OH * q.OW;
+#pragma omp parallel for schedule(static) collapse(2)
+  for (int64_t o = 0; o < q.O; ++o)
+    for (int64_t j = 0; j < images; ++j)
+      std::memcpy(out + o * ld + j * ohw, t + ((n0 + j) * q.O + o) * ohw, ohw * sizeof(float));
+}
+
+void scatterChannels(const ConvGeometry& q, const float* in, int64_t ld, const float* bias, int64_t n0, int64_t images,
+                     float* t) {
+  const int64_t ohw = q.OH * q.OW;
+#pragma omp parallel for schedule(static) collapse(2)
+  for (int64_t j = 0; j < images; ++j)
+    for (int64_t o = 0; o < q.O; ++o) {
+      const float* src = in + o * ld + j * ohw;
+      float* dst = t + ((n0 + j) * q.O + o) * ohw;
+      const float b = bias ? bias[o] : 0.0f;
+      for (int64_t p = 0; p < ohw; ++p) dst[p] = src[p] + b;
+    }
+}
+
+}  // namespace
+
+void gemmConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y) {
+  const Chunking ch = chunking(q);
+  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
+  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), outT = scratch(q.O * (ch.images * ohw + 16));
+  float *col = colT->f32(), *out = outT->f32();
+  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
+    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
+    im2col(q, x, n0, k, col, ld);
+    sgemm(false, false, q.O, pixels, rows, w, rows, col, ld, 0.0f, out, ld);
+    scatterChannels(q, out, ld, bias, n0, k, y);
+  }
+}
+
+void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx) {
+  const Chunking ch = chunking(q);
+  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
+  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), gT = scratch(q.O * (ch.images * ohw + 16));
+  float *col = colT->f32(), *g = gT->f32();
+  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
+    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
+    gatherChannels(q, gy, n0, k, g, ld);
+    sgemm(true, false, rows, pixels, q.O, w, rows, g, ld, 0.0f, col, ld);
+    col2im(q, col, n0, k, gx, ld);
+  }
+}
+
+void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
+  const Chunking ch = chunking(q);
+  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
+  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), gT = scratch(q.O * (ch.images * ohw + 16));
+  float *col = colT->f32(), *g = gT->f32();
+  if (gb) std::fill(gb, gb + q.O, 0.0f);
+  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
+    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
+    gatherChannels(q, gy, n0, k, g, ld);
+    im2col(q, x, n0, k, col, ld);
+    sgemm(false, true, q.O, rows, pixels, g, ld, col, ld, n0 == 0 ? 0.0f : 1.0f, gw);
+    if (gb)
+      for (int64_t o = 0; o < q.O; ++o) {
+        double s = 0;
+        for (int64_t p = 0; p < pixels; ++p) s += g[o * ld + p];
+        gb[o] += static_cast<float>(s);
+      }
+  }
+}
+
+}  // namespace ssql
