@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { env } from "../lib/env";
+import { cpuOps } from "../lib/tensor/binding";
 
 export const root = path.resolve(__dirname, "..");
 
@@ -50,4 +51,16 @@ export function table(rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? c.toFixed(2) : c)));
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")).join("\n");
+}
+
+/** The machine's GEMM rate in GFLOP/s, through dnnl_sgemm (our matmul op) on a 2048^3 problem, fastest of 5. */
+export function sgemmGflops(): number {
+  const o = cpuOps();
+  const S = 2048;
+  const a = o.normal([S, S], 0, 1, 1, 0);
+  const b = o.normal([S, S], 0, 1, 2, 0);
+  const gemm = time(() => o.dispose(o.matmul(a, b, false, false)), 5, 1);
+  o.dispose(a);
+  o.dispose(b);
+  return (2 * S ** 3) / (gemm.minMs * 1e6);
 }

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { cpuOps } from "../lib/tensor/binding";
 import { stepBench, type StepRow } from "../test/gpu/step_bench";
-import { python, root, table } from "./common";
+import { python, root, sgemmGflops, table } from "./common";
 
 const CONFIGS = ["configs/cifar/resnet18_ssql_simsiam_cifar.yaml", "configs/cifar/resnet18_simsiam_cifar.yaml"].map((c) => path.join(root, c));
 
@@ -41,13 +41,16 @@ export async function benchSslStep(batch = 32, steps = 7, warmup = 3, rounds = 2
   }
   const ours = fastest(oursRuns);
   const torch = fastest(torchRuns);
-  const rows: (string | number)[][] = [["method", "ours ms", "PyTorch ms", "ours/PyTorch"]];
+  const sgemm = sgemmGflops();
+  const rows: (string | number)[][] = [["method", "ours ms", "PyTorch ms", "ours/PyTorch", "GFLOP/step", "ours GFLOP/s", "of sgemm"]];
   for (const o of ours) {
     const t = torch.find((r) => r.method === o.method);
-    if (o.step_ms && t?.step_ms) rows.push([o.method, o.step_ms, t.step_ms, o.step_ms / t.step_ms]);
+    const gflop = o.profile?.gflop ?? 0;
+    const rate = o.step_ms ? gflop / (o.step_ms / 1e3) : 0;
+    if (o.step_ms && t?.step_ms) rows.push([o.method, o.step_ms, t.step_ms, o.step_ms / t.step_ms, gflop, rate, `${((100 * rate) / sgemm).toFixed(0)}%`]);
   }
-  console.log(`fastest of ${rounds} rounds each:`);
+  console.log(`fastest of ${rounds} rounds each; sgemm 2048^3: ${sgemm.toFixed(0)} GFLOP/s (the whole step's FLOPs: convolutions, matmuls, linear layers):`);
   console.log(table(rows));
   fs.rmSync(tmp, { recursive: true, force: true });
-  return { batch, threads, rounds, ours, torch, oursRuns, torchRuns };
+  return { batch, threads, rounds, sgemmGflops: sgemm, ours, torch, oursRuns, torchRuns };
 }

@@ -48,32 +48,35 @@ void im2col(const ConvGeometry& q, const float* x, int64_t n0, int64_t images, f
     for (int64_t j = 0; j < images; ++j) {
       const float* plane = x + ((n0 + j) * q.C + c) * q.H * q.W;
       float* out = col + r * ld + j * ohw;
+      // Plain loops, not memcpy/fill: rows of a small feature map are a few floats, where calls cost more than copies.
       for (int64_t oh = 0; oh < q.OH; ++oh) {
         float* o = out + oh * q.OW;
         const int64_t ih = oh * q.SH - q.PH + kh * q.DH;
         if (ih < 0 || ih >= q.H) {
-          std::memset(o, 0, q.OW * sizeof(float));
+          for (int64_t ow = 0; ow < q.OW; ++ow) o[ow] = 0.0f;
           continue;
         }
         const float* in = plane + ih * q.W + colOffset;
-        std::fill(o, o + lo, 0.0f);
+        for (int64_t ow = 0; ow < lo; ++ow) o[ow] = 0.0f;
         if (q.SW == 1)
-          std::memcpy(o + lo, in + lo, (hi - lo) * sizeof(float));
+          for (int64_t ow = lo; ow < hi; ++ow) o[ow] = in[ow];
         else
           for (int64_t ow = lo; ow < hi; ++ow) o[ow] = in[ow * q.SW];
-        std::fill(o + hi, o + q.OW, 0.0f);
+        for (int64_t ow = hi; ow < q.OW; ++ow) o[ow] = 0.0f;
       }
     }
   }
 }
 
-// gx[n0 + j] = the columns of image j, summed back onto the pixels they were taken from. One channel per thread
-// owns its rows and its input plane, so no two threads write the same element.
+// gx[n0 + j] = the columns of image j, summed back onto the pixels they were taken from. Each thread owns whole
+// channels (their rows and input planes), so no two threads write the same element.
 void col2im(const ConvGeometry& q, const float* col, int64_t n0, int64_t images, float* gx, int64_t ld) {
   const int64_t ohw = q.OH * q.OW;
-#pragma omp parallel for schedule(static) collapse(2)
-  for (int64_t j = 0; j < images; ++j)
-    for (int64_t c = 0; c < q.C; ++c) {
+// Channels outer: a thread then reads each of its rows front to back (images inner), instead of one cache line per
+// row and image, which left small feature maps (4x4) bound by memory latency.
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < q.C; ++c)
+    for (int64_t j = 0; j < images; ++j) {
       float* plane = gx + ((n0 + j) * q.C + c) * q.H * q.W;
       std::memset(plane, 0, q.H * q.W * sizeof(float));
       for (int64_t kh = 0; kh < q.KH; ++kh)

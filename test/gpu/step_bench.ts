@@ -152,6 +152,8 @@ function median(xs: number[]): number {
 }
 
 export interface OpProfile {
+  /** Multiply-adds x 2 of the step's convolutions (all passes), matmuls and linear layers. */
+  gflop: number;
   wall_ms: number;
   ops_ms: number;
   gc_ms: number;
@@ -159,11 +161,39 @@ export interface OpProfile {
   top: { op: string; calls: number; ms: number }[];
 }
 
+type Dims = readonly number[];
+
+/** FLOPs of one call of the GEMM-like ops (2 per multiply-add), from its argument and result shapes. */
+function opFlops(shape: (h: unknown) => Dims, op: string, args: unknown[], result: unknown): number {
+  const numel = (d: Dims) => d.reduce((a, b) => a * b, 1);
+  const perOutput = (w: Dims) => 2 * w[1] * w[2] * w[3];
+  switch (op) {
+    case "conv2d":
+      return numel(shape(result)) * perOutput(shape(args[1]));
+    case "conv2dBackwardData":
+      return numel(shape(args[0])) * perOutput(shape(args[1]));
+    case "conv2dBackwardWeight":
+      return numel(shape(args[0])) * perOutput(args[2] as Dims);
+    case "matmul": {
+      const [a, b] = [shape(args[0]), shape(args[1])];
+      return 2 * a[0] * a[1] * (args[3] ? b[0] : b[1]);
+    }
+    case "linear": {
+      const [x, w] = [shape(args[0]), shape(args[1])];
+      return 2 * x[0] * w[0] * w[1];
+    }
+    default:
+      return 0;
+  }
+}
+
 /** Times every native call of one step (synchronizing after each) and the garbage collections during it. */
 export function profileStep(ops: Record<string, unknown>, run: () => void, sync: () => void): OpProfile {
   const { PerformanceObserver } = require("node:perf_hooks") as typeof import("node:perf_hooks");
   const stats = new Map<string, { calls: number; ms: number }>();
   const saved = new Map<string, unknown>();
+  const shape = (ops.shape as (h: unknown) => Dims).bind(ops);
+  let flops = 0;
   for (const [k, v] of Object.entries(ops)) {
     if (typeof v !== "function" || k === "synchronize") continue;
     saved.set(k, v);
@@ -172,6 +202,7 @@ export function profileStep(ops: Record<string, unknown>, run: () => void, sync:
       const t0 = performance.now();
       const r = fn(...args);
       sync();
+      flops += opFlops(shape, k, args, r);
       const e = stats.get(k) ?? { calls: 0, ms: 0 };
       e.calls++;
       e.ms += performance.now() - t0;
@@ -203,7 +234,7 @@ export function profileStep(ops: Record<string, unknown>, run: () => void, sync:
   obs.disconnect();
   const top = [...stats.entries()].map(([op, e]) => ({ op, calls: e.calls, ms: e.ms })).sort((a, b) => b.ms - a.ms);
   const opsMs = top.reduce((a, b) => a + b.ms, 0);
-  console.log(`    profile: wall ${wall.toFixed(1)} ms, native calls ${opsMs.toFixed(1)} ms, GC ${gcMs.toFixed(1)} ms in ${gcCount}; top: ` +
+  console.log(`    profile: ${(flops / 1e9).toFixed(1)} GFLOP, wall ${wall.toFixed(1)} ms, native calls ${opsMs.toFixed(1)} ms, GC ${gcMs.toFixed(1)} ms in ${gcCount}; top: ` +
     top.slice(0, 14).map((t) => `${t.op} ${t.ms.toFixed(1)}/${t.calls}`).join(", "));
-  return { wall_ms: wall, ops_ms: opsMs, gc_ms: gcMs, gc_count: gcCount, top: top.slice(0, 30) };
+  return { gflop: flops / 1e9, wall_ms: wall, ops_ms: opsMs, gc_ms: gcMs, gc_count: gcCount, top: top.slice(0, 30) };
 }
