@@ -26,10 +26,10 @@ export const env = {
   augment: choiceVar("SSQL_AUGMENT", ["device", "cpu"] as const, "device"),
   /**
    * CPU convolutions: "tuned" (default) times each problem's algorithms on its first call and keeps the fastest, as
-   * cudnn.benchmark; "blocked", "plain" or "gemm" runs that one everywhere, so that separate processes compute bit
+   * cudnn.benchmark; "blocked", "plain", "gemm" or "winograd" runs that one wherever it applies, so that separate processes compute bit
    * for bit alike (a resumed run needs no pin: it adopts the algorithms its checkpoint records).
    */
-  convAlgorithm: choiceVar("SSQL_CONV_ALGORITHM", ["tuned", "blocked", "plain", "gemm"] as const, "tuned"),
+  convAlgorithm: choiceVar("SSQL_CONV_ALGORITHM", ["tuned", "blocked", "plain", "gemm", "winograd"] as const, "tuned"),
 };
 
 function intVar(name: string): number | undefined {

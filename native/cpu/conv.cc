@@ -1,12 +1,14 @@
 // 2-D convolution forward, backward-data and backward-weight (+bias) on NCHW tensors, each problem in the algorithm
 // conv_algorithm.h chose for it: oneDNN in its preferred (blocked) layouts with reorders from and to NCHW, oneDNN on
-// plain NCHW without reorders (each primitive created once per problem, with its reorders), or conv_gemm.h.
+// plain NCHW without reorders (each primitive created once per problem, with its reorders), conv_gemm.h, or
+// conv_winograd.h.
 #include <cstring>
 
 #include "../core/binding.h"
 #include "../core/conv_args.h"
 #include "conv_algorithm.h"
 #include "conv_gemm.h"
+#include "conv_winograd.h"
 #include "onednn.h"
 
 using namespace ssql;
@@ -162,9 +164,11 @@ void zero(Tensor& t) {
   if (t.bytes()) std::memset(t.storage->data, 0, t.bytes());
 }
 
-std::vector<ConvAlgorithm> candidates(const Geometry& q) {
-  if (q.G == 1) return {ConvAlgorithm::Blocked, ConvAlgorithm::Plain, ConvAlgorithm::Gemm};
-  return {ConvAlgorithm::Blocked, ConvAlgorithm::Plain};
+std::vector<ConvAlgorithm> candidates(const Geometry& q, bool winogradPass) {
+  std::vector<ConvAlgorithm> c{ConvAlgorithm::Blocked, ConvAlgorithm::Plain};
+  if (q.G == 1) c.push_back(ConvAlgorithm::Gemm);
+  if (winogradPass && winogradApplies(q)) c.push_back(ConvAlgorithm::Winograd);
+  return c;
 }
 
 }  // namespace
@@ -174,8 +178,10 @@ SSQL_OP(conv2d) {
   const Geometry q{c.q};
   const TensorPtr &x = c.x, &w = c.w, &b = c.bias, &y = c.y;
   if (y->numel() == 0) return wrap(a.env(), y);
-  convTuner().run(q.key("fwd", b != nullptr), candidates(q), [&](ConvAlgorithm alg) {
-    if (alg == ConvAlgorithm::Gemm)
+  convTuner().run(q.key("fwd", b != nullptr), candidates(q, true), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Winograd)
+      winogradConvForward(q, x->f32(), w->f32(), b ? b->f32() : nullptr, y->f32());
+    else if (alg == ConvAlgorithm::Gemm)
       gemmConvForward(q, x->f32(), w->f32(), b ? b->f32() : nullptr, y->f32());
     else
       runForward(q, alg, *x, *w, b.get(), *y);
@@ -192,8 +198,10 @@ SSQL_OP(conv2dBackwardData) {
     zero(*gx);
     return wrap(a.env(), gx);
   }
-  convTuner().run(q.key("bwd_data", false), candidates(q), [&](ConvAlgorithm alg) {
-    if (alg == ConvAlgorithm::Gemm)
+  convTuner().run(q.key("bwd_data", false), candidates(q, true), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Winograd)
+      winogradConvBackwardData(q, gy->f32(), w->f32(), gx->f32());
+    else if (alg == ConvAlgorithm::Gemm)
       gemmConvBackwardData(q, gy->f32(), w->f32(), gx->f32());
     else
       runBackwardData(q, alg, *gy, *w, *gx);
@@ -210,7 +218,7 @@ SSQL_OP(conv2dBackwardWeight) {
     if (gb) zero(*gb);
     return wrapMany(a.env(), {gw, gb});
   }
-  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q), [&](ConvAlgorithm alg) {
+  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q, false), [&](ConvAlgorithm alg) {
     if (alg == ConvAlgorithm::Gemm)
       gemmConvBackwardWeights(q, gy->f32(), x->f32(), gw->f32(), gb ? gb->f32() : nullptr);
     else

@@ -12,12 +12,13 @@ const char* convAlgorithmName(ConvAlgorithm a) {
     case ConvAlgorithm::Plain: return "plain";
     case ConvAlgorithm::Blocked: return "blocked";
     case ConvAlgorithm::Gemm: return "gemm";
+    case ConvAlgorithm::Winograd: return "winograd";
   }
   return "?";
 }
 
 std::optional<ConvAlgorithm> parseConvAlgorithm(const std::string& name) {
-  for (ConvAlgorithm a : {ConvAlgorithm::Plain, ConvAlgorithm::Blocked, ConvAlgorithm::Gemm})
+  for (ConvAlgorithm a : {ConvAlgorithm::Plain, ConvAlgorithm::Blocked, ConvAlgorithm::Gemm, ConvAlgorithm::Winograd})
     if (name == convAlgorithmName(a)) return a;
   return std::nullopt;
 }
@@ -86,7 +87,7 @@ namespace {
 
 ssql::ConvAlgorithm algorithmArg(const ssql::Args& a, const std::string& name, const std::string& what) {
   auto alg = ssql::parseConvAlgorithm(name);
-  if (!alg) throw ssql::RangeError(std::string(a.op) + "(): " + what + " '" + name + "' is not 'blocked', 'plain' or 'gemm'");
+  if (!alg) throw ssql::RangeError(std::string(a.op) + "(): " + what + " '" + name + "' is not 'blocked', 'plain', 'gemm' or 'winograd'");
   return *alg;
 }
 

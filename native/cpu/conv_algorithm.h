@@ -1,7 +1,7 @@
 // Which algorithm each convolution runs, chosen per problem by timing the candidates once on its first call (as
 // cudnn.benchmark does, which the original sets): oneDNN's direct kernels on its preferred blocked layouts with
-// reorders from and to NCHW, oneDNN on plain NCHW (its own im2col + GEMM, no reorders), or conv_gemm.h's GEMM over
-// a chunk of images. No one rule wins everywhere: the winner changes with the ISA, the layer and the pass.
+// reorders from and to NCHW, oneDNN on plain NCHW (its own im2col + GEMM, no reorders), conv_gemm.h's GEMM over
+// a chunk of images, or conv_winograd.h (3x3, stride 1). No one rule wins everywhere: the winner changes with the ISA, the layer and the pass.
 // The choices can be read and set from JavaScript, so a resumed run computes with the algorithms its first part
 // used, bit for bit.
 #pragma once
@@ -17,7 +17,7 @@
 
 namespace ssql {
 
-enum class ConvAlgorithm : int { Plain = 0, Blocked = 1, Gemm = 2 };
+enum class ConvAlgorithm : int { Plain = 0, Blocked = 1, Gemm = 2, Winograd = 3 };
 
 const char* convAlgorithmName(ConvAlgorithm a);
 std::optional<ConvAlgorithm> parseConvAlgorithm(const std::string& name);

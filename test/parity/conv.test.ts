@@ -30,11 +30,21 @@ describe("conv2d against PyTorch", () => {
 });
 
 // Each problem runs whichever algorithm timed fastest (native/cpu/conv_algorithm.h), so each must be right alone.
-for (const algorithm of ["blocked", "plain", "gemm"] as const) {
+for (const algorithm of ["blocked", "plain", "gemm", "winograd"] as const) {
   describe(`conv2d against PyTorch, every problem on the ${algorithm} algorithm`, () => {
     beforeAll(() => cpuOps().pinConvAlgorithm(algorithm));
     afterAll(() => cpuOps().pinConvAlgorithm(null));
     fixtureTests("conv2d", check, "ResNet-18 layer shapes (large fixtures)");
+
+    it("matches finite differences (3x3 stride 1 with padding 0, 1 and 2, odd sizes)", () => {
+      for (const [padding, seed] of [[[0, 1], 41], [[1, 1], 44], [[2, 0], 47]] as const) {
+        const x = randomTensor([2, 3, 7, 6], seed);
+        const w = randomTensor([4, 3, 3, 3], seed + 1);
+        const b = randomTensor([4], seed + 2);
+        const f = ([xi, wi, bi]: typeof x[]) => R.sum(E.square(conv2d(xi, wi, bi, { padding: [...padding] })));
+        expect(gradCheck(f, [x, w, b], 1e-2), `padding ${padding}`).toBeLessThan(2e-3);
+      }
+    });
 
     it("matches finite differences (asymmetric stride and padding, dilation, bias)", () => {
       const x = randomTensor([2, 3, 7, 6], 31);

@@ -56,7 +56,7 @@ export interface NnOps {
   backendInfo(): Record<string, string | number | boolean>;
 }
 
-export type ConvAlgorithm = "blocked" | "plain" | "gemm";
+export type ConvAlgorithm = "blocked" | "plain" | "gemm" | "winograd";
 
 /**
  * The CPU addon's choice of convolution algorithm per problem (native/cpu/conv_algorithm.h): timed once on a

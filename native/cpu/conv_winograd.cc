@@ -1,0 +1,195 @@
+#include "conv_winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../core/binding.h"
+#include "sgemm.h"
+
+namespace ssql {
+namespace {
+
+// Transformed tiles and products are kept under this many floats each (16 MiB); a chunk takes as many images as fit.
+constexpr int64_t kTileBudget = int64_t{1} << 22;
+
+// One F(2x2, 3x3) problem: `in` channels of H x W padded by (PH, PW) into `out` channels of OH x OW.
+struct Problem {
+  int64_t N, in, H, W, out, PH, PW, OH, OW;
+  int64_t th() const { return (OH + 1) / 2; }
+  int64_t tw() const { return (OW + 1) / 2; }
+};
+
+int64_t strideFor(int64_t n) { return n % 128 == 0 ? n + 16 : n; }
+
+// U[e, o, i] = (G g G^T)[e] for the 3x3 kernel g of output channel o and input channel i.
+void transformKernel(const float* g, float* u, int64_t ld) {
+  float t[4][3];
+  for (int k = 0; k < 3; ++k) {
+    t[0][k] = g[k];
+    t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
+    t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
+    t[3][k] = g[6 + k];
+  }
+  for (int r = 0; r < 4; ++r) {
+    u[(r * 4 + 0) * ld] = t[r][0];
+    u[(r * 4 + 1) * ld] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+    u[(r * 4 + 2) * ld] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+    u[(r * 4 + 3) * ld] = t[r][2];
+  }
+}
+
+// Tiles overlap by two columns, so tile tx's columns are the even and odd elements k = tx and tx + 1 of its rows:
+// splitting each row into even and odd halves turns every transform into loops over tx that the compiler vectorizes.
+
+// V[e, i, t] = (B^T d B)[e] for each 4x4 input tile d (zero outside the image) of images [n0, n0 + images).
+void transformInput(const Problem& p, const float* x, int64_t n0, int64_t images, float* v, int64_t ld) {
+  const int64_t th = p.th(), tw = p.tw(), wp = 2 * tw + 2, tiles = th * tw, plane = p.in * ld;
+  // Channels outer, images inner: each of the 16 rows a thread writes then runs front to back.
+#pragma omp parallel
+  {
+    std::vector<float> buf(wp + 8 * (tw + 1) + 8 * (tw + 1));
+    float* row = buf.data();
+    float* ev = row + wp;            // [4][tw + 1] even elements of the tile row's 4 input rows
+    float* od = ev + 4 * (tw + 1);   // [4][tw + 1] odd elements
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < p.in; ++i)
+      for (int64_t j = 0; j < images; ++j) {
+        const float* src = x + ((n0 + j) * p.in + i) * p.H * p.W;
+        float* dst = v + i * ld + j * tiles;
+        const int64_t lo = std::max<int64_t>(0, p.PW), hi = std::min<int64_t>(wp, p.PW + p.W);
+        for (int64_t ty = 0; ty < th; ++ty) {
+          for (int r = 0; r < 4; ++r) {
+            const int64_t ih = 2 * ty + r - p.PH;
+            std::fill(row, row + wp, 0.0f);
+            if (ih >= 0 && ih < p.H && hi > lo) std::memcpy(row + lo, src + ih * p.W + (lo - p.PW), (hi - lo) * sizeof(float));
+            float* e = ev + r * (tw + 1);
+            float* o = od + r * (tw + 1);
+            for (int64_t k = 0; k <= tw; ++k) {
+              e[k] = row[2 * k];
+              o[k] = row[2 * k + 1];
+            }
+          }
+          // B^T over the 4 rows, for the even and odd halves at once, in place into rows 0..3.
+          for (float* h : {ev, od}) {
+            float *d0 = h, *d1 = h + (tw + 1), *d2 = h + 2 * (tw + 1), *d3 = h + 3 * (tw + 1);
+            for (int64_t k = 0; k <= tw; ++k) {
+              const float a0 = d0[k], a1 = d1[k], a2 = d2[k], a3 = d3[k];
+              d0[k] = a0 - a2;
+              d1[k] = a1 + a2;
+              d2[k] = a2 - a1;
+              d3[k] = a1 - a3;
+            }
+          }
+          // B on the columns: tile tx's columns are even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+          for (int r = 0; r < 4; ++r) {
+            const float *e = ev + r * (tw + 1), *o = od + r * (tw + 1);
+            float* out0 = dst + (r * 4 + 0) * plane + ty * tw;
+            float* out1 = dst + (r * 4 + 1) * plane + ty * tw;
+            float* out2 = dst + (r * 4 + 2) * plane + ty * tw;
+            float* out3 = dst + (r * 4 + 3) * plane + ty * tw;
+            for (int64_t tx = 0; tx < tw; ++tx) {
+              const float c0 = e[tx], c1 = o[tx], c2 = e[tx + 1], c3 = o[tx + 1];
+              out0[tx] = c0 - c2;
+              out1[tx] = c1 + c2;
+              out2[tx] = c2 - c1;
+              out3[tx] = c1 - c3;
+            }
+          }
+        }
+      }
+  }
+}
+
+// y tile = A^T m A (+ bias) for each output channel and tile of the chunk.
+void transformOutput(const Problem& p, const float* m, int64_t ld, const float* bias, int64_t n0, int64_t images, float* y) {
+  const int64_t th = p.th(), tw = p.tw(), tiles = th * tw, plane = p.out * ld;
+#pragma omp parallel
+  {
+    std::vector<float> buf(8 * tw);
+    float* a = buf.data();  // [2 rows][4 columns][tw]: A^T applied over the tile's rows
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < p.out; ++o)
+      for (int64_t j = 0; j < images; ++j) {
+        const float* src = m + o * ld + j * tiles;
+        float* dst = y + ((n0 + j) * p.out + o) * p.OH * p.OW;
+        const float b = bias ? bias[o] : 0.0f;
+        for (int64_t ty = 0; ty < th; ++ty) {
+          for (int c = 0; c < 4; ++c) {
+            const float *s0 = src + c * plane + ty * tw, *s1 = src + (4 + c) * plane + ty * tw;
+            const float *s2 = src + (8 + c) * plane + ty * tw, *s3 = src + (12 + c) * plane + ty * tw;
+            float *a0 = a + c * tw, *a1 = a + (4 + c) * tw;
+            for (int64_t tx = 0; tx < tw; ++tx) {
+              a0[tx] = s0[tx] + s1[tx] + s2[tx];
+              a1[tx] = s1[tx] - s2[tx] - s3[tx];
+            }
+          }
+          for (int r = 0; r < 2; ++r) {
+            const int64_t oh = 2 * ty + r;
+            if (oh >= p.OH) break;
+            const float *c0 = a + (4 * r) * tw, *c1 = c0 + tw, *c2 = c1 + tw, *c3 = c2 + tw;
+            float* out = dst + oh * p.OW;
+            const int64_t full = p.OW / 2;
+            for (int64_t tx = 0; tx < full; ++tx) {
+              out[2 * tx] = c0[tx] + c1[tx] + c2[tx] + b;
+              out[2 * tx + 1] = c1[tx] - c2[tx] - c3[tx] + b;
+            }
+            if (p.OW % 2) out[2 * full] = c0[full] + c1[full] + c2[full] + b;
+          }
+        }
+      }
+  }
+}
+
+// y = conv(x) with the transformed kernels u [16, out, in].
+void run(const Problem& p, const float* x, const float* u, const float* bias, float* y) {
+  const int64_t tiles = p.th() * p.tw();
+  const int64_t perImage = 16 * std::max(p.in, p.out) * tiles;
+  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(p.N, kTileBudget / perImage));
+  const int64_t chunks = (p.N + most - 1) / most, images = (p.N + chunks - 1) / chunks;
+  const int64_t cap = images * tiles + 16;
+  TensorPtr vT = empty(DType::F32, {16 * p.in * cap}), mT = empty(DType::F32, {16 * p.out * cap});
+  float *v = vT->f32(), *m = mT->f32();
+  for (int64_t n0 = 0; n0 < p.N; n0 += images) {
+    const int64_t k = std::min(images, p.N - n0), cols = k * tiles, ld = strideFor(cols);
+    transformInput(p, x, n0, k, v, ld);
+    for (int e = 0; e < 16; ++e)
+      sgemm(false, false, p.out, cols, p.in, u + e * p.out * p.in, p.in, v + e * p.in * ld, ld, 0.0f, m + e * p.out * ld, ld);
+    transformOutput(p, m, ld, bias, n0, k, y);
+  }
+}
+
+}  // namespace
+
+bool winogradApplies(const ConvGeometry& q) {
+  return q.G == 1 && q.KH == 3 && q.KW == 3 && q.SH == 1 && q.SW == 1 && q.DH == 1 && q.DW == 1 && q.PH <= 2 &&
+         q.PW <= 2 && q.OH > 0 && q.OW > 0;
+}
+
+void winogradConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y) {
+  TensorPtr uT = empty(DType::F32, {16 * q.O * q.C});
+  float* u = uT->f32();
+  const int64_t ld = q.O * q.C;
+#pragma omp parallel for schedule(static)
+  for (int64_t oc = 0; oc < q.O * q.C; ++oc) transformKernel(w + oc * 9, u + oc, ld);
+  run({q.N, q.C, q.H, q.W, q.O, q.PH, q.PW, q.OH, q.OW}, x, u, bias, y);
+}
+
+// The input gradient is the correlation of gy, padded by 2 - P, with the kernel flipped in both axes and its
+// channel axes swapped.
+void winogradConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx) {
+  TensorPtr uT = empty(DType::F32, {16 * q.C * q.O});
+  float* u = uT->f32();
+  const int64_t ld = q.C * q.O;
+#pragma omp parallel for schedule(static)
+  for (int64_t co = 0; co < q.C * q.O; ++co) {
+    const int64_t c = co / q.O, o = co % q.O;
+    const float* g = w + (o * q.C + c) * 9;
+    float flipped[9];
+    for (int k = 0; k < 9; ++k) flipped[k] = g[8 - k];
+    transformKernel(flipped, u + co, ld);
+  }
+  run({q.N, q.O, q.OH, q.OW, q.C, 2 - q.PH, 2 - q.PW, q.H, q.W}, gy, u, nullptr, gx);
+}
+
+}  // namespace ssql
