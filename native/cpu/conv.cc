@@ -164,10 +164,10 @@ void zero(Tensor& t) {
   if (t.bytes()) std::memset(t.storage->data, 0, t.bytes());
 }
 
-std::vector<ConvAlgorithm> candidates(const Geometry& q, bool winogradPass) {
+std::vector<ConvAlgorithm> candidates(const Geometry& q) {
   std::vector<ConvAlgorithm> c{ConvAlgorithm::Blocked, ConvAlgorithm::Plain};
   if (q.G == 1) c.push_back(ConvAlgorithm::Gemm);
-  if (winogradPass && winogradApplies(q)) c.push_back(ConvAlgorithm::Winograd);
+  if (winogradApplies(q)) c.push_back(ConvAlgorithm::Winograd);
   return c;
 }
 
@@ -178,7 +178,7 @@ SSQL_OP(conv2d) {
   const Geometry q{c.q};
   const TensorPtr &x = c.x, &w = c.w, &b = c.bias, &y = c.y;
   if (y->numel() == 0) return wrap(a.env(), y);
-  convTuner().run(q.key("fwd", b != nullptr), candidates(q, true), [&](ConvAlgorithm alg) {
+  convTuner().run(q.key("fwd", b != nullptr), candidates(q), [&](ConvAlgorithm alg) {
     if (alg == ConvAlgorithm::Winograd)
       winogradConvForward(q, x->f32(), w->f32(), b ? b->f32() : nullptr, y->f32());
     else if (alg == ConvAlgorithm::Gemm)
@@ -198,7 +198,7 @@ SSQL_OP(conv2dBackwardData) {
     zero(*gx);
     return wrap(a.env(), gx);
   }
-  convTuner().run(q.key("bwd_data", false), candidates(q, true), [&](ConvAlgorithm alg) {
+  convTuner().run(q.key("bwd_data", false), candidates(q), [&](ConvAlgorithm alg) {
     if (alg == ConvAlgorithm::Winograd)
       winogradConvBackwardData(q, gy->f32(), w->f32(), gx->f32());
     else if (alg == ConvAlgorithm::Gemm)
@@ -218,8 +218,10 @@ SSQL_OP(conv2dBackwardWeight) {
     if (gb) zero(*gb);
     return wrapMany(a.env(), {gw, gb});
   }
-  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q, false), [&](ConvAlgorithm alg) {
-    if (alg == ConvAlgorithm::Gemm)
+  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q), [&](ConvAlgorithm alg) {
+    if (alg == ConvAlgorithm::Winograd)
+      winogradConvBackwardWeights(q, gy->f32(), x->f32(), gw->f32(), gb ? gb->f32() : nullptr);
+    else if (alg == ConvAlgorithm::Gemm)
       gemmConvBackwardWeights(q, gy->f32(), x->f32(), gw->f32(), gb ? gb->f32() : nullptr);
     else
       runBackwardWeights(q, alg, *gy, *x, *gw, gb.get());

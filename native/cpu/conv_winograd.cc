@@ -141,6 +141,58 @@ void transformOutput(const Problem& p, const float* m, int64_t ld, const float* 
   }
 }
 
+// DY[e, o, t] = (A dy A^T)[e] for each 2x2 output-gradient tile dy (zero past the output's edge).
+void transformGradOutput(const Problem& p, const float* gy, int64_t n0, int64_t images, float* dy, int64_t ld) {
+  const int64_t th = p.th(), tw = p.tw(), tiles = th * tw, plane = p.out * ld;
+#pragma omp parallel
+  {
+    std::vector<float> buf(4 * tw);
+    float* h = buf.data();  // even and odd elements of the tile's two rows: [row][even/odd][tw]
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < p.out; ++o)
+      for (int64_t j = 0; j < images; ++j) {
+        const float* src = gy + ((n0 + j) * p.out + o) * p.OH * p.OW;
+        float* dst = dy + o * ld + j * tiles;
+        for (int64_t ty = 0; ty < th; ++ty) {
+          for (int r = 0; r < 2; ++r) {
+            float *e = h + (2 * r) * tw, *od = e + tw;
+            const int64_t oh = 2 * ty + r;
+            if (oh >= p.OH) {
+              std::fill(e, e + 2 * tw, 0.0f);
+              continue;
+            }
+            const float* row = src + oh * p.OW;
+            const int64_t full = p.OW / 2;
+            for (int64_t tx = 0; tx < full; ++tx) {
+              e[tx] = row[2 * tx];
+              od[tx] = row[2 * tx + 1];
+            }
+            if (full < tw) {
+              e[full] = row[2 * full];
+              od[full] = 0.0f;
+            }
+          }
+          const float *e0 = h, *o0 = h + tw, *e1 = h + 2 * tw, *o1 = h + 3 * tw;
+          // Rows of A dy: g0, g0 + g1, g0 - g1, -g1; then the same on the columns.
+          for (int r = 0; r < 4; ++r) {
+            float* out0 = dst + (r * 4 + 0) * plane + ty * tw;
+            float* out1 = dst + (r * 4 + 1) * plane + ty * tw;
+            float* out2 = dst + (r * 4 + 2) * plane + ty * tw;
+            float* out3 = dst + (r * 4 + 3) * plane + ty * tw;
+            const float s0 = r == 3 ? 0.0f : 1.0f, s1 = r == 0 ? 0.0f : (r == 2 || r == 3 ? -1.0f : 1.0f);
+            for (int64_t tx = 0; tx < tw; ++tx) {
+              const float a = s0 * e0[tx] + s1 * e1[tx], b = s0 * o0[tx] + s1 * o1[tx];
+              out0[tx] = a;
+              out1[tx] = a + b;
+              out2[tx] = a - b;
+              out3[tx] = -b;
+            }
+          }
+        }
+      }
+  }
+}
+
 // y = conv(x) with the transformed kernels u [16, out, in].
 void run(const Problem& p, const float* x, const float* u, const float* bias, float* y) {
   const int64_t tiles = p.th() * p.tw();
@@ -156,6 +208,22 @@ void run(const Problem& p, const float* x, const float* u, const float* bias, fl
     for (int e = 0; e < 16; ++e)
       sgemm(false, false, p.out, cols, p.in, u + e * p.out * p.in, p.in, v + e * p.in * ld, ld, 0.0f, m + e * p.out * ld, ld);
     transformOutput(p, m, ld, bias, n0, k, y);
+  }
+}
+
+// dg = G^T dU G: the 3x3 kernel gradient from the gradient of its transform.
+void kernelGradient(const float* du, int64_t ld, float* g) {
+  float t[3][4];
+  for (int c = 0; c < 4; ++c) {
+    const float u0 = du[c * ld], u1 = du[(4 + c) * ld], u2 = du[(8 + c) * ld], u3 = du[(12 + c) * ld];
+    t[0][c] = u0 + 0.5f * (u1 + u2);
+    t[1][c] = 0.5f * (u1 - u2);
+    t[2][c] = 0.5f * (u1 + u2) + u3;
+  }
+  for (int r = 0; r < 3; ++r) {
+    g[r * 3 + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+    g[r * 3 + 1] = 0.5f * (t[r][1] - t[r][2]);
+    g[r * 3 + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
   }
 }
 
@@ -190,6 +258,44 @@ void winogradConvBackwardData(const ConvGeometry& q, const float* gy, const floa
     transformKernel(flipped, u + co, ld);
   }
   run({q.N, q.O, q.OH, q.OW, q.C, 2 - q.PH, 2 - q.PW, q.H, q.W}, gy, u, nullptr, gx);
+}
+
+}  // namespace ssql
+
+namespace ssql {
+
+// y = A^T (U . V) A per tile is linear in U, so dU[e] = sum over tiles of (A dy A^T)[e] . V[e]: 16 GEMMs of the
+// transformed output gradient with the transformed input tiles, summed over the chunks, then dg = G^T dU G.
+void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
+  const Problem p{q.N, q.C, q.H, q.W, q.O, q.PH, q.PW, q.OH, q.OW};
+  const int64_t tiles = p.th() * p.tw();
+  const int64_t perImage = 16 * std::max(p.in, p.out) * tiles;
+  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(p.N, kTileBudget / perImage));
+  const int64_t chunks = (p.N + most - 1) / most, images = (p.N + chunks - 1) / chunks;
+  const int64_t cap = images * tiles + 16, ldu = q.O * q.C;
+  TensorPtr vT = empty(DType::F32, {16 * p.in * cap}), dyT = empty(DType::F32, {16 * p.out * cap});
+  TensorPtr duT = empty(DType::F32, {16 * ldu});
+  float *v = vT->f32(), *dy = dyT->f32(), *du = duT->f32();
+  for (int64_t n0 = 0; n0 < p.N; n0 += images) {
+    const int64_t k = std::min(images, p.N - n0), cols = k * tiles, ld = strideFor(cols);
+    transformInput(p, x, n0, k, v, ld);
+    transformGradOutput(p, gy, n0, k, dy, ld);
+    for (int e = 0; e < 16; ++e)
+      sgemm(false, true, q.O, q.C, cols, dy + e * p.out * ld, ld, v + e * p.in * ld, ld, n0 == 0 ? 0.0f : 1.0f,
+            du + e * ldu);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t oc = 0; oc < ldu; ++oc) kernelGradient(du + oc, ldu, gw + oc * 9);
+  if (!gb) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < q.O; ++o) {
+    double s = 0;
+    for (int64_t n = 0; n < q.N; ++n) {
+      const float* plane = gy + (n * q.O + o) * q.OH * q.OW;
+      for (int64_t i = 0; i < q.OH * q.OW; ++i) s += plane[i];
+    }
+    gb[o] = static_cast<float>(s);
+  }
 }
 
 }  // namespace ssql
