@@ -18,6 +18,8 @@ const benches: Record<string, () => unknown> = {
   conv2d: () => benchConv2d(),
   batch_norm: () => benchBatchNorm(),
   ssl_step: () => benchSslStep(),
+  // Not `ssl_step_128`: `npm run bench -- ssl_step` would then run both (the family rule below).
+  ssl_step128: () => benchSslStep(128, 3, 1, 1),
   knn: () => benchKnn(),
   fake_quant: standalone("fake_quant.bench.js"),
   data: standalone("data.bench.js"),

@@ -15,10 +15,12 @@ the FP pass's ranges), at fixed bits (--wbits/--abits, with the config's BIT_CON
 projector w8/a0, conv2/downsample outputs a0). Unlike ours (and the original), the scale gets no gradient: that is what
 torch.fake_quantize_* offers. SGD with momentum 0.9 and weight decay 5e-4; cudnn.benchmark on; TF32 off.
 Timing: the median of --steps steps after --warmup, each timed between torch.cuda.synchronize() calls; peak memory is
-torch.cuda.max_memory_allocated() over the timed steps.
+torch.cuda.max_memory_allocated() over the timed steps, and peak_rss_bytes the process's peak resident memory (run one
+method per process to compare it).
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -199,6 +201,7 @@ def run(method, batch, steps, warmup, wbits, abits, device):
     row = {"method": "SSQL_SimSiam" if method == "ssql_simsiam" else "SimSiam", "batch": batch, "steps": steps,
            "setup_ms": round(setup_ms), "step_ms": step_ms, "images_per_s": batch / (step_ms / 1000),
            "phases_ms": {"forward": med[0], "backward": med[1], "sgd": med[2]}, "peak_bytes": peak,
+           "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
            "loss": loss.item(), "parameters": sum(p.numel() for p in params),
            "bits": {"w": wbits, "a": abits} if method == "ssql_simsiam" else None}
     print(f"  {row['method']:14} batch {batch}/view: {step_ms:.1f} ms/step ({row['images_per_s']:.0f} img/s per view), "

@@ -26,6 +26,8 @@ export interface StepRow {
   phases_ms?: { forward: number; backward: number; sgd: number };
   images_per_s?: number;
   peak_bytes?: number;
+  /** The process's peak resident memory so far (Linux VmHWM): run one config per process to compare it. */
+  peak_rss_bytes?: number;
   loss?: number;
   bits?: { w: number; a: number };
   parameters?: number;
@@ -110,6 +112,7 @@ export async function stepBench(configs: string[], batch: number, steps: number,
       row.step_ms = median(each);
       row.images_per_s = batch / (row.step_ms / 1000);
       row.peak_bytes = cuda?.memoryStats().peakBytes;
+      row.peak_rss_bytes = peakResidentBytes();
       row.loss = last!.itemSync();
       last!.dispose();
       if (!Number.isFinite(row.loss)) throw new Error(`the loss is ${row.loss}`);
@@ -143,6 +146,15 @@ export async function stepBench(configs: string[], batch: number, steps: number,
   }
   save();
   return rows.some((r) => r.error) ? 1 : 0;
+}
+
+function peakResidentBytes(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined; // not Linux
+  }
 }
 
 /** The median, so that a step disturbed by another process on a shared machine does not move the result. */
