@@ -1,6 +1,7 @@
 #include "conv_algorithm.h"
 
 #include <algorithm>
+#include <exception>
 #include <limits>
 
 #include "../core/binding.h"
@@ -25,35 +26,47 @@ std::optional<ConvAlgorithm> parseConvAlgorithm(const std::string& name) {
 
 void ConvTuner::run(const std::string& key, const std::vector<ConvAlgorithm>& candidates,
                     const std::function<void(ConvAlgorithm)>& run) {
+  auto applies = [&](ConvAlgorithm a) { return std::find(candidates.begin(), candidates.end(), a) != candidates.end(); };
   std::optional<ConvAlgorithm> known;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (pinned_ && std::find(candidates.begin(), candidates.end(), *pinned_) != candidates.end()) known = pinned_;
+    if (pinned_ && applies(*pinned_)) known = pinned_;
     auto it = chosen_.find(key);
-    if (!known && it != chosen_.end()) known = it->second;
+    // A choice set from outside (a checkpoint) that does not apply to this problem is timed again instead.
+    if (!known && it != chosen_.end() && applies(it->second)) known = it->second;
   }
   if (known) {
     run(*known);
     return;
   }
-  // Each candidate runs once to create its primitive, then kRounds more times, interleaved so that a slow moment
-  // of a shared machine does not fall on one candidate; its fastest run counts.
+  // Each candidate runs once to create its primitive (one that cannot run this problem drops out), then kRounds
+  // more times, interleaved so that a slow moment of a shared machine does not fall on one candidate; its fastest
+  // run counts.
   constexpr int kRounds = 3;
-  std::vector<double> fastest(candidates.size(), std::numeric_limits<double>::infinity());
-  for (ConvAlgorithm a : candidates) run(a);
+  std::vector<ConvAlgorithm> usable;
+  std::exception_ptr firstError;
+  for (ConvAlgorithm a : candidates) {
+    try {
+      run(a);
+      usable.push_back(a);
+    } catch (...) {
+      if (!firstError) firstError = std::current_exception();
+    }
+  }
+  if (usable.empty()) std::rethrow_exception(firstError);
+  std::vector<double> fastest(usable.size(), std::numeric_limits<double>::infinity());
   for (int round = 0; round < kRounds; ++round)
-    for (size_t i = 0; i < candidates.size(); ++i) {
+    for (size_t i = 0; i < usable.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      run(candidates[i]);
+      run(usable[i]);
       fastest[i] = std::min(fastest[i], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-  size_t bestIndex = std::min_element(fastest.begin(), fastest.end()) - fastest.begin();
-  ConvAlgorithm best = candidates[bestIndex];
+  ConvAlgorithm best = usable[std::min_element(fastest.begin(), fastest.end()) - fastest.begin()];
   {
     std::lock_guard<std::mutex> lock(mu_);
-    chosen_.emplace(key, best);
+    chosen_[key] = best;
   }
-  if (best != candidates.back()) run(best);
+  if (best != usable.back()) run(best);
 }
 
 std::unordered_map<std::string, ConvAlgorithm> ConvTuner::choices() {
