@@ -1,4 +1,5 @@
 import * as os from "node:os";
+import { env } from "../env";
 import { cpuOps, cudaOps } from "../tensor/binding";
 
 interface CudaInfo {
@@ -18,6 +19,7 @@ export function info(): void {
     const bi = cpu.backendInfo?.() ?? {};
     lines.push(["cpu backend", `loaded, ${cpu.getNumThreads()} threads`]);
     for (const [k, v] of Object.entries(bi)) lines.push([`  ${k}`, String(v)]);
+    lines.push(["  convolutions", env.convAlgorithm === "tuned" ? "timed per problem (SSQL_CONV_ALGORITHM pins one)" : `${env.convAlgorithm} wherever it applies (SSQL_CONV_ALGORITHM)`]);
   } catch (e) {
     lines.push(["cpu backend", `unavailable: ${(e as Error).message}`]);
   }

@@ -3,7 +3,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough } from "node:stream";
+import { afterAll, beforeAll } from "vitest";
 import { spawnWorkers, type LaunchOptions, type LaunchResult } from "../../lib/distributed/launch";
+import { cpuOps } from "../../lib/tensor/binding";
 
 export const root = path.resolve(__dirname, "..", "..");
 export const workers = path.join(__dirname, "workers");
@@ -69,8 +71,18 @@ export interface Run extends LaunchResult {
   seconds: number;
 }
 
-/** Runs in separate processes compare bit for bit: every process runs the same convolution algorithms. */
+/**
+ * Runs in separate processes compared with each other or with this process: every process runs the same
+ * convolution algorithm, so that their arithmetic is the same (comparisons at 1e-5 of an ill-conditioned gradient,
+ * or of a quantized model whose rounding flips with the last bits, need it).
+ */
 export const reproducible = { SSQL_CONV_ALGORITHM: "blocked" };
+
+/** This process's convolutions on `reproducible`'s algorithm, for the tests of the calling file. */
+export function reproducibleConvolutions(): void {
+  beforeAll(() => cpuOps().pinConvAlgorithm(reproducible.SSQL_CONV_ALGORITHM as "blocked"));
+  afterAll(() => cpuOps().pinConvAlgorithm(null));
+}
 
 /** Launches `nproc` copies of a worker script with the launcher, capturing everything they print. */
 export async function launch(script: string, nproc: number, env: NodeJS.ProcessEnv = {}, opts: LaunchOptions = {}): Promise<Run> {

@@ -10,13 +10,15 @@ import { Generator } from "../../lib/tensor/ops/random";
 import { runLinear } from "../../lib/train/linear";
 import { runPtq } from "../../lib/train/ptq";
 import { readRunResults } from "../../lib/train/results";
-import { ensureCompiled, root, tempDir } from "../distributed/helpers";
+import { ensureCompiled, reproducible, reproducibleConvolutions, root, tempDir } from "../distributed/helpers";
 import { normErr } from "../helpers/numeric";
 
 const haveFmnist = existsSync("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
 const CONFIG = join(root, "configs/fmnist/resnet18_linear_eval_fmnist.yaml");
 
 describe.skipIf(!haveFmnist)("linear and ptq on two processes", () => {
+  // The one-process runs are in this process, the two-process ones spawned: the same convolution arithmetic in both.
+  reproducibleConvolutions();
   let trainedFp = "";
 
   it("2 ranks x 16 images per step train the same classifier as 1 process x 32 (DDP averaging, merged calibration ranges) and validate it in shards to the same accuracy", async () => {
@@ -85,6 +87,7 @@ function runTwoProcesses(command: string, opts: string[], output: string): strin
       encoding: "utf-8",
       stdio: "pipe",
       timeout: 300_000,
+      env: { ...process.env, ...reproducible },
     });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };

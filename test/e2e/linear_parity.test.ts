@@ -20,6 +20,7 @@ import { tensor } from "../../lib/tensor/tensor";
 import { runLinear } from "../../lib/train/linear";
 import { runPtq } from "../../lib/train/ptq";
 import { loadIntoModel, readStateDict } from "../../lib/train/pretrained";
+import { reproducibleConvolutions } from "../distributed/helpers";
 import { normErr } from "../helpers/numeric";
 
 const ROOT = join(__dirname, "../..");
@@ -75,6 +76,9 @@ interface Reference {
 }
 
 describe.skipIf(!haveTorch || !haveFmnist)("linear probe against the same recipe in PyTorch (skipped without .venv/bin/python or Fashion-MNIST)", () => {
+  // oneDNN's direct convolutions, as PyTorch's: with the fastest-timed ones (Winograd, GEMM) the features differ from
+  // PyTorch's in the last bits, which the 4w4f probe's rounding turned into fc weights 2.4e-2 apart.
+  reproducibleConvolutions();
   const dir = mkdtempSync(join(tmpdir(), "linear-parity-"));
   const pretrained = join(dir, "pretrained");
 
@@ -177,7 +181,8 @@ describe.skipIf(!haveTorch || !haveFmnist)("linear probe against the same recipe
     // Quantization changes the run (so the comparison tests it), and both sides change it the same way. Rounding
     // makes the quantized probe sensitive to the last bits: scaling PyTorch's own input images by (1 + 1e-6 noise)
     // moved its 4w4f losses by up to 8e-4 and its 8w8f top-1 by one image. We measured losses within 3e-4
-    // (normalized), fc weights within 6e-3 and top-1 one image apart; allowed: 1e-3, 2e-2, two images of 256.
+    // (normalized), fc weights within 6e-3 (1.9e-2 on an AMD EPYC host) and top-1 one image apart; allowed: 1e-3,
+    // 2e-2, two images of 256.
     expect(normErr(ref.losses, fp.losses)).toBeGreaterThan(1e-3);
     expect(normErr(ours.losses, ref.losses)).toBeLessThan(1e-3);
     expect(normErr(ours.fc, ref.fc_weight)).toBeLessThan(2e-2);
