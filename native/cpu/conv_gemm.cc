@@ -121,52 +121,62 @@ void scatterChannels(const ConvGeometry& q, const float* in, int64_t ld, const f
     }
 }
 
+// Scratch of one call: the column matrix [rows, chunk pixels] and the output (gradient) by channel [O, chunk pixels].
+struct Workspace {
+  Chunking ch;
+  int64_t rows, ohw;
+  TensorPtr colT, chanT;
+  float *col, *chan;
+
+  explicit Workspace(const ConvGeometry& q)
+      : ch(chunking(q)), rows(q.C * q.KH * q.KW), ohw(q.OH * q.OW),
+        colT(scratch(rows * (ch.images * ohw + 16))), chanT(scratch(q.O * (ch.images * ohw + 16))),
+        col(colT->f32()), chan(chanT->f32()) {}
+
+  // f(n0, images, pixels, ld) for each chunk of images.
+  template <typename F>
+  void forEachChunk(const ConvGeometry& q, F&& f) const {
+    for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
+      const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw;
+      f(n0, k, pixels, strideFor(pixels));
+    }
+  }
+};
+
 }  // namespace
 
 void gemmConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y) {
-  const Chunking ch = chunking(q);
-  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
-  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), outT = scratch(q.O * (ch.images * ohw + 16));
-  float *col = colT->f32(), *out = outT->f32();
-  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
-    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
-    im2col(q, x, n0, k, col, ld);
-    sgemm(false, false, q.O, pixels, rows, w, rows, col, ld, 0.0f, out, ld);
-    scatterChannels(q, out, ld, bias, n0, k, y);
-  }
+  const Workspace ws(q);
+  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+    im2col(q, x, n0, k, ws.col, ld);
+    sgemm(false, false, q.O, pixels, ws.rows, w, ws.rows, ws.col, ld, 0.0f, ws.chan, ld);
+    scatterChannels(q, ws.chan, ld, bias, n0, k, y);
+  });
 }
 
 void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx) {
-  const Chunking ch = chunking(q);
-  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
-  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), gT = scratch(q.O * (ch.images * ohw + 16));
-  float *col = colT->f32(), *g = gT->f32();
-  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
-    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
-    gatherChannels(q, gy, n0, k, g, ld);
-    sgemm(true, false, rows, pixels, q.O, w, rows, g, ld, 0.0f, col, ld);
-    col2im(q, col, n0, k, gx, ld);
-  }
+  const Workspace ws(q);
+  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+    gatherChannels(q, gy, n0, k, ws.chan, ld);
+    sgemm(true, false, ws.rows, pixels, q.O, w, ws.rows, ws.chan, ld, 0.0f, ws.col, ld);
+    col2im(q, ws.col, n0, k, gx, ld);
+  });
 }
 
 void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
-  const Chunking ch = chunking(q);
-  const int64_t rows = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
-  TensorPtr colT = scratch(rows * (ch.images * ohw + 16)), gT = scratch(q.O * (ch.images * ohw + 16));
-  float *col = colT->f32(), *g = gT->f32();
+  const Workspace ws(q);
   if (gb) std::fill(gb, gb + q.O, 0.0f);
-  for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
-    const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw, ld = strideFor(pixels);
-    gatherChannels(q, gy, n0, k, g, ld);
-    im2col(q, x, n0, k, col, ld);
-    sgemm(false, true, q.O, rows, pixels, g, ld, col, ld, n0 == 0 ? 0.0f : 1.0f, gw);
+  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+    gatherChannels(q, gy, n0, k, ws.chan, ld);
+    im2col(q, x, n0, k, ws.col, ld);
+    sgemm(false, true, q.O, ws.rows, pixels, ws.chan, ld, ws.col, ld, n0 == 0 ? 0.0f : 1.0f, gw);
     if (gb)
       for (int64_t o = 0; o < q.O; ++o) {
         double s = 0;
-        for (int64_t p = 0; p < pixels; ++p) s += g[o * ld + p];
+        for (int64_t p = 0; p < pixels; ++p) s += ws.chan[o * ld + p];
         gb[o] += static_cast<float>(s);
       }
-  }
+  });
 }
 
 }  // namespace ssql

@@ -8,6 +8,7 @@ import { SGD } from "../../lib/optim/sgd";
 import { cpuOps } from "../../lib/tensor/binding";
 import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
+import type { Tensor } from "../../lib/tensor/tensor";
 import { restoreTrainingState, saveTrainingState } from "../../lib/train/state";
 import { randomTensor } from "../helpers/numeric";
 
@@ -20,16 +21,19 @@ function choicesFor(shape: string): [string, string][] {
   return Object.entries(o.convAlgorithms()).filter(([k]) => k.includes(shape));
 }
 
+/** The forward convolution of x by w (padding 1), read back. */
+function convValues(x: Tensor, w: Tensor, stride: number): Float32Array {
+  const y = o.conv2d(x.handle, w.handle, null, [stride, stride], [1, 1], [1, 1], 1);
+  const values = o.toArray(y) as Float32Array;
+  o.dispose(y);
+  return values;
+}
+
 describe("CPU convolution algorithm per problem", () => {
   it("times each new problem once and keeps the fastest for every later call", () => {
     const x = randomTensor([3, 5, 9, 7], 1, false);
     const w = randomTensor([6, 5, 3, 3], 2, false);
-    const conv = () => {
-      const y = o.conv2d(x.handle, w.handle, null, [1, 1], [1, 1], [1, 1], 1);
-      const values = o.toArray(y) as Float32Array;
-      o.dispose(y);
-      return values;
-    };
+    const conv = () => convValues(x, w, 1);
     const first = conv();
     const chosen = choicesFor(",3,5,9,7,6,3,3,");
     expect(chosen).toHaveLength(1);
@@ -55,12 +59,7 @@ describe("CPU convolution algorithm per problem", () => {
   it("times a problem again when a choice set from outside cannot run it (Winograd for a stride-2 convolution)", () => {
     const x = randomTensor([2, 4, 9, 9], 5, false);
     const w = randomTensor([6, 4, 3, 3], 6, false);
-    const conv = () => {
-      const y = o.conv2d(x.handle, w.handle, null, [2, 2], [1, 1], [1, 1], 1);
-      const values = o.toArray(y) as Float32Array;
-      o.dispose(y);
-      return values;
-    };
+    const conv = () => convValues(x, w, 2);
     const reference = conv();
     const [key] = choicesFor(",2,4,9,9,6,3,3,2,2,")[0];
     o.setConvAlgorithms({ [key]: "winograd" });
