@@ -53,7 +53,12 @@ export function benchConv2d(reps = 10, warmup = 2): unknown {
     problems,
   });
 
-  const rows: (string | number)[][] = [["layer", "pass", "ours ms", "torch ms", "ours/torch", "GFLOP/s", "of sgemm"]];
+  // The algorithm each problem timed fastest with (native/cpu/conv_algorithm.h; keys as conv.cc's Geometry::key).
+  const chosen = o.convAlgorithms();
+  const passKey: Record<Pass, string> = { forward: "fwd", backwardData: "bwd_data", backwardWeight: "bwd_weights" };
+  const algorithm = (p: (typeof problems)[number], pass: Pass) =>
+    chosen[`${passKey[pass]},${N},${p.C},${p.H},${p.W},${p.O},${p.k},${p.k},${p.stride},${p.stride},${p.padding},${p.padding},1,1,1,0;t${threads}`] ?? "?";
+  const rows: (string | number)[][] = [["layer", "pass", "algorithm", "ours ms", "torch ms", "ours/torch", "GFLOP/s", "of sgemm"]];
   const totals = { ours: 0, torch: 0 };
   const network = { ours: 0, torch: 0, gflop: 0 };
   const results = problems.map((p, i) => {
@@ -68,14 +73,14 @@ export function benchConv2d(reps = 10, warmup = 2): unknown {
       network.torch += p.uses * ref;
       network.gflop += p.uses * gflop;
       const rate = gflop / (mine / 1e3);
-      rows.push([`${p.name} ${p.C}->${p.O} k${p.k} s${p.stride} ${p.H}x${p.W}`, pass, mine, ref, mine / ref, rate, `${((100 * rate) / sgemm).toFixed(0)}%`]);
-      return { pass, ours: ours[i][pass], torch: torch.results[i][pass], gflop, fractionOfSgemm: rate / sgemm };
+      rows.push([`${p.name} ${p.C}->${p.O} k${p.k} s${p.stride} ${p.H}x${p.W}`, pass, algorithm(p, pass), mine, ref, mine / ref, rate, `${((100 * rate) / sgemm).toFixed(0)}%`]);
+      return { pass, algorithm: algorithm(p, pass), ours: ours[i][pass], torch: torch.results[i][pass], gflop, fractionOfSgemm: rate / sgemm };
     });
     return { ...p, passes: perPass };
   });
-  rows.push(["total", "", totals.ours, totals.torch, totals.ours / totals.torch, "", ""]);
+  rows.push(["total", "", "", totals.ours, totals.torch, totals.ours / totals.torch, "", ""]);
   const networkRate = network.gflop / (network.ours / 1e3);
-  rows.push(["ResNet-18 (each shape x its uses)", "all", network.ours, network.torch, network.ours / network.torch, networkRate, `${((100 * networkRate) / sgemm).toFixed(0)}%`]);
+  rows.push(["ResNet-18 (each shape x its uses)", "all", "", network.ours, network.torch, network.ours / network.torch, networkRate, `${((100 * networkRate) / sgemm).toFixed(0)}%`]);
   console.log(`conv2d, batch ${N}, ${threads} threads; sgemm 2048^3: ${sgemm.toFixed(0)} GFLOP/s; PyTorch ${torch.torch} with ${torch.threads} threads`);
   console.log(table(rows));
   return { threads, sgemmGflops: sgemm, torch: torch.torch, totals, network: { ...network, fractionOfSgemm: networkRate / sgemm }, results };
