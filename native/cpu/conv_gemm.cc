@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include "../core/binding.h"
+#include "conv_chunks.h"
 #include "sgemm.h"
 
 namespace ssql {
@@ -10,24 +11,6 @@ namespace {
 
 // Scratch from the caching allocator: no zero fill, no fresh pages per call.
 TensorPtr scratch(int64_t floats) { return empty(DType::F32, {floats}); }
-
-// Column matrices are kept under this many floats (16 MiB); a chunk takes as many images as fit, at least one.
-constexpr int64_t kColumnBudget = int64_t{1} << 22;
-
-struct Chunking {
-  int64_t images, count;
-};
-
-Chunking chunking(const ConvGeometry& q) {
-  const int64_t perImage = q.C * q.KH * q.KW * q.OH * q.OW;
-  int64_t most = std::max<int64_t>(1, std::min<int64_t>(q.N, kColumnBudget / std::max<int64_t>(perImage, 1)));
-  int64_t count = (q.N + most - 1) / most;
-  return {(q.N + count - 1) / count, count};
-}
-
-// The row stride of a [rows, pixels] matrix: sgemm slows down by up to 2x on power-of-two strides (cache-set
-// conflicts while it packs), so those get a few floats of padding.
-int64_t strideFor(int64_t pixels) { return pixels % 128 == 0 ? pixels + 16 : pixels; }
 
 // The valid output columns [lo, hi) of one kernel column kw: those whose input column lies inside the image.
 void validRange(int64_t outSize, int64_t inSize, int64_t stride, int64_t offset, int64_t& lo, int64_t& hi) {
@@ -123,31 +106,22 @@ void scatterChannels(const ConvGeometry& q, const float* in, int64_t ld, const f
 
 // Scratch of one call: the column matrix [rows, chunk pixels] and the output (gradient) by channel [O, chunk pixels].
 struct Workspace {
-  Chunking ch;
-  int64_t rows, ohw;
+  ImageChunks chunks;
+  int64_t rows;
   TensorPtr colT, chanT;
   float *col, *chan;
 
   explicit Workspace(const ConvGeometry& q)
-      : ch(chunking(q)), rows(q.C * q.KH * q.KW), ohw(q.OH * q.OW),
-        colT(scratch(rows * (ch.images * ohw + 16))), chanT(scratch(q.O * (ch.images * ohw + 16))),
+      : chunks(q.N, q.C * q.KH * q.KW * q.OH * q.OW, q.OH * q.OW), rows(q.C * q.KH * q.KW),
+        colT(scratch(rows * chunks.rowCapacity())), chanT(scratch(q.O * chunks.rowCapacity())),
         col(colT->f32()), chan(chanT->f32()) {}
-
-  // f(n0, images, pixels, ld) for each chunk of images.
-  template <typename F>
-  void forEachChunk(const ConvGeometry& q, F&& f) const {
-    for (int64_t n0 = 0; n0 < q.N; n0 += ch.images) {
-      const int64_t k = std::min(ch.images, q.N - n0), pixels = k * ohw;
-      f(n0, k, pixels, strideFor(pixels));
-    }
-  }
 };
 
 }  // namespace
 
 void gemmConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y) {
   const Workspace ws(q);
-  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+  ws.chunks.forEach([&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
     im2col(q, x, n0, k, ws.col, ld);
     sgemm(false, false, q.O, pixels, ws.rows, w, ws.rows, ws.col, ld, 0.0f, ws.chan, ld);
     scatterChannels(q, ws.chan, ld, bias, n0, k, y);
@@ -156,7 +130,7 @@ void gemmConvForward(const ConvGeometry& q, const float* x, const float* w, cons
 
 void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx) {
   const Workspace ws(q);
-  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+  ws.chunks.forEach([&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
     gatherChannels(q, gy, n0, k, ws.chan, ld);
     sgemm(true, false, ws.rows, pixels, q.O, w, ws.rows, ws.chan, ld, 0.0f, ws.col, ld);
     col2im(q, ws.col, n0, k, gx, ld);
@@ -166,7 +140,7 @@ void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w
 void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
   const Workspace ws(q);
   if (gb) std::fill(gb, gb + q.O, 0.0f);
-  ws.forEachChunk(q, [&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
+  ws.chunks.forEach([&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
     gatherChannels(q, gy, n0, k, ws.chan, ld);
     im2col(q, x, n0, k, ws.col, ld);
     sgemm(false, true, q.O, ws.rows, pixels, ws.chan, ld, ws.col, ld, n0 == 0 ? 0.0f : 1.0f, gw);

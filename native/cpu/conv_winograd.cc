@@ -5,22 +5,20 @@
 #include <vector>
 
 #include "../core/binding.h"
+#include "conv_chunks.h"
 #include "sgemm.h"
 
 namespace ssql {
 namespace {
-
-// Transformed tiles and products are kept under this many floats each (16 MiB); a chunk takes as many images as fit.
-constexpr int64_t kTileBudget = int64_t{1} << 22;
 
 // One F(2x2, 3x3) problem: `in` channels of H x W padded by (PH, PW) into `out` channels of OH x OW.
 struct Problem {
   int64_t N, in, H, W, out, PH, PW, OH, OW;
   int64_t th() const { return (OH + 1) / 2; }
   int64_t tw() const { return (OW + 1) / 2; }
+  // Transformed tiles of one image, the larger side (16 per tile and channel), and its tiles.
+  ImageChunks chunks() const { return ImageChunks(N, 16 * std::max(in, out) * th() * tw(), th() * tw()); }
 };
-
-int64_t strideFor(int64_t n) { return n % 128 == 0 ? n + 16 : n; }
 
 // U[e, o, i] = (G g G^T)[e] for the 3x3 kernel g of output channel o and input channel i.
 void transformKernel(const float* g, float* u, int64_t ld) {
@@ -195,20 +193,16 @@ void transformGradOutput(const Problem& p, const float* gy, int64_t n0, int64_t 
 
 // y = conv(x) with the transformed kernels u [16, out, in].
 void run(const Problem& p, const float* x, const float* u, const float* bias, float* y) {
-  const int64_t tiles = p.th() * p.tw();
-  const int64_t perImage = 16 * std::max(p.in, p.out) * tiles;
-  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(p.N, kTileBudget / perImage));
-  const int64_t chunks = (p.N + most - 1) / most, images = (p.N + chunks - 1) / chunks;
-  const int64_t cap = images * tiles + 16;
-  TensorPtr vT = empty(DType::F32, {16 * p.in * cap}), mT = empty(DType::F32, {16 * p.out * cap});
+  const ImageChunks chunks = p.chunks();
+  TensorPtr vT = empty(DType::F32, {16 * p.in * chunks.rowCapacity()});
+  TensorPtr mT = empty(DType::F32, {16 * p.out * chunks.rowCapacity()});
   float *v = vT->f32(), *m = mT->f32();
-  for (int64_t n0 = 0; n0 < p.N; n0 += images) {
-    const int64_t k = std::min(images, p.N - n0), cols = k * tiles, ld = strideFor(cols);
+  chunks.forEach([&](int64_t n0, int64_t k, int64_t cols, int64_t ld) {
     transformInput(p, x, n0, k, v, ld);
     for (int e = 0; e < 16; ++e)
       sgemm(false, false, p.out, cols, p.in, u + e * p.out * p.in, p.in, v + e * p.in * ld, ld, 0.0f, m + e * p.out * ld, ld);
     transformOutput(p, m, ld, bias, n0, k, y);
-  }
+  });
 }
 
 // dg = G^T dU G: the 3x3 kernel gradient from the gradient of its transform.
@@ -268,22 +262,19 @@ namespace ssql {
 // transformed output gradient with the transformed input tiles, summed over the chunks, then dg = G^T dU G.
 void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
   const Problem p{q.N, q.C, q.H, q.W, q.O, q.PH, q.PW, q.OH, q.OW};
-  const int64_t tiles = p.th() * p.tw();
-  const int64_t perImage = 16 * std::max(p.in, p.out) * tiles;
-  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(p.N, kTileBudget / perImage));
-  const int64_t chunks = (p.N + most - 1) / most, images = (p.N + chunks - 1) / chunks;
-  const int64_t cap = images * tiles + 16, ldu = q.O * q.C;
-  TensorPtr vT = empty(DType::F32, {16 * p.in * cap}), dyT = empty(DType::F32, {16 * p.out * cap});
+  const ImageChunks chunks = p.chunks();
+  const int64_t ldu = q.O * q.C;
+  TensorPtr vT = empty(DType::F32, {16 * p.in * chunks.rowCapacity()});
+  TensorPtr dyT = empty(DType::F32, {16 * p.out * chunks.rowCapacity()});
   TensorPtr duT = empty(DType::F32, {16 * ldu});
   float *v = vT->f32(), *dy = dyT->f32(), *du = duT->f32();
-  for (int64_t n0 = 0; n0 < p.N; n0 += images) {
-    const int64_t k = std::min(images, p.N - n0), cols = k * tiles, ld = strideFor(cols);
+  chunks.forEach([&](int64_t n0, int64_t k, int64_t cols, int64_t ld) {
     transformInput(p, x, n0, k, v, ld);
     transformGradOutput(p, gy, n0, k, dy, ld);
     for (int e = 0; e < 16; ++e)
       sgemm(false, true, q.O, q.C, cols, dy + e * p.out * ld, ld, v + e * p.in * ld, ld, n0 == 0 ? 0.0f : 1.0f,
             du + e * ldu);
-  }
+  });
 #pragma omp parallel for schedule(static)
   for (int64_t oc = 0; oc < ldu; ++oc) kernelGradient(du + oc, ldu, gw + oc * 9);
   if (!gb) return;
