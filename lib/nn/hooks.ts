@@ -7,7 +7,10 @@ import type { Tensor } from "../tensor/tensor";
  */
 export interface QuantHooks {
   weight(unit: string, w: Tensor): Tensor;
-  output(unit: string, y: Tensor): Tensor;
+  /** `range`: y's [min, max] (float32 [2]) when the unit's last op computed it, as outputRange() asked. */
+  output(unit: string, y: Tensor, range?: Tensor | null): Tensor;
+  /** Whether `output` would use y's [min, max] from the op producing it (an observer would reduce y for it). */
+  outputRange?(unit: string): boolean;
 }
 
 export const fullPrecision: QuantHooks = {

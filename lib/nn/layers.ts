@@ -1,4 +1,4 @@
-import { batchNorm } from "../tensor/ops/norm";
+import { batchNormAct, type BatchNormEpilogue } from "../tensor/ops/norm";
 import { conv2d } from "../tensor/ops/conv";
 import { linear } from "../tensor/ops/linear";
 import { relu } from "../tensor/ops/elementwise";
@@ -106,8 +106,19 @@ export class BatchNorm extends Layer {
   trainingNorm: BatchNormTraining | null = null;
 
   forward(x: Tensor): Tensor {
-    if (this.trainingNorm && this.training) return this.trainingNorm(x, this);
-    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps);
+    return this.forwardAct(x).y;
+  }
+
+  /**
+   * forward(x), then the epilogue (a ReLU, the output's range) in the same pass where the norm is this process's own;
+   * a replaced training norm (SyncBN) runs the ReLU as its own op and computes no range.
+   */
+  forwardAct(x: Tensor, epilogue: BatchNormEpilogue = {}): { y: Tensor; range: Tensor | null } {
+    if (this.trainingNorm && this.training) {
+      const y = this.trainingNorm(x, this);
+      return { y: epilogue.relu ? relu(y) : y, range: null };
+    }
+    return batchNormAct(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps, epilogue);
   }
 
   protected override onTensorReplaced(name: string, t: Tensor): void {

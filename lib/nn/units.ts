@@ -6,14 +6,18 @@ import { BatchNorm, Conv2d, Identity, Linear, ReLU } from "./layers";
 import { Layer, Sequential } from "./module";
 import type { Generator as RandomGenerator } from "../tensor/ops/random";
 
+/**
+ * BN (→ ReLU) closing a unit as one op, which also hands the output hook the output's range when it wants one
+ * (an observing pass: the observer then skips its own sweep over the output).
+ */
+function normUnitOutput(slot: HookSlot, name: string, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
+  const { y, range } = bn.forwardAct(x, { relu: act, withRange: slot.hooks.outputRange?.(name) ?? false });
+  return slot.hooks.output(name, y, range);
+}
+
 /** conv → BN → (ReLU), with the weight and the output exposed to quantization under `name`. */
 export function convUnit(slot: HookSlot, name: string, conv: Conv2d, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
-  return freeTemporaries(() => {
-    const w = slot.hooks.weight(name, conv.weight);
-    let y = bn.forward(conv.convolve(x, w));
-    if (act) y = relu(y);
-    return slot.hooks.output(name, y);
-  });
+  return freeTemporaries(() => normUnitOutput(slot, name, bn, act, conv.convolve(x, slot.hooks.weight(name, conv.weight))));
 }
 
 /**
@@ -46,8 +50,10 @@ export class UnitSequential extends Sequential {
       for (const g of this.groups) {
         const w = this.slot.hooks.weight(g.name, g.main.weight);
         y = g.main instanceof Linear ? g.main.project(y, w) : g.main.convolve(y, w);
-        for (const l of g.layers.slice(1)) y = l.forward(y);
-        y = this.slot.hooks.output(g.name, y);
+        const bn = g.layers.find((l): l is BatchNorm => l instanceof BatchNorm);
+        const act = g.layers.some((l) => l instanceof ReLU);
+        if (bn) y = normUnitOutput(this.slot, g.name, bn, act, y);
+        else y = this.slot.hooks.output(g.name, act ? relu(y) : y);
       }
       return y;
     });

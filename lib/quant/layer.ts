@@ -47,10 +47,13 @@ export class QuantLayer implements QuantLayerInfo {
     return this.act ? this.act.apply(y) : y;
   }
 
-  /** Feeds the observers in an FP pass: the live weight (its scale gradient flows to it) and the output. */
-  observe(w: Tensor | null, y: Tensor | null): void {
+  /**
+   * Feeds the observers in an FP pass: the live weight (its scale gradient flows to it) and the output, with the
+   * output's [min, max] when its producer computed it.
+   */
+  observe(w: Tensor | null, y: Tensor | null, yRange: Tensor | null = null): void {
     if (w && this.weight) this.weight.observe(w);
-    if (y && this.act) this.act.observe(y);
+    if (y && this.act) this.act.observe(y, yRange);
   }
 
   freeze(): void {

@@ -56,10 +56,11 @@ export class QuantizedEncoder {
         layer(n).observe(wt, null);
         return wt;
       },
-      output: (n, y) => {
-        layer(n).observe(null, y);
+      output: (n, y, range) => {
+        layer(n).observe(null, y, range ?? null);
         return y;
       },
+      outputRange: (n) => layer(n).act?.takesRange ?? false,
     };
     this.observingRanges = {
       weight: (_n, wt) => wt,

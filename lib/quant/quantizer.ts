@@ -98,11 +98,17 @@ export class UniformQuantizer {
     this.drop();
   }
 
-  observe(x: Tensor): void {
+  /** `range`: x's [min, max] from its producer, used where the observer takes one (Observer.takesRange). */
+  observe(x: Tensor, range: Tensor | null = null): void {
     if (!this.observeEnabled || this._frozen) return;
     if (this.observeOnce && this.observer.observed) return;
-    this.observer.observe(x);
+    this.observer.observe(x, range);
     this.drop();
+  }
+
+  /** Whether the next observe() would fold a producer's [min, max] of its input (so computing one pays). */
+  get takesRange(): boolean {
+    return this.observeEnabled && !this._frozen && this.observer.takesRange === true;
   }
 
   /**

@@ -31,11 +31,19 @@ inline TensorPtr channelVector(const Args& a, size_t i, const char* name, int64_
   return t;
 }
 
-// batchNorm(x, weight?, bias?, runningMean?, runningVar?, training, momentum, eps) -> [y, mean, invStd]
+// A trailing boolean argument that may be left out (false).
+inline bool optBoolean(const Args& a, size_t i, const char* name) {
+  return i < a.count() && !a.at(i, name).IsUndefined() ? a.boolean(i, name) : false;
+}
+
+// batchNorm(x, weight?, bias?, runningMean?, runningVar?, training, momentum, eps, relu?, withRange?)
+//   -> [y, mean, invStd, range or null]
+// relu: y = max(batch norm, 0) in the same pass; withRange: range = [min(y), max(y)] (NaN, NaN when y holds a NaN),
+// where the backend computes it in the same pass (the CPU's; CUDA returns null and the observer reduces y itself).
 struct BatchNormArgs {
   TensorPtr x, weight, bias, runningMean, runningVar;  // all but x optional
   Planes p;
-  bool training;
+  bool training, relu, withRange;
   double momentum, eps;
   TensorPtr y, mean, invStd;
 };
@@ -52,6 +60,8 @@ inline BatchNormArgs batchNormArgs(const Args& a) {
   b.training = a.boolean(5, "training");
   b.momentum = a.number(6, "momentum");
   b.eps = a.number(7, "eps");
+  b.relu = optBoolean(a, 8, "relu");
+  b.withRange = optBoolean(a, 9, "withRange");
   if (!b.runningMean != !b.runningVar) throw TypeError("batchNorm(): runningMean and runningVar must be given together");
   if (!(b.eps >= 0.0)) throw RangeError("batchNorm(): eps must be >= 0");
   if (!(b.momentum >= 0.0 && b.momentum <= 1.0)) throw RangeError("batchNorm(): momentum must be in [0, 1]");
@@ -65,9 +75,10 @@ inline BatchNormArgs batchNormArgs(const Args& a) {
   return b;
 }
 
-// batchNormBackward(gy, x, weight?, mean, invStd, training, withAffine) -> [dx, dWeight?, dBias?]
+// batchNormBackward(gy, x, weight?, mean, invStd, training, withAffine, reluOut?) -> [dx, dWeight?, dBias?]
+// reluOut: the output of a batchNorm run with relu; gy counts only where it is positive (ReLU's backward, fused).
 struct BatchNormBackwardArgs {
-  TensorPtr gy, x, weight, mean, invStd;
+  TensorPtr gy, x, weight, mean, invStd, reluOut;
   Planes p;
   bool training, withAffine;
   TensorPtr dx, dw, db;  // dw, db: null unless withAffine
@@ -86,6 +97,11 @@ inline BatchNormBackwardArgs batchNormBackwardArgs(const Args& a) {
   b.invStd = channelVector(a, 4, "invStd", b.p.C, false);
   b.training = a.boolean(5, "training");
   b.withAffine = a.boolean(6, "withAffine");
+  b.reluOut = a.optTensor(7, "reluOut");
+  if (b.reluOut) {
+    requireDtype(a.op, "reluOut", *b.reluOut, DType::F32);
+    requireSameShape(a.op, *b.gy, *b.reluOut);
+  }
   b.dx = empty(DType::F32, b.x->shape);
   if (b.withAffine) {
     b.dw = empty(DType::F32, {b.p.C});

@@ -1,7 +1,11 @@
 // Batch norm forward/backward over [N, C] or [N, C, H, W] with PyTorch's semantics. Own kernels rather than oneDNN:
 // two passes each way (statistics in double, then the elementwise map), one channel at a time so that the channel's
 // N x H x W values stay in cache between the passes, and the running-stat update (unbiased variance) and eval mode
-// are exactly PyTorch's.
+// are exactly PyTorch's. A ReLU after the norm runs in the same passes (max in the forward map, its mask in the
+// backward sums and map), and the forward can hand its output's min/max to a per-tensor observer (extremes.h).
+// No trapping math: GCC then if-converts the ReLU's selects so that those loops vectorize (results unchanged).
+#pragma GCC optimize("no-trapping-math")
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -9,6 +13,7 @@
 
 #include "../core/batch_norm_args.h"
 #include "../core/binding.h"
+#include "extremes.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -20,9 +25,11 @@ using parse::Planes;
 
 // Channels are processed in blocks: one channel at a time for 4-D input (its planes stay in cache across the
 // passes), 64 at a time for 2-D input (where a row holds consecutive channels and the loops vectorize across them).
+int64_t channelBlock(const Planes& p) { return p.S == 1 ? 64 : 1; }
+
 template <typename F>
 void forChannelBlocks(const Planes& p, F&& f) {
-  int64_t block = p.S == 1 ? 64 : 1;
+  int64_t block = channelBlock(p);
   int64_t blocks = (p.C + block - 1) / block;
   parallelForIf(p.N * p.C * p.S >= kParallelGrain && blocks > 1, blocks,
                 [&](int64_t b) { f(b * block, std::min(p.C, (b + 1) * block)); });
@@ -58,17 +65,25 @@ void moments(const Planes& p, const float* x, int64_t c0, int64_t c1, double* su
   }
 }
 
-// sumG = sum of gy, sumGX = sum of gy * (x - mean) over one channel block, in double.
-SSQL_VECTORIZED
-void gradMoments(const Planes& p, const float* gy, const float* x, const float* mean, int64_t c0, int64_t c1,
-                 double* sumG, double* sumGX) {
+// The gradient that reaches the norm: gy, or gy where the fused ReLU's output is positive (its backward).
+template <bool kRelu>
+inline float gradIn(const float* gy, const float* y, int64_t i) {
+  float g = gy[i];
+  if constexpr (kRelu) return y[i] > 0.0f ? g : 0.0f;
+  return g;
+}
+
+// sumG = sum of g, sumGX = sum of g * (x - mean) over one channel block, g = gradIn.
+template <bool kRelu>
+SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const float* y, const float* x, const float* mean,
+                                 int64_t c0, int64_t c1, double* sumG, double* sumGX) {
   for (int64_t c = c0; c < c1; ++c) sumG[c - c0] = sumGX[c - c0] = 0.0;
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
       int64_t o = p.at(n, c0);
 #pragma omp simd
       for (int64_t j = 0; j < c1 - c0; ++j) {
-        double g = gy[o + j];
+        double g = gradIn<kRelu>(gy, y, o + j);
         sumG[j] += g;
         sumGX[j] += g * (static_cast<double>(x[o + j]) - mean[c0 + j]);
       }
@@ -79,7 +94,7 @@ void gradMoments(const Planes& p, const float* gy, const float* x, const float* 
       double m = mean[c], s = 0.0, t = 0.0;
 #pragma omp simd reduction(+ : s, t)
       for (int64_t i = 0; i < p.S; ++i) {
-        double g = gy[o + i];
+        double g = gradIn<kRelu>(gy, y, o + i);
         s += g;
         t += g * (static_cast<double>(x[o + i]) - m);
       }
@@ -89,36 +104,47 @@ void gradMoments(const Planes& p, const float* gy, const float* x, const float* 
   }
 }
 
-// y = x * scale[c] + shift[c] over one channel block.
-SSQL_VECTORIZED
-void affine(const Planes& p, const float* x, float* y, int64_t c0, int64_t c1, const float* scale, const float* shift) {
+// y = x * scale[c] + shift[c] (then max(y, 0) with kRelu, as the relu op rounds it) over one channel block;
+// with `range`, the block's output extremes, scanned while each row is still in cache.
+template <bool kRelu>
+inline float affineAt(float v, float a, float b) {
+  float y = v * a + b;
+  if constexpr (kRelu) return y > 0.0f ? y : 0.0f;
+  return y;
+}
+
+template <bool kRelu>
+SSQL_VECTORIZED void affine(const Planes& p, const float* x, float* y, int64_t c0, int64_t c1, const float* scale,
+                            const float* shift, Extremes* range) {
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
       int64_t o = p.at(n, c0);
 #pragma omp simd
-      for (int64_t j = 0; j < c1 - c0; ++j) y[o + j] = x[o + j] * scale[c0 + j] + shift[c0 + j];
+      for (int64_t j = 0; j < c1 - c0; ++j) y[o + j] = affineAt<kRelu>(x[o + j], scale[c0 + j], shift[c0 + j]);
+      if (range) scanRun(y + o, c1 - c0, *range);
       continue;
     }
     for (int64_t c = c0; c < c1; ++c) {
       int64_t o = p.at(n, c);
       float a = scale[c], b = shift[c];
 #pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) y[o + i] = x[o + i] * a + b;
+      for (int64_t i = 0; i < p.S; ++i) y[o + i] = affineAt<kRelu>(x[o + i], a, b);
+      if (range) scanRun(y + o, p.S, *range);
     }
   }
 }
 
-// dx = k[c] * (gy - a0[c] - (x - mean[c]) * a1[c]) over one channel block.
-SSQL_VECTORIZED
-void inputGrad(const Planes& p, const float* gy, const float* x, float* dx, int64_t c0, int64_t c1, const float* k,
-               const float* a0, const float* a1, const float* mean) {
+// dx = k[c] * (g - a0[c] - (x - mean[c]) * a1[c]) over one channel block, g = gradIn.
+template <bool kRelu>
+SSQL_VECTORIZED void inputGrad(const Planes& p, const float* gy, const float* y, const float* x, float* dx, int64_t c0,
+                               int64_t c1, const float* k, const float* a0, const float* a1, const float* mean) {
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
       int64_t o = p.at(n, c0);
 #pragma omp simd
       for (int64_t j = 0; j < c1 - c0; ++j) {
         int64_t c = c0 + j;
-        dx[o + j] = k[c] * (gy[o + j] - a0[c] - (x[o + j] - mean[c]) * a1[c]);
+        dx[o + j] = k[c] * (gradIn<kRelu>(gy, y, o + j) - a0[c] - (x[o + j] - mean[c]) * a1[c]);
       }
       continue;
     }
@@ -126,7 +152,7 @@ void inputGrad(const Planes& p, const float* gy, const float* x, float* dx, int6
       int64_t o = p.at(n, c);
       float kc = k[c], b0 = a0[c], b1 = a1[c], m = mean[c];
 #pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gy[o + i] - b0 - (x[o + i] - m) * b1);
+      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gradIn<kRelu>(gy, y, o + i) - b0 - (x[o + i] - m) * b1);
     }
   }
 }
@@ -153,6 +179,9 @@ SSQL_OP(batchNorm) {
   float* pi = invStd->f32();
 
   std::vector<float> scales(p.C), shifts(p.C);
+  TensorPtr outRange = b.withRange ? empty(DType::F32, {2}) : nullptr;
+  const int64_t block = channelBlock(p);
+  std::vector<Extremes> ranges(outRange ? static_cast<size_t>((p.C + block - 1) / block) : 0);
   forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
     double sum[kMaxBlock], sumSq[kMaxBlock];
     if (training) moments(p, px, c0, c1, sum, sumSq);
@@ -177,9 +206,19 @@ SSQL_OP(batchNorm) {
       scales[c] = static_cast<float>(scale);
       shifts[c] = static_cast<float>((pb ? pb[c] : 0.0) - m * scale);
     }
-    affine(p, px, py, c0, c1, scales.data(), shifts.data());
+    Extremes* range = outRange ? &ranges[static_cast<size_t>(c0 / block)] : nullptr;
+    if (b.relu)
+      affine<true>(p, px, py, c0, c1, scales.data(), shifts.data(), range);
+    else
+      affine<false>(p, px, py, c0, c1, scales.data(), shifts.data(), range);
   });
-  return wrapMany(a.env(), {y, mean, invStd});
+  if (outRange) {
+    Extremes all;
+    for (const Extremes& e : ranges) merge(all, e);
+    outRange->f32()[0] = all.min();
+    outRange->f32()[1] = all.max();
+  }
+  return wrapMany(a.env(), {y, mean, invStd, outRange});
 }
 
 // dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
@@ -191,6 +230,7 @@ SSQL_OP(batchNormBackward) {
   const TensorPtr &gy = b.gy, &x = b.x, &weight = b.weight, &mean = b.mean, &invStd = b.invStd;
   const TensorPtr &dx = b.dx, &dw = b.dw, &db = b.db;
   const float* pg = gy->f32();
+  const float* py = b.reluOut ? b.reluOut->f32() : nullptr;
   const float* px = x->f32();
   const float* pw = weight ? weight->f32() : nullptr;
   const float* pm = mean->f32();
@@ -201,7 +241,12 @@ SSQL_OP(batchNormBackward) {
   std::vector<float> k(p.C), a0(p.C), a1(p.C);
   forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
     double sumG[kMaxBlock], sumGX[kMaxBlock];  // sum(gy), sum(gy * (x - mean))
-    if (training || withAffine) gradMoments(p, pg, px, pm, c0, c1, sumG, sumGX);
+    if (training || withAffine) {
+      if (py)
+        gradMoments<true>(p, pg, py, px, pm, c0, c1, sumG, sumGX);
+      else
+        gradMoments<false>(p, pg, py, px, pm, c0, c1, sumG, sumGX);
+    }
     for (int64_t c = c0; c < c1; ++c) {
       double inv = pi[c];
       if (withAffine) {
@@ -213,7 +258,10 @@ SSQL_OP(batchNormBackward) {
       a1[c] = training && M > 0 ? static_cast<float>(inv * inv * sumGX[c - c0] / M) : 0.0f;
     }
     // In eval mode a0 = a1 = 0 and gy stands in for x, so that dx = k * gy even where x is not finite.
-    inputGrad(p, pg, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
+    if (py)
+      inputGrad<true>(p, pg, py, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
+    else
+      inputGrad<false>(p, pg, py, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
   });
   return wrapMany(a.env(), {dx, dw, db});
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/fake_quant_math.h"
+#include "extremes.h"
 #include "quant_util.h"
 
 // The EMA must round after each multiply as PyTorch's separate mul and add kernels do.
@@ -18,62 +19,6 @@ using namespace ssql;
 using namespace ssql::quant;
 
 namespace {
-
-struct Extremes {
-  float mn = std::numeric_limits<float>::infinity();
-  float mx = -std::numeric_limits<float>::infinity();
-  bool nan = false;
-};
-
-typedef float V8f __attribute__((vector_size(32)));
-typedef int32_t V8i __attribute__((vector_size(32)));
-
-// min/max over p[0..n) in 8 lanes (GCC vector extensions: two SSE registers, or one AVX2 register in that clone);
-// NaN is tracked apart, since torch.min/max propagate it.
-SSQL_CLONES void scanRun(const float* __restrict p, int64_t n, float* mnOut, float* mxOut, int* nanOut) {
-  V8f mn, mx;
-  V8i nan = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int j = 0; j < 8; ++j) {
-    mn[j] = *mnOut;
-    mx[j] = *mxOut;
-  }
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    V8f v;
-    std::memcpy(&v, p + i, sizeof v);
-    mn = v < mn ? v : mn;
-    mx = v > mx ? v : mx;
-    nan |= v != v;
-  }
-  float a = *mnOut, b = *mxOut;
-  int any = *nanOut;
-  for (int j = 0; j < 8; ++j) {
-    a = mn[j] < a ? mn[j] : a;
-    b = mx[j] > b ? mx[j] : b;
-    any |= nan[j] != 0;
-  }
-  for (; i < n; ++i) {
-    float v = p[i];
-    a = v < a ? v : a;
-    b = v > b ? v : b;
-    any |= v != v;
-  }
-  *mnOut = a;
-  *mxOut = b;
-  *nanOut = any;
-}
-
-inline void scanRun(const float* p, int64_t n, Extremes& e) {
-  int nan = e.nan;
-  scanRun(p, n, &e.mn, &e.mx, &nan);
-  e.nan = nan != 0;
-}
-
-inline void merge(Extremes& into, const Extremes& e) {
-  into.mn = e.mn < into.mn ? e.mn : into.mn;
-  into.mx = e.mx > into.mx ? e.mx : into.mx;
-  into.nan = into.nan || e.nan;
-}
 
 // First flat index in the run [b, e) whose value equals v (NaN matches NaN), or -1.
 inline int64_t firstIndex(const float* x, int64_t b, int64_t e, float v) {

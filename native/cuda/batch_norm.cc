@@ -22,12 +22,13 @@ struct ChannelSums {
   double* data() const { return static_cast<double*>(sums->storage->data); }
 };
 
-ChannelSums channelSums(cuda::ChannelSums mode, const float* x, const float* gy, const float* mean, const Planes& p) {
+ChannelSums channelSums(cuda::ChannelSums mode, const float* x, const float* gy, const float* reluOut, const float* mean,
+                        const Planes& p) {
   ChannelSums r;
   r.sums = empty(DType::U8, {p.C * 2 * static_cast<int64_t>(sizeof(double))});
   size_t scratchBytes = cuda::channelSumsScratchBytes(p.N, p.C, p.S);
   if (scratchBytes) r.scratch = empty(DType::U8, {static_cast<int64_t>(scratchBytes)});
-  cuda::channelSums(mode, x, gy, mean, p.N, p.C, p.S, r.data(), r.scratch ? r.scratch->storage->data : nullptr,
+  cuda::channelSums(mode, x, gy, reluOut, mean, p.N, p.C, p.S, r.data(), r.scratch ? r.scratch->storage->data : nullptr,
                     cuda::stream());
   return r;
 }
@@ -43,7 +44,7 @@ SSQL_OP(batchNorm) {
   float* shift = scale + p.C;
   cudaStream_t s = cuda::stream();
   if (b.training) {
-    ChannelSums sums = channelSums(cuda::ChannelSums::Moments, x->f32(), nullptr, nullptr, p);
+    ChannelSums sums = channelSums(cuda::ChannelSums::Moments, x->f32(), nullptr, nullptr, nullptr, p);
     cuda::batchNormFinalizeTrain(sums.data(), p.C, p.count(), static_cast<float>(b.eps), static_cast<float>(b.momentum),
                                  ptr(b.runningMean), ptr(b.runningVar), ptr(b.weight), ptr(b.bias), mean->f32(),
                                  invStd->f32(), scale, shift, s);
@@ -51,8 +52,9 @@ SSQL_OP(batchNorm) {
     cuda::batchNormFinalizeEval(b.runningMean->f32(), b.runningVar->f32(), p.C, static_cast<float>(b.eps), ptr(b.weight),
                                 ptr(b.bias), mean->f32(), invStd->f32(), scale, shift, s);
   }
-  cuda::channelAffine(x->f32(), mean->f32(), scale, shift, b.y->f32(), p.N, p.C, p.S, s);
-  return wrapMany(a.env(), {b.y, mean, invStd});
+  cuda::channelAffine(x->f32(), mean->f32(), scale, shift, b.y->f32(), p.N, p.C, p.S, b.relu, s);
+  // The output range is a CPU-side fusion; here the observer runs its own reduction (range null).
+  return wrapMany(a.env(), {b.y, mean, invStd, nullptr});
 }
 
 // dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
@@ -63,10 +65,10 @@ SSQL_OP(batchNormBackward) {
   cudaStream_t s = cuda::stream();
   ChannelSums sums;
   if (b.training || b.withAffine) {
-    sums = channelSums(cuda::ChannelSums::BackwardTerms, b.x->f32(), b.gy->f32(), b.mean->f32(), p);
+    sums = channelSums(cuda::ChannelSums::BackwardTerms, b.x->f32(), b.gy->f32(), ptr(b.reluOut), b.mean->f32(), p);
     cuda::batchNormBackwardParams(sums.data(), b.invStd->f32(), ptr(b.dw), ptr(b.db), p.C, s);
   }
-  cuda::batchNormBackwardData(b.gy->f32(), b.x->f32(), ptr(b.weight), b.mean->f32(), b.invStd->f32(),
+  cuda::batchNormBackwardData(b.gy->f32(), ptr(b.reluOut), b.x->f32(), ptr(b.weight), b.mean->f32(), b.invStd->f32(),
                               sums.sums ? sums.data() : nullptr, p.N, p.C, p.S, b.training, b.dx->f32(), s);
   return wrapMany(a.env(), {b.dx, b.dw, b.db});
 }

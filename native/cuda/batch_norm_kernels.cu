@@ -22,8 +22,14 @@ int channelSplits(int64_t n, int64_t c, int64_t hw) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, 1024)));
 }
 
+// gy, or gy where a fused ReLU's output is positive (its backward); reluOut null: no ReLU.
+__device__ __forceinline__ float gradIn(const float* __restrict__ gy, const float* __restrict__ reluOut, int64_t i) {
+  return reluOut && !(reluOut[i] > 0.0f) ? 0.0f : gy[i];
+}
+
 __global__ void channelSumsKernel(ChannelSums mode, const float* __restrict__ x, const float* __restrict__ gy,
-                                  const float* __restrict__ mean, int64_t n, int64_t c, int64_t hw, double* __restrict__ out) {
+                                  const float* __restrict__ reluOut, const float* __restrict__ mean, int64_t n,
+                                  int64_t c, int64_t hw, double* __restrict__ out) {
   __shared__ double shared[32];
   int64_t ch = blockIdx.x;
   int64_t m = n * hw;
@@ -39,7 +45,7 @@ __global__ void channelSumsKernel(ChannelSums mode, const float* __restrict__ x,
       a += v;
       b += v * v;
     } else if (mode == ChannelSums::BackwardTerms) {
-      double g = gy[idx];
+      double g = gradIn(gy, reluOut, idx);
       a += g;
       b += g * (static_cast<double>(x[idx]) - mu);
     } else {
@@ -110,10 +116,11 @@ __global__ void batchNormFinalizeEvalKernel(const float* __restrict__ runningMea
 
 __global__ void channelAffineKernel(const float* __restrict__ x, const float* __restrict__ mean,
                                     const float* __restrict__ scale, const float* __restrict__ shift, float* __restrict__ y,
-                                    int64_t total, int64_t c, int64_t hw) {
+                                    int64_t total, int64_t c, int64_t hw, bool relu) {
   for (int64_t i = globalIndex(); i < total; i += globalStride()) {
     int64_t ch = (i / hw) % c;
-    y[i] = (x[i] - mean[ch]) * scale[ch] + shift[ch];
+    float v = (x[i] - mean[ch]) * scale[ch] + shift[ch];
+    y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
 
@@ -126,7 +133,8 @@ __global__ void batchNormBackwardParamsKernel(const double* __restrict__ sums, c
 }
 
 // Training: dx = w·invStd·(gy − Σgy/M − (x − mean)·invStd²·Σgy(x − mean)/M); eval: dx = gy·w·invStd.
-__global__ void batchNormBackwardDataKernel(const float* __restrict__ gy, const float* __restrict__ x,
+__global__ void batchNormBackwardDataKernel(const float* __restrict__ gy, const float* __restrict__ reluOut,
+                                            const float* __restrict__ x,
                                             const float* __restrict__ weight, const float* __restrict__ mean,
                                             const float* __restrict__ invStd, const double* __restrict__ sums,
                                             int64_t total, int64_t c, int64_t hw, bool training,
@@ -136,13 +144,14 @@ __global__ void batchNormBackwardDataKernel(const float* __restrict__ gy, const 
     int64_t ch = (i / hw) % c;
     float inv = invStd[ch];
     float w = weight ? weight[ch] : 1.0f;
+    float g = gradIn(gy, reluOut, i);
     if (!training) {
-      dx[i] = gy[i] * w * inv;
+      dx[i] = g * w * inv;
       continue;
     }
     float meanGrad = static_cast<float>(sums[ch * 2] / m);
     float proj = static_cast<float>(sums[ch * 2 + 1] / m) * inv * inv;
-    dx[i] = w * inv * (gy[i] - meanGrad - (x[i] - mean[ch]) * proj);
+    dx[i] = w * inv * (g - meanGrad - (x[i] - mean[ch]) * proj);
   }
 }
 
@@ -153,13 +162,13 @@ size_t channelSumsScratchBytes(int64_t n, int64_t c, int64_t hw) {
   return splits > 1 ? static_cast<size_t>(c) * splits * 2 * sizeof(double) : 0;
 }
 
-void channelSums(ChannelSums mode, const float* x, const float* gy, const float* mean, int64_t n, int64_t c, int64_t hw,
-                 double* sums, void* scratch, cudaStream_t s) {
+void channelSums(ChannelSums mode, const float* x, const float* gy, const float* reluOut, const float* mean, int64_t n,
+                 int64_t c, int64_t hw, double* sums, void* scratch, cudaStream_t s) {
   if (c <= 0) return;
   int splits = channelSplits(n, c, hw);
   double* partial = splits > 1 ? static_cast<double*>(scratch) : sums;
   dim3 grid(static_cast<unsigned int>(c), static_cast<unsigned int>(splits));
-  channelSumsKernel<<<grid, kChannelThreads, 0, s>>>(mode, x, gy, mean, n, c, hw, partial);
+  channelSumsKernel<<<grid, kChannelThreads, 0, s>>>(mode, x, gy, reluOut, mean, n, c, hw, partial);
   checkCuda(cudaGetLastError(), "per-channel sum kernel");
   if (splits > 1) {
     channelPartialsKernel<<<blocksFor(c), kThreads, 0, s>>>(partial, sums, c, splits);
@@ -191,10 +200,10 @@ void batchNormFinalizeEval(const float* runningMean, const float* runningVar, in
 }
 
 void channelAffine(const float* x, const float* mean, const float* scale, const float* shift, float* y, int64_t n,
-                   int64_t c, int64_t hw, cudaStream_t s) {
+                   int64_t c, int64_t hw, bool relu, cudaStream_t s) {
   int64_t total = n * c * hw;
   if (total <= 0) return;
-  channelAffineKernel<<<blocksFor(total), kThreads, 0, s>>>(x, mean, scale, shift, y, total, c, hw);
+  channelAffineKernel<<<blocksFor(total), kThreads, 0, s>>>(x, mean, scale, shift, y, total, c, hw, relu);
   checkCuda(cudaGetLastError(), "batch norm kernel");
 }
 
@@ -205,12 +214,13 @@ void batchNormBackwardParams(const double* sums, const float* invStd, float* dWe
   checkCuda(cudaGetLastError(), "batch norm backward kernel");
 }
 
-void batchNormBackwardData(const float* gy, const float* x, const float* weight, const float* mean, const float* invStd,
-                           const double* sums, int64_t n, int64_t c, int64_t hw, bool training, float* dx, cudaStream_t s) {
+void batchNormBackwardData(const float* gy, const float* reluOut, const float* x, const float* weight, const float* mean,
+                           const float* invStd, const double* sums, int64_t n, int64_t c, int64_t hw, bool training,
+                           float* dx, cudaStream_t s) {
   int64_t total = n * c * hw;
   if (total <= 0) return;
-  batchNormBackwardDataKernel<<<blocksFor(total), kThreads, 0, s>>>(gy, x, weight, mean, invStd, sums, total, c, hw,
-                                                                    training, dx);
+  batchNormBackwardDataKernel<<<blocksFor(total), kThreads, 0, s>>>(gy, reluOut, x, weight, mean, invStd, sums, total,
+                                                                    c, hw, training, dx);
   checkCuda(cudaGetLastError(), "batch norm backward kernel");
 }
 

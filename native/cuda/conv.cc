@@ -312,7 +312,7 @@ void biasGradient(const Tensor& gy, Tensor& gb, const ConvGeometry& q) {
   auto scratch = workspace(scratchBytes);
   cudaStream_t s = cuda::stream();
   auto* psums = static_cast<double*>(sums->storage->data);
-  cuda::channelSums(cuda::ChannelSums::GradSum, nullptr, gy.f32(), nullptr, q.N, q.O, hw, psums, dataOf(scratch), s);
+  cuda::channelSums(cuda::ChannelSums::GradSum, nullptr, gy.f32(), nullptr, nullptr, q.N, q.O, hw, psums, dataOf(scratch), s);
   cuda::channelSumToFloat(psums, gb.f32(), q.O, s);
 }
 

@@ -56,8 +56,9 @@ enum class ChannelSums {
 };
 size_t channelSumsScratchBytes(int64_t n, int64_t c, int64_t hw);
 // Per-channel sums over [n, c, hw] in double; sums gets 2 values per channel (GradSum: conv2d's bias gradient too).
-void channelSums(ChannelSums mode, const float* x, const float* gy, const float* mean, int64_t n, int64_t c, int64_t hw,
-                 double* sums, void* scratch, cudaStream_t s);
+// reluOut (BackwardTerms; null for none): gy counts only where that fused ReLU output is positive.
+void channelSums(ChannelSums mode, const float* x, const float* gy, const float* reluOut, const float* mean, int64_t n,
+                 int64_t c, int64_t hw, double* sums, void* scratch, cudaStream_t s);
 void channelSumToFloat(const double* sums, float* out, int64_t c, cudaStream_t s);
 
 // Batch statistics → mean, invStd, running stats (unbiased variance), and y = (x − mean[c])·scale[c] + shift[c].
@@ -66,13 +67,16 @@ void batchNormFinalizeTrain(const double* sums, int64_t c, int64_t count, float 
                             float* scale, float* shift, cudaStream_t s);
 void batchNormFinalizeEval(const float* runningMean, const float* runningVar, int64_t c, float eps, const float* weight,
                            const float* bias, float* mean, float* invStd, float* scale, float* shift, cudaStream_t s);
+// relu: y = max(y, 0) in the same pass.
 void channelAffine(const float* x, const float* mean, const float* scale, const float* shift, float* y, int64_t n,
-                   int64_t c, int64_t hw, cudaStream_t s);
+                   int64_t c, int64_t hw, bool relu, cudaStream_t s);
 // sums = Σ gy, Σ gy·(x − mean) per channel; dWeight/dBias may be null.
 void batchNormBackwardParams(const double* sums, const float* invStd, float* dWeight, float* dBias, int64_t c,
                              cudaStream_t s);
-void batchNormBackwardData(const float* gy, const float* x, const float* weight, const float* mean, const float* invStd,
-                           const double* sums, int64_t n, int64_t c, int64_t hw, bool training, float* dx, cudaStream_t s);
+// reluOut as channelSums'.
+void batchNormBackwardData(const float* gy, const float* reluOut, const float* x, const float* weight, const float* mean,
+                           const float* invStd, const double* sums, int64_t n, int64_t c, int64_t hw, bool training,
+                           float* dx, cudaStream_t s);
 
 // ---- pooling_kernels.cu
 void maxPool2d(const float* x, float* y, int32_t* indices, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,

@@ -200,6 +200,8 @@ const semantic: [string, () => unknown][] = [
   ["batchNorm: NaN momentum", () => o.batchNorm(f([2, 3]), null, null, null, null, true, NaN, 1e-5)],
   ["batchNormBackward: gy shape differs", () => o.batchNormBackward(f([2, 3]), f([3, 3]), null, f([3]), f([3]), true, false)],
   ["batchNormBackward: mean of the wrong size", () => o.batchNormBackward(f([2, 3]), f([2, 3]), null, f([2]), f([3]), true, false)],
+  ["batchNorm: relu not a boolean", () => o.batchNorm(f([2, 3]), null, null, null, null, true, 0.1, 1e-5, 1 as unknown as boolean)],
+  ["batchNormBackward: reluOut shape differs", () => o.batchNormBackward(f([2, 3]), f([2, 3]), null, f([3]), f([3]), true, false, f([3, 2]))],
   ["matmul: inner dimensions differ", () => o.matmul(f([2, 3]), f([2, 3]), false, false)],
   ["matmul: 1-D operand", () => o.matmul(f([3]), f([3, 2]), false, false)],
   ["matmul: int32 operand", () => o.matmul(o.full([2, 3], 1, "int32"), f([3, 2]), false, false)],

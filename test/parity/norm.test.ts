@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { backward } from "../../lib/tensor/autograd";
 import * as E from "../../lib/tensor/ops/elementwise";
-import { batchNorm, cosineSimilarity, normalize } from "../../lib/tensor/ops/norm";
+import { batchNorm, batchNormAct, cosineSimilarity, normalize } from "../../lib/tensor/ops/norm";
+import { MinMaxObserver } from "../../lib/quant/observers/minmax";
+import { tensor } from "../../lib/tensor/tensor";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
 import { type FixtureCase, arrayOf, expectClose, fixtureTests, has, loadFixture, loadLargeFixture, optTensorOf, tensorOf } from "../helpers/fixtures";
@@ -49,6 +51,80 @@ describe("batchNorm gradients", () => {
   it("rejects a single value per channel in training, as PyTorch", () => {
     const x = randomTensor([1, 3], 36, false);
     expect(() => batchNorm(x, null, null, null, null, true)).toThrow(RangeError);
+  });
+});
+
+describe("batchNorm with its epilogue (fused ReLU, output range)", () => {
+  const bits = (t: { toArraySync(): ArrayLike<number> } | null) => Array.from(t!.toArraySync());
+  // Each result of the fused op and of batchNorm then relu, forward and backward, on fresh leaves.
+  function both(shape: number[], training: boolean) {
+    const C = shape[1];
+    const gy = randomTensor(shape, 44, false);
+    const run = (fused: boolean) => {
+      const x = randomTensor(shape, 41), w = randomTensor([C], 42), b = randomTensor([C], 43);
+      const rm = randomTensor([C], 45, false), rv = E.addScalar(randomTensor([C], 46, false), 2).keep();
+      const r = tidy(() => {
+        const y = fused ? batchNormAct(x, rm, rv, w, b, training, 0.1, 1e-5, { relu: true }).y : E.relu(batchNorm(x, rm, rv, w, b, training, 0.1, 1e-5));
+        const out = bits(y);
+        backward(y, gy);
+        return out;
+      });
+      return { y: r, gx: bits(x.grad), gw: bits(w.grad), gb: bits(b.grad), rm: bits(rm), rv: bits(rv) };
+    };
+    return [run(true), run(false)];
+  }
+
+  for (const shape of [[4, 3, 5, 5], [8, 70]])
+    for (const training of [true, false])
+      it(`equals batchNorm then relu bit for bit (${shape.length}-D, ${training ? "training" : "eval"})`, () => {
+        const [fused, separate] = both(shape, training);
+        expect(fused.y.some((v) => v === 0) && fused.y.some((v) => v > 0)).toBe(true);
+        expect(fused).toEqual(separate);
+      });
+
+  it("matches finite differences (4-D, training)", () => {
+    const x = randomTensor([3, 2, 2, 3], 51), w = randomTensor([2], 52), b = randomTensor([2], 53);
+    const r = randomTensor([3, 2, 2, 3], 57, false);
+    const f = ([xi, wi, bi]: typeof x[]) => R.sum(E.mul(batchNormAct(xi, null, null, wi, bi, true, 0, 1e-5, { relu: true }).y, r));
+    expect(gradCheck(f, [x, w, b], 1e-3)).toBeLessThan(5e-3);
+  });
+
+  it("hands back the output's [min, max] where the backend computes it, as the observer's own reduction", () => {
+    for (const relu of [true, false])
+      for (const shape of [[4, 3, 5, 5], [6, 130]]) {
+        const x = randomTensor(shape, 61, false);
+        tidy(() => {
+          const { y, range } = batchNormAct(x, null, null, null, null, true, 0.1, 1e-5, { relu, withRange: true });
+          if (x.device !== "cpu") return expect(range).toBeNull();
+          const own = new MinMaxObserver({ axis: null });
+          own.observe(y);
+          expect(bits(range)).toEqual([...bits(own.range()!.min), ...bits(own.range()!.max)]);
+          const folded = new MinMaxObserver({ axis: null });
+          expect(folded.takesRange).toBe(true);
+          folded.observe(y, range);
+          folded.observe(y, range);
+          expect(bits(folded.range()!.min)).toEqual(bits(own.range()!.min));
+          expect(bits(folded.range()!.max)).toEqual(bits(own.range()!.max));
+          own.dispose();
+          folded.dispose();
+        });
+      }
+  });
+
+  it("propagates a NaN into the range as the observer's reduction does", () => {
+    const v = new Float32Array(2 * 3 * 4).map((_, i) => i / 7);
+    v[9] = NaN;
+    const x = tensor(v, [2, 3, 2, 2]);
+    tidy(() => {
+      const { range } = batchNormAct(x, null, null, null, null, true, 0.1, 1e-5, { withRange: true });
+      expect(bits(range).every((r) => Number.isNaN(r))).toBe(true);
+    });
+    x.dispose();
+  });
+
+  it("per-channel and index-tracking observers reduce the tensor themselves", () => {
+    expect(new MinMaxObserver({ axis: 1 }).takesRange).toBe(false);
+    expect(new MinMaxObserver({ axis: null, trackIndices: true }).takesRange).toBe(false);
   });
 });
 

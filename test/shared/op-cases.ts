@@ -470,7 +470,12 @@ interface BnSpec {
   affine: boolean;
   running: boolean;
   seed: number;
+  /** The fused ReLU epilogue (forward max, backward mask), train and eval. */
+  relu?: boolean;
 }
+
+const reluRef = (y: ArrayLike<number>) => Float64Array.from(y, (v) => (v > 0 ? v : 0));
+const maskedRef = (g: ArrayLike<number>, y: ArrayLike<number>) => Float64Array.from(g, (v, i) => (y[i] > 0 ? v : 0));
 
 function batchNormCase(name: string, spec: BnSpec): OpCase {
   const C = spec.x[1];
@@ -489,13 +494,14 @@ function batchNormCase(name: string, spec: BnSpec): OpCase {
     run: (ops) =>
       session(ops, (s) => {
         const d = data();
+        const relu = spec.relu ?? false;
         const x = s.t(d.x, spec.x), gy = s.t(d.gy, spec.x);
         const w = d.w ? s.t(d.w, [C]) : null, b = d.b ? s.t(d.b, [C]) : null;
         const rm = d.rm ? s.t(d.rm, [C]) : null, rv = d.rv ? s.t(d.rv, [C]) : null;
-        const [y, mean, invStd] = ops.batchNorm(x, w, b, rm, rv, true, momentum, eps).map((h) => s.own(h));
-        const [dx, dw, db] = ops.batchNormBackward(gy, x, w, mean, invStd, true, spec.affine);
+        const [y, mean, invStd] = ops.batchNorm(x, w, b, rm, rv, true, momentum, eps, relu).map((h) => s.own(h));
+        const [dx, dw, db] = ops.batchNormBackward(gy, x, w, mean!, invStd!, true, spec.affine, relu ? y : null);
         [dx, dw, db].forEach((h) => s.own(h));
-        const out: Outputs = { y: s.read(y), mean: s.read(mean), invStd: s.read(invStd), dx: s.read(dx) };
+        const out: Outputs = { y: s.read(y!), mean: s.read(mean!), invStd: s.read(invStd!), dx: s.read(dx) };
         if (dw && db) {
           out.dw = s.read(dw);
           out.db = s.read(db);
@@ -504,21 +510,23 @@ function batchNormCase(name: string, spec: BnSpec): OpCase {
           out.runningMean = s.read(rm);
           out.runningVar = s.read(rv);
           // Eval mode with the updated running statistics, and its backward.
-          const [ye, me, ie] = ops.batchNorm(x, w, b, rm, rv, false, momentum, eps).map((h) => s.own(h));
-          const grads = ops.batchNormBackward(gy, x, w, me, ie, false, spec.affine);
+          const [ye, me, ie] = ops.batchNorm(x, w, b, rm, rv, false, momentum, eps, relu).map((h) => s.own(h));
+          const grads = ops.batchNormBackward(gy, x, w, me!, ie!, false, spec.affine, relu ? ye : null);
           grads.forEach((h) => s.own(h));
           const dxe = grads[0];
-          out.yEval = s.read(ye);
-          out.invStdEval = s.read(ie);
+          out.yEval = s.read(ye!);
+          out.invStdEval = s.read(ie!);
           out.dxEval = s.read(dxe);
         }
         return out;
       }),
     reference: () => {
       const d = data();
+      const relu = spec.relu ?? false;
       const f = R.batchNormRef(d.x, spec.x, d.w, d.b, d.rm, d.rv, true, momentum, eps);
-      const g = R.batchNormBackwardRef(d.gy, d.x, spec.x, d.w, f.mean, f.invStd, true);
-      const out: Outputs = { y: f.y, mean: f.mean, invStd: f.invStd, dx: g.dx };
+      const y = relu ? reluRef(f.y) : f.y;
+      const g = R.batchNormBackwardRef(relu ? maskedRef(d.gy, y) : d.gy, d.x, spec.x, d.w, f.mean, f.invStd, true);
+      const out: Outputs = { y, mean: f.mean, invStd: f.invStd, dx: g.dx };
       if (spec.affine) {
         out.dw = g.dw;
         out.db = g.db;
@@ -528,9 +536,10 @@ function batchNormCase(name: string, spec: BnSpec): OpCase {
         out.runningVar = f.runningVar;
         const rm32 = Float32Array.from(f.runningMean), rv32 = Float32Array.from(f.runningVar);
         const e = R.batchNormRef(d.x, spec.x, d.w, d.b, rm32, rv32, false, momentum, eps);
-        out.yEval = e.y;
+        const ye = relu ? reluRef(e.y) : e.y;
+        out.yEval = ye;
         out.invStdEval = e.invStd;
-        out.dxEval = R.batchNormBackwardRef(d.gy, d.x, spec.x, d.w, rm32, e.invStd, false).dx;
+        out.dxEval = R.batchNormBackwardRef(relu ? maskedRef(d.gy, ye) : d.gy, d.x, spec.x, d.w, rm32, e.invStd, false).dx;
       }
       return out;
     },
@@ -541,6 +550,8 @@ const batchNormCases = [
   batchNormCase("batchNorm 4-D, affine, running stats, train and eval", { x: [4, 3, 5, 5], affine: true, running: true, seed: 50 }),
   batchNormCase("batchNorm 2-D without affine or running stats", { x: [8, 5], affine: false, running: false, seed: 56 }),
   batchNormCase("batchNorm ResNet activation shape", { x: [16, 64, 16, 16], affine: true, running: true, seed: 62 }),
+  batchNormCase("batchNorm + fused ReLU, 4-D, train and eval", { x: [4, 3, 5, 5], affine: true, running: true, seed: 68, relu: true }),
+  batchNormCase("batchNorm + fused ReLU, 2-D", { x: [8, 70], affine: false, running: false, seed: 74, relu: true }),
 ];
 
 const matmulCase: OpCase = {

@@ -171,6 +171,42 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
     }
   });
 
+  it("observes the same output ranges whether the producing batch norm hands its output's range over or not", () => {
+    const q = built.quant!;
+    const enc = (built.method as SSQLSimSiam).encoder;
+    const x = new Generator(5).normal([4, 3, 32, 32]).keep();
+    const observed = (fused: boolean) =>
+      noGrad(() =>
+        tidy(() => {
+          q.observe();
+          const inner = enc.slot.hooks;
+          let handed = 0;
+          enc.slot.hooks = {
+            weight: inner.weight,
+            output: (unit, y, range) => {
+              if (range) handed++;
+              return inner.output(unit, y, range);
+            },
+            outputRange: fused ? inner.outputRange : () => false,
+          };
+          enc.forward(x);
+          enc.forward(x);
+          const r = q.layers.map((l) => {
+            const o = l.act!.observer.range()!;
+            return [l.name, ...o.min.toArraySync(), ...o.max.toArraySync()];
+          });
+          q.fullPrecision();
+          return { r, handed };
+        }),
+      );
+    const fused = observed(true), own = observed(false);
+    expect(own.handed).toBe(0);
+    // Every conv unit and the projector's BN units on the CPU (the blocks end in add + ReLU); none where not computed.
+    expect(fused.handed).toBe(x.device === "cpu" ? 2 * 23 : 0);
+    expect(fused.r).toEqual(own.r);
+    x.dispose();
+  });
+
   it("rejects a BIT_CONFIG entry that names no layer, listing the valid names", () => {
     const bad = config([{ key: "QUANT.BIT_CONFIG", value: [{ conv1: { w: 8, a: 8 }, "layer5.0.conv1": { a: 0 } }] }]);
     const names = UNITS.map(([n]) => n).join(", ");

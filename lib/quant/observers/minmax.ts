@@ -12,7 +12,13 @@ export class MinMaxBuffers {
 
   constructor(private readonly axis: number | null, private readonly withIndices: boolean, private readonly who: string) {}
 
-  fold(x: Tensor): void {
+  /** Whether fold() can take a producer's [min, max] of x (per tensor, no indices). */
+  get takesRange(): boolean {
+    return this.axis === null && !this.withIndices;
+  }
+
+  /** Folds x, or with `range` (x's [min, max], float32 [2]) that instead: its own min and max are x's. */
+  fold(x: Tensor, range: Tensor | null = null): void {
     const c = channelCount(x, this.axis, this.who);
     if (this.min && this.min.numel !== c) this.dispose();
     if (!this.min) {
@@ -22,7 +28,8 @@ export class MinMaxBuffers {
       this.max = f(0);
       if (this.withIndices) [this.argmin, this.argmax] = [i(), i()];
     }
-    x.ops.aminmax_(x.handle, this.min.handle, this.max!.handle, this.argmin?.handle ?? null, this.argmax?.handle ?? null, this.axis, this.count > 0);
+    const src = range && this.takesRange ? range : x;
+    x.ops.aminmax_(src.handle, this.min.handle, this.max!.handle, this.argmin?.handle ?? null, this.argmax?.handle ?? null, this.axis, this.count > 0);
     this.count++;
   }
 
@@ -55,7 +62,11 @@ export class MinMaxObserver implements Observer {
     return this.buf.count > 0;
   }
 
-  observe(x: Tensor): void {
+  get takesRange(): boolean {
+    return this.buf.takesRange;
+  }
+
+  observe(x: Tensor, range: Tensor | null = null): void {
     const live = this.trackIndices && x.requiresGrad && isGradEnabled();
     if (this.buf.count === 0) {
       this.source = live ? x : null;
@@ -64,7 +75,7 @@ export class MinMaxObserver implements Observer {
       if (live) throw new Error("MinMaxObserver: a range-tracking observer saw two different tensors since reset(); the scale gradient is defined for one weight");
       this.sourceValid = false;
     }
-    this.buf.fold(x);
+    this.buf.fold(x, range);
   }
 
   range(): ObservedRange | null {
@@ -110,8 +121,12 @@ export class MomentumMinMaxObserver implements Observer {
     return this.emaMin !== null;
   }
 
-  observe(x: Tensor): void {
-    this.step.fold(x);
+  get takesRange(): boolean {
+    return this.step.takesRange;
+  }
+
+  observe(x: Tensor, range: Tensor | null = null): void {
+    this.step.fold(x, range);
     const s = this.step;
     if (this.emaMin && this.emaMin.numel !== s.min!.numel) this.disposeEma();
     if (!this.emaMin) {

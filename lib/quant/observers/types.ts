@@ -32,8 +32,13 @@ export interface Observer {
   readonly axis: number | null;
   /** Whether there are statistics to compute a scale from. */
   readonly observed: boolean;
-  /** Folds x into the statistics on the device (no read-back). */
-  observe(x: Tensor): void;
+  /**
+   * Folds x into the statistics on the device (no read-back). `range`: x's [min, max] (float32 [2]) as its producer
+   * computed it in the same pass; an observer that says `takesRange` folds that instead of reducing x again.
+   */
+  observe(x: Tensor, range?: Tensor | null): void;
+  /** Whether observe() can use a producer's [min, max] of x (per-tensor min/max observers without source tracking). */
+  readonly takesRange?: boolean;
   /**
    * Current range, or null before any observation. The tensors stay owned by the observer and are the same until the
    * next observe() / reset() / setBits() (so a caller may merge them across processes in place).

@@ -15,11 +15,19 @@ export interface NnOps {
   /**
    * Batch norm over x [N, C] or [N, C, H, W]. Training: batch statistics, and running stats (if given) updated in
    * place with `momentum` and the unbiased batch variance, as PyTorch. Eval: running stats.
-   * Returns [y, mean, invStd] where mean/invStd are what normalised x (saved for backward).
+   * relu: the output is max(y, 0), in the same pass. withRange: also [min(y), max(y)] (NaN, NaN when y holds a NaN)
+   * as a float32 [2], for a per-tensor observer; null where the backend does not compute it in the pass (CUDA).
+   * Returns [y, mean, invStd, range] where mean/invStd are what normalised x (saved for backward).
    */
-  batchNorm(x: H, weight: H | null, bias: H | null, runningMean: H | null, runningVar: H | null, training: boolean, momentum: number, eps: number): [H, H, H];
-  /** Returns [dx, dWeight or null, dBias or null]; `training` says whether mean/invStd depended on x. */
-  batchNormBackward(gy: H, x: H, weight: H | null, mean: H, invStd: H, training: boolean, withAffine: boolean): [H, H | null, H | null];
+  batchNorm(
+    x: H, weight: H | null, bias: H | null, runningMean: H | null, runningVar: H | null, training: boolean, momentum: number, eps: number,
+    relu?: boolean, withRange?: boolean,
+  ): [H, H, H, H | null];
+  /**
+   * Returns [dx, dWeight or null, dBias or null]; `training` says whether mean/invStd depended on x. reluOut: the output
+   * of a batchNorm run with relu, whose backward is fused (gy counts where reluOut > 0).
+   */
+  batchNormBackward(gy: H, x: H, weight: H | null, mean: H, invStd: H, training: boolean, withAffine: boolean, reluOut?: H | null): [H, H | null, H | null];
 
   /** 2-D matrix product op(a) @ op(b), op = transpose when the flag is set. */
   matmul(a: H, b: H, transA: boolean, transB: boolean): H;

@@ -19,8 +19,25 @@ export function batchNorm(
   momentum = 0.1,
   eps = 1e-5,
 ): Tensor {
+  return batchNormAct(x, runningMean, runningVar, weight, bias, training, momentum, eps).y;
+}
+
+/** What a batch norm may do in the same pass over its output. */
+export interface BatchNormEpilogue {
+  /** relu(batch norm) as one op, forward and backward (bit for bit the two ops'). */
+  relu?: boolean;
+  /** Also return [min, max] of the output for a per-tensor observer, where the backend computes it in the pass. */
+  withRange?: boolean;
+}
+
+/** batchNorm, then the epilogue: the output and, when asked for and computed, its range (float32 [2], no gradient). */
+export function batchNormAct(
+  x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null, training: boolean,
+  momentum: number, eps: number, epilogue: BatchNormEpilogue = {},
+): { y: Tensor; range: Tensor | null } {
   const batchStats = training || !runningMean;
-  const [y, m, s] = x.ops.batchNorm(
+  const relu = epilogue.relu ?? false;
+  const [y, m, s, r] = x.ops.batchNorm(
     x.handle,
     weight ? weight.handle : null,
     bias ? bias.handle : null,
@@ -29,13 +46,18 @@ export function batchNorm(
     batchStats,
     momentum,
     eps,
+    relu,
+    epilogue.withRange ?? false,
   );
   const out = x.wrap(y);
   const mean = x.wrap(m);
   const invStd = x.wrap(s);
-  record("batchNorm", out, [x, weight, bias], [x, weight, mean, invStd], (g) => {
+  const range = r ? x.wrap(r) : null;
+  record(relu ? "batchNormRelu" : "batchNorm", out, [x, weight, bias], relu ? [x, weight, mean, invStd, out] : [x, weight, mean, invStd], (g) => {
     const withAffine = !!(weight?.requiresGrad || bias?.requiresGrad);
-    const [dx, dw, db] = g.ops.batchNormBackward(g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine);
+    const [dx, dw, db] = g.ops.batchNormBackward(
+      g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine, relu ? out.handle : null,
+    );
     const gx = g.wrap(dx);
     const gw = dw ? g.wrap(dw) : null;
     const gb = db ? g.wrap(db) : null;
@@ -44,7 +66,7 @@ export function batchNorm(
     if (gb && !bias?.requiresGrad) gb.dispose();
     return [x.requiresGrad ? gx : null, weight?.requiresGrad ? gw : null, bias?.requiresGrad ? gb : null];
   });
-  return releaseInternal(out, mean, invStd);
+  return { y: releaseInternal(out, mean, invStd), range };
 }
 
 const FLT_MIN = 1.1754943508222875e-38;
