@@ -1,4 +1,4 @@
-import { add, relu } from "../tensor/ops/elementwise";
+import { addRelu } from "../tensor/ops/elementwise";
 import { maxPool2d } from "../tensor/ops/pool";
 import { mean } from "../tensor/ops/reduce";
 import { flatten } from "../tensor/ops/shape";
@@ -43,6 +43,12 @@ function downsampleUnit(slot: HookSlot, name: string, ds: Sequential | null, x: 
   return convUnit(slot, `${name}.downsample`, ds.layers[0] as Conv2d, ds.layers[1] as BatchNorm, false, x);
 }
 
+/** A block's end, relu(out + identity), as one op that also hands the output hook the range it asks for. */
+function blockOutput(slot: HookSlot, name: string, out: Tensor, identity: Tensor): Tensor {
+  const { y, range } = addRelu(out, identity, slot.hooks.outputRange?.(name) ?? false);
+  return slot.hooks.output(name, y, range);
+}
+
 function makeDownsample(inPlanes: number, outPlanes: number, stride: number, gen: RandomGenerator): Sequential | null {
   if (stride === 1 && inPlanes === outPlanes) return null;
   return new Sequential(new Conv2d(inPlanes, outPlanes, 1, gen, { stride }), new BatchNorm(outPlanes));
@@ -74,7 +80,7 @@ class BasicBlock extends Block {
       let out = convUnit(this.slot, `${this.name}.conv1`, this.conv1, this.bn1, true, x);
       out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, false, out);
       const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
-      return this.slot.hooks.output(this.name, relu(add(out, identity)));
+      return blockOutput(this.slot, this.name, out, identity);
     });
   }
 
@@ -121,7 +127,7 @@ class Bottleneck extends Block {
       out = convUnit(this.slot, `${this.name}.conv2`, this.conv2, this.bn2, true, out);
       out = convUnit(this.slot, `${this.name}.conv3`, this.conv3, this.bn3, false, out);
       const identity = downsampleUnit(this.slot, this.name, this.downsample, x);
-      return this.slot.hooks.output(this.name, relu(add(out, identity)));
+      return blockOutput(this.slot, this.name, out, identity);
     });
   }
 

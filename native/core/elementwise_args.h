@@ -54,6 +54,18 @@ inline ZipArgs zipArgs(const Args& a, const char* first, const char* second, con
   return r;
 }
 
+// addRelu(a, b, withRange) -> [max(a + b, 0), range or null]: a residual block's closing add and ReLU in one pass;
+// withRange as batchNorm's (the output's [min, max] where the backend computes it in the pass, else null).
+struct AddReluArgs {
+  ZipArgs zip;
+  bool withRange;
+};
+
+inline AddReluArgs addReluArgs(const Args& a) {
+  AddReluArgs r{zipArgs(a, "a", "b"), a.boolean(2, "withRange")};
+  return r;
+}
+
 // addScaled_(dst, src, alpha): in place, same shape.
 struct AddScaledArgs {
   TensorPtr dst, src;

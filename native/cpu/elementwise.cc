@@ -1,10 +1,17 @@
 // Elementwise float32 ops: broadcasting binary ops, scalar ops, unary ops and their backward helpers.
+// No trapping math: GCC then if-converts the ReLU selects so that those loops vectorize (results unchanged).
+#pragma GCC optimize("no-trapping-math")
+
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <vector>
 
 #include "../core/binding.h"
 #include "../core/elementwise_args.h"
+#include "extremes.h"
 #include "parallel.h"
+#include "simd.h"
 
 using namespace ssql;
 
@@ -48,7 +55,40 @@ Napi::Value zip(const Args& a, F f) {
   return wrap(a.env(), out);
 }
 
+// y = max(a + b, 0) over [0, n), as add then relu round it.
+SSQL_VECTORIZED void addReluRun(const float* a, const float* b, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float v = a[i] + b[i];
+    y[i] = v > 0.0f ? v : 0.0f;
+  }
+}
+
 }  // namespace
+
+SSQL_OP(addRelu) {
+  parse::AddReluArgs r = parse::addReluArgs(a);
+  const TensorPtr &x = r.zip.a, &y = r.zip.b, &out = r.zip.out;
+  const int64_t n = out->numel(), chunk = 16384, chunks = (n + chunk - 1) / chunk;
+  TensorPtr range = r.withRange ? empty(DType::F32, {2}) : nullptr;
+  std::vector<Extremes> part(range ? static_cast<size_t>(chunks) : 0);
+  const float* px = x->f32();
+  const float* py = y->f32();
+  float* po = out->f32();
+  // Chunks small enough that each one's range is scanned while it is still in cache.
+  parallelForIf(n >= kParallelGrain && chunks > 1, chunks, [&](int64_t k) {
+    int64_t b = k * chunk, e = std::min(n, b + chunk);
+    addReluRun(px + b, py + b, po + b, e - b);
+    if (range) scanRun(po + b, e - b, part[static_cast<size_t>(k)]);
+  });
+  if (range) {
+    Extremes all;
+    for (const Extremes& e : part) merge(all, e);
+    range->f32()[0] = all.min();
+    range->f32()[1] = all.max();
+  }
+  return wrapMany(a.env(), {out, range});
+}
 
 SSQL_OP(add) { return binary(a, [](float x, float y) { return x + y; }); }
 SSQL_OP(sub) { return binary(a, [](float x, float y) { return x - y; }); }

@@ -46,6 +46,13 @@ SSQL_OP(sub) { return binaryOp(a, Binary::Sub); }
 SSQL_OP(mul) { return binaryOp(a, Binary::Mul); }
 SSQL_OP(div) { return binaryOp(a, Binary::Div); }
 SSQL_OP(maximum) { return binaryOp(a, Binary::Maximum); }
+// The output range is a CPU-side fusion; here the observer runs its own reduction (range null).
+SSQL_OP(addRelu) {
+  parse::AddReluArgs r = parse::addReluArgs(a);
+  cuda::binary(Binary::AddRelu, r.zip.a->f32(), r.zip.b->f32(), r.zip.out->f32(), r.zip.out->numel(), nullptr,
+               cuda::stream());
+  return wrapMany(a.env(), {r.zip.out, nullptr});
+}
 
 SSQL_OP(addScalar) { return unaryOp(a, Unary::AddScalar, scalarArg(a, 1, "s")); }
 SSQL_OP(mulScalar) { return unaryOp(a, Unary::MulScalar, scalarArg(a, 1, "s")); }

@@ -16,6 +16,12 @@ struct AddOp { __device__ float operator()(float x, float y) const { return x + 
 struct SubOp { __device__ float operator()(float x, float y) const { return x - y; } };
 struct MulOp { __device__ float operator()(float x, float y) const { return x * y; } };
 struct DivOp { __device__ float operator()(float x, float y) const { return x / y; } };
+struct AddReluOp {
+  __device__ float operator()(float x, float y) const {
+    float v = x + y;
+    return v > 0.0f ? v : 0.0f;
+  }
+};
 struct MaximumOp {
   __device__ float operator()(float x, float y) const { return isnan(x) || x > y ? x : y; }
 };
@@ -79,6 +85,7 @@ void binary(Binary op, const float* a, const float* b, float* out, int64_t n, co
     case Binary::Mul: return binaryWith(MulOp{}, a, b, out, n, bc, s);
     case Binary::Div: return binaryWith(DivOp{}, a, b, out, n, bc, s);
     case Binary::Maximum: return binaryWith(MaximumOp{}, a, b, out, n, bc, s);
+    case Binary::AddRelu: return binaryWith(AddReluOp{}, a, b, out, n, bc, s);
   }
 }
 

@@ -13,7 +13,7 @@ namespace ssql {
 namespace cuda {
 
 // ---- elementwise_kernels.cu
-enum class Binary { Add, Sub, Mul, Div, Maximum };
+enum class Binary { Add, Sub, Mul, Div, Maximum, AddRelu };
 enum class Unary { AddScalar, MulScalar, PowScalar, Square, ClampMin, ClampMax, Neg, Exp, Log, Sqrt, Abs, Relu, Sigmoid, Floor };
 enum class GradZip { ReluBackward, AbsBackward, ClampMinBackward, ClampMaxBackward, SigmoidBackward };
 

@@ -28,7 +28,7 @@ export interface OpCase {
 export const allOpNames = [
   "fromArray", "toArray", "toArrayAsync", "item", "full", "shape", "dtype", "reshape", "clone", "copy_", "toFloat",
   "dispose", "isDisposed", "memoryStats", "resetPeakMemoryStats", "setNumThreads", "getNumThreads",
-  "add", "sub", "mul", "div", "maximum", "addScalar", "mulScalar", "powScalar", "clampMin", "neg", "exp", "log",
+  "add", "sub", "mul", "div", "maximum", "addRelu", "addScalar", "mulScalar", "powScalar", "clampMin", "neg", "exp", "log",
   "sqrt", "abs", "relu", "reluBackward", "absBackward", "clampMinBackward", "clampMax", "clampMaxBackward", "sigmoid",
   "sigmoidBackward", "floor", "addScaled_", "mulScalar_", "fill_", "expand",
   "sum", "mean", "maxDim", "minDim", "indexGradBackward", "permute", "concat", "narrow",
@@ -160,6 +160,21 @@ const lifecycleCase: OpCase = {
 };
 
 // ---------------------------------------------------------------------------------------------- elementwise
+
+const addReluCase: OpCase = {
+  name: "addRelu (a residual block's add and ReLU in one pass)",
+  ops: ["addRelu"],
+  run: (ops) =>
+    session(ops, (s) => {
+      const a = s.t(rand(4 * 8 * 33, 80), [4, 8, 33]), b = s.t(rand(4 * 8 * 33, 81), [4, 8, 33]);
+      const [y, range] = ops.addRelu(a, b, false).map((h) => s.own(h));
+      return { y: s.read(y!), rangeUnasked: [range === null ? 0 : 1] };
+    }),
+  reference: () => ({
+    y: R.binaryRef(rand(4 * 8 * 33, 80), [4, 8, 33], rand(4 * 8 * 33, 81), [4, 8, 33], (x, y) => Math.max(x + y, 0)),
+    rangeUnasked: [0],
+  }),
+};
 
 const binaryCase: OpCase = {
   name: "broadcasting binary ops",
@@ -721,7 +736,7 @@ const sgdCase: OpCase = {
 };
 
 export const opCases: readonly OpCase[] = [
-  transferCase, lifecycleCase, binaryCase, unaryCase, gradHelpersCase, roundingCase, inPlaceCase, reduceCase, shapeCase,
+  transferCase, lifecycleCase, binaryCase, addReluCase, unaryCase, gradHelpersCase, roundingCase, inPlaceCase, reduceCase, shapeCase,
   ...convCases, ...batchNormCases, matmulCase, ...poolCases, ...lossCases, randomCase, sgdCase,
 ];
 

@@ -201,8 +201,8 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
       );
     const fused = observed(true), own = observed(false);
     expect(own.handed).toBe(0);
-    // Every conv unit and the projector's BN units on the CPU (the blocks end in add + ReLU); none where not computed.
-    expect(fused.handed).toBe(x.device === "cpu" ? 2 * 23 : 0);
+    // Every unit on the CPU (conv and projector units end in BN, blocks in add + ReLU); none where not computed.
+    expect(fused.handed).toBe(x.device === "cpu" ? 2 * UNITS.length : 0);
     expect(fused.r).toEqual(own.r);
     x.dispose();
   });

@@ -37,6 +37,11 @@ export interface ElementwiseOps {
   mul(a: H, b: H): H;
   div(a: H, b: H): H;
   maximum(a: H, b: H): H;
+  /**
+   * max(a + b, 0) for same-shape a, b (a residual block's end) in one pass; withRange as NnOps.batchNorm's: the
+   * output's [min, max] (float32 [2]) where the backend computes it in the pass, else null.
+   */
+  addRelu(a: H, b: H, withRange: boolean): [H, H | null];
   addScalar(x: H, s: number): H;
   mulScalar(x: H, s: number): H;
   powScalar(x: H, s: number): H;

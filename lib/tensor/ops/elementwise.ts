@@ -77,6 +77,21 @@ export function neg(x: Tensor): Tensor {
   return record("neg", x.wrap(x.ops.neg(x.handle)), [x], [], (g) => [g.wrap(g.ops.neg(g.handle))]);
 }
 
+/**
+ * relu(add(a, b)) in one pass, for same-shape a and b (a residual block's end), with the output's [min, max] when
+ * `withRange` and the backend computes it (float32 [2], no gradient; else null).
+ */
+export function addRelu(a: Tensor, b: Tensor, withRange = false): { y: Tensor; range: Tensor | null } {
+  if (a.device !== b.device) throw new TypeError(`addRelu(): tensors on ${a.device} and ${b.device}`);
+  const [y, r] = a.ops.addRelu(a.handle, b.handle, withRange);
+  const out = a.wrap(y);
+  record("addRelu", out, [a, b], [out], (g) => {
+    const masked = g.wrap(g.ops.reluBackward(g.handle, out.handle));
+    return [a.requiresGrad ? masked : null, b.requiresGrad ? masked : null];
+  });
+  return { y: out, range: r ? a.wrap(r) : null };
+}
+
 export function relu(x: Tensor): Tensor {
   const out = x.wrap(x.ops.relu(x.handle));
   return record("relu", out, [x], [out], (g) => [g.wrap(g.ops.reluBackward(g.handle, out.handle))]);
