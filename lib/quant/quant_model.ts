@@ -1,6 +1,8 @@
 import type { QuantHooks, QuantUnit } from "../nn/hooks";
 import { fullPrecision } from "../nn/hooks";
 import type { ResNet } from "../nn/resnet";
+import { isGradEnabled } from "../tensor/autograd";
+import type { Tensor } from "../tensor/tensor";
 import type { BitConfig } from "./bits";
 import type { QuantSideSpec } from "./config";
 import { DEFAULT_ROUNDING, type QuantRounding } from "./fake_quant";
@@ -24,6 +26,8 @@ export class QuantizedEncoder {
   private readonly observing: QuantHooks;
   private readonly observingRanges: QuantHooks;
   private readonly quantizing: QuantHooks;
+  /** Within sharedWeightPasses(): each unit's fake-quantized weight of the first pass, by unit name. */
+  private sharedWeights: Map<string, { w: Tensor; q: Tensor; grad: boolean }> | null = null;
 
   constructor(
     readonly model: ResNet,
@@ -71,7 +75,14 @@ export class QuantizedEncoder {
       },
     };
     this.quantizing = {
-      weight: (n, wt) => layer(n).applyWeight(wt),
+      weight: (n, wt) => {
+        const grad = isGradEnabled();
+        const held = this.sharedWeights?.get(n);
+        if (held && held.w === wt && held.grad === grad && !held.q.disposed) return held.q;
+        const q = layer(n).applyWeight(wt);
+        this.sharedWeights?.set(n, { w: wt, q, grad });
+        return q;
+      },
       output: (n, y) => layer(n).applyAct(y),
     };
     // Fails early, with the valid names, on a BIT_CONFIG entry that names no layer.
@@ -120,6 +131,20 @@ export class QuantizedEncoder {
     allocateBits(this.layers, w, a, this.bitConfig);
     for (const l of this.layers) l.setQuantState(true, true);
     this.model.slot.hooks = this.quantizing;
+  }
+
+  /**
+   * Runs `passes` (several fake-quantized forward passes, e.g. one per view) with each unit's fake-quantized weight
+   * computed once and shared by every pass, so that its backward also runs once, on the passes' summed gradient.
+   * The weights must not change inside (one training step's passes).
+   */
+  sharedWeightPasses<T>(passes: () => T): T {
+    this.sharedWeights = new Map();
+    try {
+      return passes();
+    } finally {
+      this.sharedWeights = null;
+    }
   }
 
   /** Linear evaluation: fix the current bits' scales from the calibration statistics for all later passes. */

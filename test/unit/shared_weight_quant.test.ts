@@ -1,0 +1,77 @@
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../lib/config";
+import { buildSslMethod, type BuiltMethod } from "../../lib/ssl/build";
+import type { SSQLSimSiam } from "../../lib/ssl/simsiam";
+import { backward } from "../../lib/tensor/autograd";
+import { Generator } from "../../lib/tensor/ops/random";
+import * as R from "../../lib/tensor/ops/reduce";
+import * as E from "../../lib/tensor/ops/elementwise";
+import { tidy } from "../../lib/tensor/scope";
+import type { Tensor } from "../../lib/tensor/tensor";
+
+/**
+ * QuantizedEncoder.sharedWeightPasses: an SSQL step's quantized passes (one per view) fake-quantize each weight once
+ * and share it, so the fake quant's backward runs once on the summed gradient; the result is the per-pass one's.
+ */
+const recipe = path.resolve(__dirname, "..", "..", "configs", "cifar", "resnet18_ssql_simsiam_cifar.yaml");
+
+describe("fake-quantized weights shared by one step's quantized passes", () => {
+  let built: BuiltMethod;
+  beforeAll(() => {
+    built = buildSslMethod(loadConfig(recipe, [{ key: "SSL.SETTING.DIM", value: 64 }, { key: "SSL.SETTING.HIDDEN_DIM", value: 16 }]), new Generator(0));
+  });
+  afterAll(() => {
+    built.method.dispose();
+    built.quant?.dispose();
+  });
+
+  function quantizedStep(shared: boolean) {
+    const q = built.quant!;
+    const enc = (built.method as SSQLSimSiam).encoder;
+    const gen = new Generator(11);
+    const params = enc.parameters();
+    for (const p of params) p.grad = null;
+    const weights: Record<string, Tensor[]> = {};
+    const out = tidy(() => {
+      const x1 = gen.normal([4, 3, 32, 32]), x2 = gen.normal([4, 3, 32, 32]);
+      q.observe();
+      enc.forward(x1);
+      enc.forward(x2);
+      q.quantize(4, 4);
+      const inner = enc.slot.hooks;
+      enc.slot.hooks = { ...inner, weight: (n, w) => { const wq = inner.weight(n, w); (weights[n] ??= []).push(wq); return wq; } };
+      const passes = () => [enc.forward(x1), enc.forward(x2)];
+      const [z1, z2] = shared ? q.sharedWeightPasses(passes) : passes();
+      q.fullPrecision();
+      const z = [...z1.toArraySync(), ...z2.toArraySync()];
+      backward(R.sum(E.mul(E.add(z1, z2), E.add(z1, z2))));
+      return z;
+    });
+    const sameTensor = Object.fromEntries(Object.entries(weights).map(([n, [a, b]]) => [n, a === b]));
+    return { z: out, grads: params.filter((p) => p.grad).map((p) => Array.from(p.grad!.toArraySync())), sameTensor };
+  }
+
+  it("reuses each unit's fake-quantized weight within the window only, with the same outputs and gradients", () => {
+    const shared = quantizedStep(true);
+    const perPass = quantizedStep(false);
+    // The stem's input needs no gradient, so no backward keeps its fake-quantized weight: freed after the first pass,
+    // it is computed again (the same values); every other unit's is shared.
+    const { conv1, ...rest } = shared.sameTensor;
+    expect(conv1).toBe(false);
+    expect(Object.keys(rest).length).toBe(22);
+    expect(Object.values(rest).every((s) => s)).toBe(true);
+    expect(Object.values(perPass.sameTensor).some((s) => s)).toBe(false);
+    expect(shared.z).toEqual(perPass.z);
+    expect(shared.grads.length).toBe(perPass.grads.length);
+    expect(shared.grads.length).toBeGreaterThan(60);
+    let worst = 0;
+    shared.grads.forEach((g, i) => {
+      const ref = perPass.grads[i];
+      const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
+      for (let k = 0; k < g.length; k++) worst = Math.max(worst, Math.abs(g[k] - ref[k]) / scale);
+    });
+    // Summing the two passes' gradients before the fake quant's backward instead of after only reorders float sums.
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
