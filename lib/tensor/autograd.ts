@@ -104,6 +104,15 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   if (grad) checkShape("backward", root, grad);
   const seed = root.wrap(grad ? grad.ops.clone(grad.handle) : root.ops.full(root.shape, 1));
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  // How many entries of `grads` hold each gradient: a backward may pass `g` through, or return one tensor for several
+  // inputs (add). A gradient held once is accumulated into in place; a shared one is never written, only read.
+  const holders = new Map<Tensor, number>([[seed, 1]]);
+  const hold = (x: Tensor) => holders.set(x, (holders.get(x) ?? 0) + 1);
+  const unhold = (x: Tensor) => {
+    const n = holders.get(x)! - 1;
+    if (n > 0) holders.set(x, n);
+    else holders.delete(x);
+  };
   const deferred = isReleaseDeferred();
   const retain = opts.retainGraph || deferred;
   for (const t of topoOrder(root)) {
@@ -115,29 +124,32 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       continue;
     }
     grads.delete(t);
+    unhold(g);
     if (!node) {
-      accumulateLeaf(t, g);
+      accumulateLeaf(t, holders.has(g) ? g.wrap(g.ops.clone(g.handle)) : g);
       continue;
     }
     checkSaved(node);
     const inputGrads = deferred ? node.backward(g) : tidy(() => node.backward(g));
     if (!retain) freeSaved(node);
-    // Backward functions may pass `g` through or return one tensor for several inputs: store each once.
-    const stored = new Set<Tensor>();
     node.inputs.forEach((input, i) => {
-      let ig = inputGrads[i];
+      const ig = inputGrads[i];
       if (!input || !ig || !input.requiresGrad) return;
       checkShape(node.name, input, ig);
       const prev = grads.get(input);
-      if (prev) {
+      if (!prev) {
+        grads.set(input, ig);
+        hold(ig);
+      } else if (holders.get(prev)! === 1) {
         prev.ops.addScaled_(prev.handle, ig.handle, 1);
-        return;
+      } else {
+        const sum = prev.wrap(prev.ops.add(prev.handle, ig.handle));
+        unhold(prev);
+        grads.set(input, sum);
+        hold(sum);
       }
-      if (stored.has(ig)) ig = ig.wrap(ig.ops.clone(ig.handle));
-      stored.add(ig);
-      grads.set(input, ig);
     });
-    for (const x of new Set([g, ...inputGrads])) if (x && !stored.has(x)) x.dispose();
+    for (const x of new Set([g, ...inputGrads])) if (x && !holders.has(x)) x.dispose();
   }
 }
 

@@ -36,6 +36,33 @@ describe("autograd tape", () => {
     expect(Array.from(x.grad!.toArraySync())).toEqual([3, -4]);
   });
 
+  it("shares one gradient between the inputs of an add without a copy, and never writes a shared one in place", () => {
+    // a + b hands the same gradient to a and to b; a and b then collect more: each must get its own sum, and a
+    // leaf whose gradient another input still holds keeps an intact copy.
+    const x = tensor([1, 2], [2]).keep(), w = tensor([3, -1], [2]).keep();
+    x.requiresGrad = w.requiresGrad = true;
+    tidy(() => {
+      const a = E.mulScalar(x, 2), b = E.mul(x, w);
+      const s = E.add(a, b); // ds/da = ds/db = g
+      const l = R.sum(E.add(E.mul(s, s), E.add(E.mulScalar(a, 5), E.add(b, w)))); // a and b get more, w twice
+      backward(l);
+    });
+    // l = s^2 + 5a + b + w, s = 2x + xw: dl/dx = (2s + 5) * 2 + (2s + 1) * w, dl/dw = (2s + 1) * x + 1.
+    const sv = [2 * 1 + 1 * 3, 2 * 2 + 2 * -1];
+    expect(Array.from(x.grad!.toArraySync())).toEqual([(2 * sv[0] + 5) * 2 + (2 * sv[0] + 1) * 3, (2 * sv[1] + 5) * 2 + (2 * sv[1] + 1) * -1]);
+    expect(Array.from(w.grad!.toArraySync())).toEqual([(2 * sv[0] + 1) * 1 + 1, (2 * sv[1] + 1) * 2 + 1]);
+  });
+
+  it("gives two leaves fed the same gradient tensors of their own", () => {
+    const p = tensor([1, 2], [2]).keep(), q = tensor([3, 4], [2]).keep();
+    p.requiresGrad = q.requiresGrad = true;
+    tidy(() => backward(R.sum(E.add(p, q))));
+    expect(p.grad).not.toBe(q.grad);
+    q.grad!.ops.addScaled_(q.grad!.handle, q.grad!.handle, 1);
+    expect(Array.from(p.grad!.toArraySync())).toEqual([1, 1]);
+    expect(Array.from(q.grad!.toArraySync())).toEqual([2, 2]);
+  });
+
   it("records nothing under noGrad", () => {
     const x = randomTensor([3]);
     const y = noGrad(() => E.mulScalar(x, 2));
