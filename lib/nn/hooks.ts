@@ -1,3 +1,4 @@
+import { fusesFakeQuant, type Epilogue } from "../tensor/ops/epilogue";
 import type { Tensor } from "../tensor/tensor";
 
 /**
@@ -7,10 +8,20 @@ import type { Tensor } from "../tensor/tensor";
  */
 export interface QuantHooks {
   weight(unit: string, w: Tensor): Tensor;
-  /** `range`: y's [min, max] (float32 [2]) when the unit's last op computed it, as outputRange() asked. */
-  output(unit: string, y: Tensor, range?: Tensor | null): Tensor;
-  /** Whether `output` would use y's [min, max] from the op producing it (an observer would reduce y for it). */
-  outputRange?(unit: string): boolean;
+  /** `produced`: what the unit's last op did besides y, as outputEpilogue() asked of it. */
+  output(unit: string, y: Tensor, produced?: ProducedOutput): Tensor;
+  /**
+   * What the op producing the unit's output may do in its pass for `output`: compute y's range (an observer would
+   * reduce y for it) or fake-quantize y (the quantizer would). The op does what its backend can and says so.
+   */
+  outputEpilogue?(unit: string): Epilogue;
+}
+
+export interface ProducedOutput {
+  /** y's [min, max] (float32 [2]), computed by its producer. */
+  range?: Tensor | null;
+  /** y is already the fake-quantized output, by the quantization parameters outputEpilogue() gave. */
+  fakeQuantized?: boolean;
 }
 
 export const fullPrecision: QuantHooks = {
@@ -29,4 +40,10 @@ export interface QuantUnit {
   hasWeight: boolean;
   /** Output channels of the weight, for per-channel quantizers. */
   channels?: number;
+}
+
+/** What the op producing unit `name`'s output from `x` runs in its pass: the hooks' wish, less what x's device cannot. */
+export function epilogueFor(slot: HookSlot, name: string, x: Tensor): Epilogue {
+  const e = slot.hooks.outputEpilogue?.(name) ?? {};
+  return e.fakeQuant && !fusesFakeQuant(x.device) ? { ...e, fakeQuant: null } : e;
 }

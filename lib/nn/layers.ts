@@ -1,3 +1,4 @@
+import type { EpilogueOutput } from "../tensor/ops/epilogue";
 import { batchNormAct, type BatchNormEpilogue } from "../tensor/ops/norm";
 import { conv2d } from "../tensor/ops/conv";
 import { linear } from "../tensor/ops/linear";
@@ -110,13 +111,13 @@ export class BatchNorm extends Layer {
   }
 
   /**
-   * forward(x), then the epilogue (a ReLU, the output's range) in the same pass where the norm is this process's own;
-   * a replaced training norm (SyncBN) runs the ReLU as its own op and computes no range.
+   * forward(x), then the epilogue (a ReLU, the output's range or fake quant) in the same pass where the norm is this
+   * process's own; a replaced training norm (SyncBN) runs the ReLU as its own op and does none of the rest.
    */
-  forwardAct(x: Tensor, epilogue: BatchNormEpilogue = {}): { y: Tensor; range: Tensor | null } {
+  forwardAct(x: Tensor, epilogue: BatchNormEpilogue = {}): EpilogueOutput {
     if (this.trainingNorm && this.training) {
       const y = this.trainingNorm(x, this);
-      return { y: epilogue.relu ? relu(y) : y, range: null };
+      return { y: epilogue.relu ? relu(y) : y, range: null, fakeQuantized: false };
     }
     return batchNormAct(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.momentum, this.eps, epilogue);
   }

@@ -5,7 +5,7 @@ import { flatten } from "../tensor/ops/shape";
 import { freeTemporaries } from "../tensor/scope";
 import type { Generator as RandomGenerator } from "../tensor/ops/random";
 import type { Tensor } from "../tensor/tensor";
-import { HookSlot, type QuantUnit } from "./hooks";
+import { HookSlot, epilogueFor, type QuantUnit } from "./hooks";
 import { BatchNorm, Conv2d, Linear } from "./layers";
 import { kaimingNormal_, zeros_ } from "./init";
 import { Layer, Sequential } from "./module";
@@ -43,10 +43,10 @@ function downsampleUnit(slot: HookSlot, name: string, ds: Sequential | null, x: 
   return convUnit(slot, `${name}.downsample`, ds.layers[0] as Conv2d, ds.layers[1] as BatchNorm, false, x);
 }
 
-/** A block's end, relu(out + identity), as one op that also hands the output hook the range it asks for. */
+/** A block's end, relu(out + identity), as one op that also does what the output hook asks of its pass. */
 function blockOutput(slot: HookSlot, name: string, out: Tensor, identity: Tensor): Tensor {
-  const { y, range } = addRelu(out, identity, slot.hooks.outputRange?.(name) ?? false);
-  return slot.hooks.output(name, y, range);
+  const { y, ...produced } = addRelu(out, identity, epilogueFor(slot, name, out));
+  return slot.hooks.output(name, y, produced);
 }
 
 function makeDownsample(inPlanes: number, outPlanes: number, stride: number, gen: RandomGenerator): Sequential | null {

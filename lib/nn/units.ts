@@ -1,18 +1,18 @@
 import { relu } from "../tensor/ops/elementwise";
 import { freeTemporaries } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
-import type { HookSlot } from "./hooks";
+import { epilogueFor, type HookSlot } from "./hooks";
 import { BatchNorm, Conv2d, Identity, Linear, ReLU } from "./layers";
 import { Layer, Sequential } from "./module";
 import type { Generator as RandomGenerator } from "../tensor/ops/random";
 
 /**
- * BN (→ ReLU) closing a unit as one op, which also hands the output hook the output's range when it wants one
- * (an observing pass: the observer then skips its own sweep over the output).
+ * BN (→ ReLU) closing a unit as one op, which also does what the output hook asks of its pass where it can: the
+ * output's range (an observing pass: the observer skips its own sweep) or its fake quant (a quantized pass).
  */
 function normUnitOutput(slot: HookSlot, name: string, bn: BatchNorm, act: boolean, x: Tensor): Tensor {
-  const { y, range } = bn.forwardAct(x, { relu: act, withRange: slot.hooks.outputRange?.(name) ?? false });
-  return slot.hooks.output(name, y, range);
+  const { y, ...produced } = bn.forwardAct(x, { relu: act, ...epilogueFor(slot, name, x) });
+  return slot.hooks.output(name, y, produced);
 }
 
 /** conv → BN → (ReLU), with the weight and the output exposed to quantization under `name`. */

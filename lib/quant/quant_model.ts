@@ -60,11 +60,11 @@ export class QuantizedEncoder {
         layer(n).observe(wt, null);
         return wt;
       },
-      output: (n, y, range) => {
-        layer(n).observe(null, y, range ?? null);
+      output: (n, y, produced) => {
+        layer(n).observe(null, y, produced?.range ?? null);
         return y;
       },
-      outputRange: (n) => layer(n).act?.takesRange ?? false,
+      outputEpilogue: (n) => ({ withRange: layer(n).act?.takesRange ?? false }),
     };
     this.observingRanges = {
       weight: (_n, wt) => wt,
@@ -83,7 +83,8 @@ export class QuantizedEncoder {
         this.sharedWeights?.set(n, { w: wt, q, grad });
         return q;
       },
-      output: (n, y) => layer(n).applyAct(y),
+      output: (n, y, produced) => (produced?.fakeQuantized ? y : layer(n).applyAct(y)),
+      outputEpilogue: (n) => ({ fakeQuant: layer(n).act?.fusableQParams() ?? null }),
     };
     // Fails early, with the valid names, on a BIT_CONFIG entry that names no layer.
     allocateBits(this.layers, w.bits, a.bits, bitConfig);

@@ -150,6 +150,15 @@ export class UniformQuantizer {
     return fakeQuantize(x, qp);
   }
 
+  /**
+   * The per-tensor quantization parameters with which apply(x) would be exactly fakeQuantize(x, qp), so that the op
+   * producing x may fake-quantize in its own pass; null when apply() does otherwise (identity, per channel, live range).
+   */
+  fusableQParams(): QParams | null {
+    if (!this.quantEnabled || this._bits === 0 || this.axis !== null || this.rangeGrad) return null;
+    return this.qparams().qp;
+  }
+
   /** The held quantization parameters, computed from the observer if needed. */
   qparams(): { qp: QParams; range: QRange | null } {
     if (this._bits === 0) throw new Error(`${this.name}: no quantization parameters at 0 bits (identity)`);

@@ -36,8 +36,10 @@ inline bool optBoolean(const Args& a, size_t i, const char* name) {
   return i < a.count() && !a.at(i, name).IsUndefined() ? a.boolean(i, name) : false;
 }
 
-// batchNorm(x, weight?, bias?, runningMean?, runningVar?, training, momentum, eps, relu?, withRange?)
-//   -> [y, mean, invStd, range or null]
+// batchNorm(x, weight?, bias?, runningMean?, runningVar?, training, momentum, eps, relu?, withRange?, fake quant?)
+//   -> [y, mean, invStd, range or null, mask or null]
+// fake quant (CPU; arguments 10-15, see cpu/output_fake_quant.h): y is fake-quantized per tensor in the same pass and
+// mask (uint8) is the gate its backward takes.
 // relu: y = max(batch norm, 0) in the same pass; withRange: range = [min(y), max(y)] (NaN, NaN when y holds a NaN),
 // where the backend computes it in the same pass (the CPU's; CUDA returns null and the observer reduces y itself).
 struct BatchNormArgs {
@@ -75,10 +77,11 @@ inline BatchNormArgs batchNormArgs(const Args& a) {
   return b;
 }
 
-// batchNormBackward(gy, x, weight?, mean, invStd, training, withAffine, reluOut?) -> [dx, dWeight?, dBias?]
-// reluOut: the output of a batchNorm run with relu; gy counts only where it is positive (ReLU's backward, fused).
+// batchNormBackward(gy, x, weight?, mean, invStd, training, withAffine, gate?) -> [dx, dWeight?, dBias?]
+// gate: the output of a batchNorm run with relu (float32: gy counts only where it is positive, ReLU's backward), or
+// the uint8 mask of one run with a fused fake quant (gy * mask, that fake quant's and the ReLU's backward).
 struct BatchNormBackwardArgs {
-  TensorPtr gy, x, weight, mean, invStd, reluOut;
+  TensorPtr gy, x, weight, mean, invStd, reluOut;  // reluOut: the gate
   Planes p;
   bool training, withAffine;
   TensorPtr dx, dw, db;  // dw, db: null unless withAffine
@@ -97,9 +100,10 @@ inline BatchNormBackwardArgs batchNormBackwardArgs(const Args& a) {
   b.invStd = channelVector(a, 4, "invStd", b.p.C, false);
   b.training = a.boolean(5, "training");
   b.withAffine = a.boolean(6, "withAffine");
-  b.reluOut = a.optTensor(7, "reluOut");
+  b.reluOut = a.optTensor(7, "gate");
   if (b.reluOut) {
-    requireDtype(a.op, "reluOut", *b.reluOut, DType::F32);
+    if (b.reluOut->dtype != DType::F32 && b.reluOut->dtype != DType::U8)
+      throw TypeError(std::string(a.op) + "(): 'gate' must be float32 (a ReLU output) or uint8 (a mask)");
     requireSameShape(a.op, *b.gy, *b.reluOut);
   }
   b.dx = empty(DType::F32, b.x->shape);

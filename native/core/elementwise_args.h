@@ -54,8 +54,8 @@ inline ZipArgs zipArgs(const Args& a, const char* first, const char* second, con
   return r;
 }
 
-// addRelu(a, b, withRange) -> [max(a + b, 0), range or null]: a residual block's closing add and ReLU in one pass;
-// withRange as batchNorm's (the output's [min, max] where the backend computes it in the pass, else null).
+// addRelu(a, b, withRange, fake quant?) -> [max(a + b, 0), range or null, mask or null]: a residual block's closing
+// add and ReLU in one pass; withRange and the fake quant (arguments 3-8, CPU) as batchNorm's.
 struct AddReluArgs {
   ZipArgs zip;
   bool withRange;

@@ -82,6 +82,13 @@ inline bool divideArg(const Args& a, size_t i) {
   throw RangeError(a.where(i, "rounding") + " must be 'divide' or 'reciprocal', got '" + r + "'");
 }
 
+// A fake quant fused into its producer's pass (batchNorm's and addRelu's arguments from `first` on) is a CPU-side
+// fusion (cpu/output_fake_quant.h); elsewhere the quantizer runs its own op, so a call that passes one is an error.
+inline void rejectFusedFakeQuant(const Args& a, size_t first) {
+  if (a.count() > first && !a.at(first, "fakeQuantScale").IsNull() && !a.at(first, "fakeQuantScale").IsUndefined())
+    throw RangeError(std::string(a.op) + "(): a fused fake quant runs on the CPU only");
+}
+
 // emaUpdate_'s momentum and calcQParams' bits, checked alike on both devices.
 inline double momentumArg(const Args& a, size_t i) {
   double m = a.number(i, "momentum");

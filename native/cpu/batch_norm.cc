@@ -14,6 +14,7 @@
 #include "../core/batch_norm_args.h"
 #include "../core/binding.h"
 #include "extremes.h"
+#include "output_fake_quant.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -65,17 +66,19 @@ void moments(const Planes& p, const float* x, int64_t c0, int64_t c1, double* su
   }
 }
 
-// The gradient that reaches the norm: gy, or gy where the fused ReLU's output is positive (its backward).
-template <bool kRelu>
-inline float gradIn(const float* gy, const float* y, int64_t i) {
+// The gradient that reaches the norm through the fused epilogue's gate: gy (kGate 0), gy where the ReLU's output is
+// positive (1: a float output), or gy * mask (2: the uint8 mask of a fused fake quant, as its backward multiplies).
+template <int kGate>
+inline float gradIn(const float* gy, const void* gate, int64_t i) {
   float g = gy[i];
-  if constexpr (kRelu) return y[i] > 0.0f ? g : 0.0f;
+  if constexpr (kGate == 1) return static_cast<const float*>(gate)[i] > 0.0f ? g : 0.0f;
+  if constexpr (kGate == 2) return g * static_cast<float>(static_cast<const uint8_t*>(gate)[i]);
   return g;
 }
 
 // sumG = sum of g, sumGX = sum of g * (x - mean) over one channel block, g = gradIn.
-template <bool kRelu>
-SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const float* y, const float* x, const float* mean,
+template <int kGate>
+SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const void* gate, const float* x, const float* mean,
                                  int64_t c0, int64_t c1, double* sumG, double* sumGX) {
   for (int64_t c = c0; c < c1; ++c) sumG[c - c0] = sumGX[c - c0] = 0.0;
   for (int64_t n = 0; n < p.N; ++n) {
@@ -83,7 +86,7 @@ SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const float* 
       int64_t o = p.at(n, c0);
 #pragma omp simd
       for (int64_t j = 0; j < c1 - c0; ++j) {
-        double g = gradIn<kRelu>(gy, y, o + j);
+        double g = gradIn<kGate>(gy, gate, o + j);
         sumG[j] += g;
         sumGX[j] += g * (static_cast<double>(x[o + j]) - mean[c0 + j]);
       }
@@ -94,7 +97,7 @@ SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const float* 
       double m = mean[c], s = 0.0, t = 0.0;
 #pragma omp simd reduction(+ : s, t)
       for (int64_t i = 0; i < p.S; ++i) {
-        double g = gradIn<kRelu>(gy, y, o + i);
+        double g = gradIn<kGate>(gy, gate, o + i);
         s += g;
         t += g * (static_cast<double>(x[o + i]) - m);
       }
@@ -105,7 +108,8 @@ SSQL_VECTORIZED void gradMoments(const Planes& p, const float* gy, const float* 
 }
 
 // y = x * scale[c] + shift[c] (then max(y, 0) with kRelu, as the relu op rounds it) over one channel block;
-// with `range`, the block's output extremes, scanned while each row is still in cache.
+// with `range`, the block's output extremes, scanned while each row is still in cache; with `fq`, the output is
+// fake-quantized (output_fake_quant.h) through a row-sized scratch and `mask` gets the gradient mask.
 template <bool kRelu>
 inline float affineAt(float v, float a, float b) {
   float y = v * a + b;
@@ -114,29 +118,35 @@ inline float affineAt(float v, float a, float b) {
 }
 
 template <bool kRelu>
-SSQL_VECTORIZED void affine(const Planes& p, const float* x, float* y, int64_t c0, int64_t c1, const float* scale,
-                            const float* shift, Extremes* range) {
+SSQL_VECTORIZED void affine(const Planes& p, const float* x, float* y, uint8_t* mask, int64_t c0, int64_t c1,
+                            const float* scale, const float* shift, const OutputFakeQuant* fq, Extremes* range) {
+  thread_local std::vector<float> scratch;
+  if (fq) scratch.resize(static_cast<size_t>(p.S == 1 ? c1 - c0 : p.S));
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
       int64_t o = p.at(n, c0);
+      float* to = fq ? scratch.data() : y + o;
 #pragma omp simd
-      for (int64_t j = 0; j < c1 - c0; ++j) y[o + j] = affineAt<kRelu>(x[o + j], scale[c0 + j], shift[c0 + j]);
+      for (int64_t j = 0; j < c1 - c0; ++j) to[j] = affineAt<kRelu>(x[o + j], scale[c0 + j], shift[c0 + j]);
+      if (fq) fakeQuantEpilogue(to, y + o, mask + o, c1 - c0, *fq, kRelu);
       if (range) scanRun(y + o, c1 - c0, *range);
       continue;
     }
     for (int64_t c = c0; c < c1; ++c) {
       int64_t o = p.at(n, c);
       float a = scale[c], b = shift[c];
+      float* to = fq ? scratch.data() : y + o;
 #pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) y[o + i] = affineAt<kRelu>(x[o + i], a, b);
+      for (int64_t i = 0; i < p.S; ++i) to[i] = affineAt<kRelu>(x[o + i], a, b);
+      if (fq) fakeQuantEpilogue(to, y + o, mask + o, p.S, *fq, kRelu);
       if (range) scanRun(y + o, p.S, *range);
     }
   }
 }
 
 // dx = k[c] * (g - a0[c] - (x - mean[c]) * a1[c]) over one channel block, g = gradIn.
-template <bool kRelu>
-SSQL_VECTORIZED void inputGrad(const Planes& p, const float* gy, const float* y, const float* x, float* dx, int64_t c0,
+template <int kGate>
+SSQL_VECTORIZED void inputGrad(const Planes& p, const float* gy, const void* gate, const float* x, float* dx, int64_t c0,
                                int64_t c1, const float* k, const float* a0, const float* a1, const float* mean) {
   for (int64_t n = 0; n < p.N; ++n) {
     if (p.S == 1) {
@@ -144,7 +154,7 @@ SSQL_VECTORIZED void inputGrad(const Planes& p, const float* gy, const float* y,
 #pragma omp simd
       for (int64_t j = 0; j < c1 - c0; ++j) {
         int64_t c = c0 + j;
-        dx[o + j] = k[c] * (gradIn<kRelu>(gy, y, o + j) - a0[c] - (x[o + j] - mean[c]) * a1[c]);
+        dx[o + j] = k[c] * (gradIn<kGate>(gy, gate, o + j) - a0[c] - (x[o + j] - mean[c]) * a1[c]);
       }
       continue;
     }
@@ -152,10 +162,13 @@ SSQL_VECTORIZED void inputGrad(const Planes& p, const float* gy, const float* y,
       int64_t o = p.at(n, c);
       float kc = k[c], b0 = a0[c], b1 = a1[c], m = mean[c];
 #pragma omp simd
-      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gradIn<kRelu>(gy, y, o + i) - b0 - (x[o + i] - m) * b1);
+      for (int64_t i = 0; i < p.S; ++i) dx[o + i] = kc * (gradIn<kGate>(gy, gate, o + i) - b0 - (x[o + i] - m) * b1);
     }
   }
 }
+
+constexpr decltype(&gradMoments<0>) kGradMoments[3] = {gradMoments<0>, gradMoments<1>, gradMoments<2>};
+constexpr decltype(&inputGrad<0>) kInputGrad[3] = {inputGrad<0>, inputGrad<1>, inputGrad<2>};
 
 constexpr int64_t kMaxBlock = 64;
 
@@ -177,6 +190,12 @@ SSQL_OP(batchNorm) {
   float* rv = runVar ? runVar->f32() : nullptr;
   float* pm = mean->f32();
   float* pi = invStd->f32();
+
+  const OutputFakeQuant f = outputFakeQuantArgs(a, 10);
+  if (f.on && b.withRange) throw RangeError("batchNorm(): withRange and a fused fake quant exclude each other");
+  TensorPtr mask = f.on ? empty(DType::U8, x->shape) : nullptr;
+  uint8_t* pmask = mask ? mask->data<uint8_t>() : nullptr;
+  const OutputFakeQuant* fq = f.on && !f.identity ? &f : nullptr;
 
   std::vector<float> scales(p.C), shifts(p.C);
   TensorPtr outRange = b.withRange ? empty(DType::F32, {2}) : nullptr;
@@ -208,17 +227,20 @@ SSQL_OP(batchNorm) {
     }
     Extremes* range = outRange ? &ranges[static_cast<size_t>(c0 / block)] : nullptr;
     if (b.relu)
-      affine<true>(p, px, py, c0, c1, scales.data(), shifts.data(), range);
+      affine<true>(p, px, py, pmask, c0, c1, scales.data(), shifts.data(), fq, range);
     else
-      affine<false>(p, px, py, c0, c1, scales.data(), shifts.data(), range);
+      affine<false>(p, px, py, pmask, c0, c1, scales.data(), shifts.data(), fq, range);
   });
+  // Fake quant turned off by its `enabled` flag: the output as it is, and the ReLU's mask alone.
+  if (f.on && f.identity)
+    parallelForIf(M * p.C >= kParallelGrain, M * p.C, [&](int64_t i) { pmask[i] = !b.relu || py[i] > 0.0f; });
   if (outRange) {
     Extremes all;
     for (const Extremes& e : ranges) merge(all, e);
     outRange->f32()[0] = all.min();
     outRange->f32()[1] = all.max();
   }
-  return wrapMany(a.env(), {y, mean, invStd, outRange});
+  return wrapMany(a.env(), {y, mean, invStd, outRange, mask});
 }
 
 // dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
@@ -230,7 +252,8 @@ SSQL_OP(batchNormBackward) {
   const TensorPtr &gy = b.gy, &x = b.x, &weight = b.weight, &mean = b.mean, &invStd = b.invStd;
   const TensorPtr &dx = b.dx, &dw = b.dw, &db = b.db;
   const float* pg = gy->f32();
-  const float* py = b.reluOut ? b.reluOut->f32() : nullptr;
+  const void* gate = b.reluOut ? b.reluOut->storage->data : nullptr;
+  const int gateKind = !b.reluOut ? 0 : b.reluOut->dtype == DType::U8 ? 2 : 1;
   const float* px = x->f32();
   const float* pw = weight ? weight->f32() : nullptr;
   const float* pm = mean->f32();
@@ -241,12 +264,7 @@ SSQL_OP(batchNormBackward) {
   std::vector<float> k(p.C), a0(p.C), a1(p.C);
   forChannelBlocks(p, [&](int64_t c0, int64_t c1) {
     double sumG[kMaxBlock], sumGX[kMaxBlock];  // sum(gy), sum(gy * (x - mean))
-    if (training || withAffine) {
-      if (py)
-        gradMoments<true>(p, pg, py, px, pm, c0, c1, sumG, sumGX);
-      else
-        gradMoments<false>(p, pg, py, px, pm, c0, c1, sumG, sumGX);
-    }
+    if (training || withAffine) kGradMoments[gateKind](p, pg, gate, px, pm, c0, c1, sumG, sumGX);
     for (int64_t c = c0; c < c1; ++c) {
       double inv = pi[c];
       if (withAffine) {
@@ -258,10 +276,7 @@ SSQL_OP(batchNormBackward) {
       a1[c] = training && M > 0 ? static_cast<float>(inv * inv * sumGX[c - c0] / M) : 0.0f;
     }
     // In eval mode a0 = a1 = 0 and gy stands in for x, so that dx = k * gy even where x is not finite.
-    if (py)
-      inputGrad<true>(p, pg, py, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
-    else
-      inputGrad<false>(p, pg, py, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
+    kInputGrad[gateKind](p, pg, gate, training ? px : pg, pdx, c0, c1, k.data(), a0.data(), a1.data(), pm);
   });
   return wrapMany(a.env(), {dx, dw, db});
 }

@@ -10,6 +10,7 @@
 #include "../core/binding.h"
 #include "../core/elementwise_args.h"
 #include "extremes.h"
+#include "output_fake_quant.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -70,6 +71,10 @@ SSQL_OP(addRelu) {
   parse::AddReluArgs r = parse::addReluArgs(a);
   const TensorPtr &x = r.zip.a, &y = r.zip.b, &out = r.zip.out;
   const int64_t n = out->numel(), chunk = 16384, chunks = (n + chunk - 1) / chunk;
+  const OutputFakeQuant f = outputFakeQuantArgs(a, 3);
+  if (f.on && r.withRange) throw RangeError("addRelu(): withRange and a fused fake quant exclude each other");
+  TensorPtr mask = f.on ? empty(DType::U8, out->shape) : nullptr;
+  uint8_t* pm = mask ? mask->data<uint8_t>() : nullptr;
   TensorPtr range = r.withRange ? empty(DType::F32, {2}) : nullptr;
   std::vector<Extremes> part(range ? static_cast<size_t>(chunks) : 0);
   const float* px = x->f32();
@@ -78,7 +83,17 @@ SSQL_OP(addRelu) {
   // Chunks small enough that each one's range is scanned while it is still in cache.
   parallelForIf(n >= kParallelGrain && chunks > 1, chunks, [&](int64_t k) {
     int64_t b = k * chunk, e = std::min(n, b + chunk);
-    addReluRun(px + b, py + b, po + b, e - b);
+    if (f.on && !f.identity) {
+      // Through a chunk-sized scratch that stays in cache (output_fake_quant.h).
+      thread_local std::vector<float> scratch;
+      scratch.resize(static_cast<size_t>(chunk));
+      addReluRun(px + b, py + b, scratch.data(), e - b);
+      fakeQuantEpilogue(scratch.data(), po + b, pm + b, e - b, f, true);
+    } else {
+      addReluRun(px + b, py + b, po + b, e - b);
+      if (f.on)
+        for (int64_t i = b; i < e; ++i) pm[i] = po[i] > 0.0f;  // fake quant off: the ReLU's mask alone
+    }
     if (range) scanRun(po + b, e - b, part[static_cast<size_t>(k)]);
   });
   if (range) {
@@ -87,7 +102,7 @@ SSQL_OP(addRelu) {
     range->f32()[0] = all.min();
     range->f32()[1] = all.max();
   }
-  return wrapMany(a.env(), {out, range});
+  return wrapMany(a.env(), {out, range, mask});
 }
 
 SSQL_OP(add) { return binary(a, [](float x, float y) { return x + y; }); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/fake_quant_math.h"
+#include "output_fake_quant.h"
 #include "quant_util.h"
 
 using namespace ssql;
@@ -36,7 +37,8 @@ void forEachRun(const ChannelLayout& l, Run&& run) {
   }
 }
 
-template <bool kPerChannel, bool kMask, bool kDivide>
+// kReluGate: x is a ReLU's output and the mask also says x > 0 (a producer's fused epilogue).
+template <bool kPerChannel, bool kMask, bool kDivide, bool kReluGate = false>
 __attribute__((always_inline)) inline void fakeQuantRun(const float* __restrict x, float* __restrict out,
                                                         uint8_t* __restrict mask, int64_t n, float s, float z,
                                                         float qmin, float qmax) {
@@ -45,7 +47,7 @@ __attribute__((always_inline)) inline void fakeQuantRun(const float* __restrict 
     uint8_t m;
     out[i] = kPerChannel ? fq::perChannel(x[i], s, inv, z, qmin, qmax, kDivide, m)
                          : fq::perTensor(x[i], s, inv, z, qmin, qmax, kDivide, m);
-    if (kMask) mask[i] = m;
+    if (kMask) mask[i] = kReluGate ? static_cast<uint8_t>(m & (x[i] > 0.0f)) : m;
   }
 }
 
@@ -63,6 +65,12 @@ SSQL_FQ_RUN(runPerTensorDiv, false, false, true)
 SSQL_FQ_RUN(runPerChannelMaskDiv, true, true, true)
 SSQL_FQ_RUN(runPerChannelDiv, true, false, true)
 #undef SSQL_FQ_RUN
+SSQL_CLONES void runReluGated(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<false, true, false, true>(x, o, m, n, s, z, lo, hi);
+}
+SSQL_CLONES void runReluGatedDiv(const float* x, float* o, uint8_t* m, int64_t n, float s, float z, float lo, float hi) {
+  fakeQuantRun<false, true, true, true>(x, o, m, n, s, z, lo, hi);
+}
 
 // [divide][perChannel][mask]
 constexpr RunFn kRuns[2][2][2] = {{{runPerTensor, runPerTensorMask}, {runPerChannel, runPerChannelMask}},
@@ -130,6 +138,15 @@ SSQL_CLONES void maskedGrad(const float* __restrict g, const uint8_t* __restrict
 }
 
 }  // namespace
+
+namespace ssql {
+
+void fakeQuantEpilogue(const float* y, float* out, uint8_t* mask, int64_t n, const OutputFakeQuant& f, bool relu) {
+  RunFn run = relu ? (f.divide ? runReluGatedDiv : runReluGated) : kRuns[f.divide][0][1];
+  run(y, out, mask, n, f.scale, f.zp, f.qmin, f.qmax);
+}
+
+}  // namespace ssql
 
 SSQL_OP(fakeQuantPerTensor) { return fakeQuant(a, false); }
 SSQL_OP(fakeQuantPerChannel) { return fakeQuant(a, true); }

@@ -5,6 +5,7 @@
 
 #include "../core/batch_norm_args.h"
 #include "../core/binding.h"
+#include "../core/quant_args.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -36,6 +37,7 @@ ChannelSums channelSums(cuda::ChannelSums mode, const float* x, const float* gy,
 }  // namespace
 
 SSQL_OP(batchNorm) {
+  quant::rejectFusedFakeQuant(a, 10);
   parse::BatchNormArgs b = parse::batchNormArgs(a);
   const Planes& p = b.p;
   const TensorPtr &x = b.x, &mean = b.mean, &invStd = b.invStd;
@@ -54,13 +56,15 @@ SSQL_OP(batchNorm) {
   }
   cuda::channelAffine(x->f32(), mean->f32(), scale, shift, b.y->f32(), p.N, p.C, p.S, b.relu, s);
   // The output range is a CPU-side fusion; here the observer runs its own reduction (range null).
-  return wrapMany(a.env(), {b.y, mean, invStd, nullptr});
+  return wrapMany(a.env(), {b.y, mean, invStd, nullptr, nullptr});
 }
 
 // dx = w * invStd * (gy - mean(gy) - xhat * mean(gy * xhat)) when the statistics came from the batch, else
 // w * invStd * gy; dWeight = sum(gy * xhat), dBias = sum(gy).
 SSQL_OP(batchNormBackward) {
   parse::BatchNormBackwardArgs b = parse::batchNormBackwardArgs(a);
+  if (b.reluOut && b.reluOut->dtype != DType::F32)
+    throw RangeError("batchNormBackward(): a fused fake quant's mask as the gate runs on the CPU only");
   const Planes& p = b.p;
   cudaStream_t s = cuda::stream();
   ChannelSums sums;

@@ -1,6 +1,7 @@
 // Elementwise float32 ops on CUDA: argument checks as native/cpu/elementwise.cc, kernels in elementwise_kernels.cu.
 #include "../core/binding.h"
 #include "../core/elementwise_args.h"
+#include "../core/quant_args.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -48,10 +49,11 @@ SSQL_OP(div) { return binaryOp(a, Binary::Div); }
 SSQL_OP(maximum) { return binaryOp(a, Binary::Maximum); }
 // The output range is a CPU-side fusion; here the observer runs its own reduction (range null).
 SSQL_OP(addRelu) {
+  quant::rejectFusedFakeQuant(a, 3);
   parse::AddReluArgs r = parse::addReluArgs(a);
   cuda::binary(Binary::AddRelu, r.zip.a->f32(), r.zip.b->f32(), r.zip.out->f32(), r.zip.out->numel(), nullptr,
                cuda::stream());
-  return wrapMany(a.env(), {r.zip.out, nullptr});
+  return wrapMany(a.env(), {r.zip.out, nullptr, nullptr});
 }
 
 SSQL_OP(addScalar) { return unaryOp(a, Unary::AddScalar, scalarArg(a, 1, "s")); }

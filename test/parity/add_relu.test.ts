@@ -42,7 +42,7 @@ describe("addRelu", () => {
       const a = tensor(v.map((x, i) => (i === nanAt ? NaN : x)), [3, 70000]);
       const b = tensor(v.map((x) => x / 2 - 1), [3, 70000]);
       tidy(() => {
-        const { y, range } = E.addRelu(a, b, true);
+        const { y, range } = E.addRelu(a, b, { withRange: true });
         if (a.device !== "cpu") return expect(range).toBeNull();
         const own = new MinMaxObserver({ axis: null });
         own.observe(y);

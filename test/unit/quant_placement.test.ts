@@ -8,7 +8,7 @@ import { BitSampler } from "../../lib/quant/sampling";
 import { buildSslMethod, type BuiltMethod } from "../../lib/ssl/build";
 import { quantizeClassifier } from "../../lib/train/calibrate";
 import type { SSQLSimSiam } from "../../lib/ssl/simsiam";
-import { noGrad } from "../../lib/tensor/autograd";
+import { backward, noGrad } from "../../lib/tensor/autograd";
 import { Generator } from "../../lib/tensor/ops/random";
 import { tidy } from "../../lib/tensor/scope";
 import type { Tensor } from "../../lib/tensor/tensor";
@@ -183,11 +183,11 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
           let handed = 0;
           enc.slot.hooks = {
             weight: inner.weight,
-            output: (unit, y, range) => {
-              if (range) handed++;
-              return inner.output(unit, y, range);
+            output: (unit, y, produced) => {
+              if (produced?.range) handed++;
+              return inner.output(unit, y, produced);
             },
-            outputRange: fused ? inner.outputRange : () => false,
+            outputEpilogue: fused ? inner.outputEpilogue : () => ({}),
           };
           enc.forward(x);
           enc.forward(x);
@@ -204,6 +204,45 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
     // Every unit on the CPU (conv and projector units end in BN, blocks in add + ReLU); none where not computed.
     expect(fused.handed).toBe(x.device === "cpu" ? 2 * UNITS.length : 0);
     expect(fused.r).toEqual(own.r);
+    x.dispose();
+  });
+
+  it("quantizes alike whether the producing ops fake-quantize the outputs in their pass or the quantizers do", () => {
+    const q = built.quant!;
+    const enc = (built.method as SSQLSimSiam).encoder;
+    const x = new Generator(6).normal([4, 3, 32, 32]).keep();
+    const params = enc.parameters();
+    const pass = (fused: boolean) => {
+      for (const p of params) p.grad = null;
+      let fusedUnits = 0;
+      const z = tidy(() => {
+        q.observe();
+        noGrad(() => enc.forward(x));
+        q.quantize(3, 5);
+        const inner = enc.slot.hooks;
+        enc.slot.hooks = {
+          weight: inner.weight,
+          output: (unit, y, produced) => {
+            if (produced?.fakeQuantized) fusedUnits++;
+            return inner.output(unit, y, produced);
+          },
+          outputEpilogue: fused ? inner.outputEpilogue : () => ({}),
+        };
+        const out = enc.forward(x);
+        q.fullPrecision();
+        const v = Array.from(out.toArraySync());
+        backward(out, new Generator(8).normal(out.shape));
+        return v;
+      });
+      const grads = params.filter((p) => p.grad).map((p) => Array.from(p.grad!.toArraySync(), (v) => v + 0));
+      return { z, grads, fusedUnits };
+    };
+    const fused = pass(true), own = pass(false);
+    expect(own.fusedUnits).toBe(0);
+    // Units with an output quantizer: the stem, each block's conv1 and each block (BN or addRelu last); none off the CPU.
+    expect(fused.fusedUnits).toBe(x.device === "cpu" ? 1 + 8 + 8 : 0);
+    expect(fused.z).toEqual(own.z);
+    expect(fused.grads).toEqual(own.grads);
     x.dispose();
   });
 

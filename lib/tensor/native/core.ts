@@ -1,3 +1,5 @@
+import type { QuantRounding } from "./quant";
+
 /** Opaque handle to a native tensor; only the addon that made it can read it. */
 export interface NativeTensor {
   readonly __nativeTensor: unique symbol;
@@ -38,10 +40,13 @@ export interface ElementwiseOps {
   div(a: H, b: H): H;
   maximum(a: H, b: H): H;
   /**
-   * max(a + b, 0) for same-shape a, b (a residual block's end) in one pass; withRange as NnOps.batchNorm's: the
-   * output's [min, max] (float32 [2]) where the backend computes it in the pass, else null.
+   * max(a + b, 0) for same-shape a, b (a residual block's end) in one pass; withRange and the fused fake quant (CPU)
+   * as NnOps.batchNorm's. Returns [y, range or null, mask or null].
    */
-  addRelu(a: H, b: H, withRange: boolean): [H, H | null];
+  addRelu(
+    a: H, b: H, withRange: boolean,
+    fakeQuantScale?: H | null, fakeQuantZeroPoint?: H, fakeQuantEnabled?: H | null, quantMin?: number, quantMax?: number, rounding?: QuantRounding,
+  ): [H, H | null, H | null];
   addScalar(x: H, s: number): H;
   mulScalar(x: H, s: number): H;
   powScalar(x: H, s: number): H;

@@ -1,4 +1,5 @@
 import type { NativeTensor as H } from "./core";
+import type { QuantRounding } from "./quant";
 
 export type Pair = readonly [number, number];
 
@@ -17,17 +18,21 @@ export interface NnOps {
    * place with `momentum` and the unbiased batch variance, as PyTorch. Eval: running stats.
    * relu: the output is max(y, 0), in the same pass. withRange: also [min(y), max(y)] (NaN, NaN when y holds a NaN)
    * as a float32 [2], for a per-tensor observer; null where the backend does not compute it in the pass (CUDA).
-   * Returns [y, mean, invStd, range] where mean/invStd are what normalised x (saved for backward).
+   * fakeQuant (CPU only; not with withRange): the output is fake_quantize_per_tensor_affine of it, bit for bit, and
+   * mask (uint8) the gradient gate of that fake quant and the ReLU, for batchNormBackward.
+   * Returns [y, mean, invStd, range, mask] where mean/invStd are what normalised x (saved for backward).
    */
   batchNorm(
     x: H, weight: H | null, bias: H | null, runningMean: H | null, runningVar: H | null, training: boolean, momentum: number, eps: number,
     relu?: boolean, withRange?: boolean,
-  ): [H, H, H, H | null];
+    fakeQuantScale?: H | null, fakeQuantZeroPoint?: H, fakeQuantEnabled?: H | null, quantMin?: number, quantMax?: number, rounding?: QuantRounding,
+  ): [H, H, H, H | null, H | null];
   /**
-   * Returns [dx, dWeight or null, dBias or null]; `training` says whether mean/invStd depended on x. reluOut: the output
-   * of a batchNorm run with relu, whose backward is fused (gy counts where reluOut > 0).
+   * Returns [dx, dWeight or null, dBias or null]; `training` says whether mean/invStd depended on x. gate: the output
+   * of a batchNorm run with relu (float32; gy counts where it is > 0), or the mask of one run with a fake quant (uint8;
+   * gy * mask): that epilogue's backward, fused.
    */
-  batchNormBackward(gy: H, x: H, weight: H | null, mean: H, invStd: H, training: boolean, withAffine: boolean, reluOut?: H | null): [H, H | null, H | null];
+  batchNormBackward(gy: H, x: H, weight: H | null, mean: H, invStd: H, training: boolean, withAffine: boolean, gate?: H | null): [H, H | null, H | null];
 
   /** 2-D matrix product op(a) @ op(b), op = transpose when the flag is set. */
   matmul(a: H, b: H, transA: boolean, transB: boolean): H;

@@ -8,6 +8,12 @@ import type { NativeTensor as H } from "./core";
 export type QuantRounding = "divide" | "reciprocal";
 
 /**
+ * A per-tensor fake quant fused into the op producing its input (batchNorm's and addRelu's trailing arguments; CPU):
+ * scale [1], zeroPoint [1] int32, enabled [1] int32 or null, quantMin, quantMax, rounding; none of them for none.
+ */
+export type FusedFakeQuantArgs = [scale?: H, zeroPoint?: H, enabled?: H | null, quantMin?: number, quantMax?: number, rounding?: QuantRounding];
+
+/**
  * Quantization ops (CPU: native/cpu/fake_quant.cc and observers.cc; CUDA kernels: native/cuda/fake_quant.cu and observers.cu).
  * Scales are float32 tensors and zero points int32 tensors ([1] per tensor, [C] per channel), so nothing is read
  * back to JavaScript. `enabled` is an optional int32 [1] flag (from calcQParams): 0 makes the fake-quant ops the

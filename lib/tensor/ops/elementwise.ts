@@ -1,5 +1,7 @@
 import { record } from "../autograd";
 import { Tensor } from "../tensor";
+import { fakeQuantArgs, type Epilogue, type EpilogueOutput } from "./epilogue";
+import { releaseInternal } from "./saved";
 
 /** Reduces a broadcast gradient back to `shape` (the inverse of broadcasting). */
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
@@ -78,18 +80,19 @@ export function neg(x: Tensor): Tensor {
 }
 
 /**
- * relu(add(a, b)) in one pass, for same-shape a and b (a residual block's end), with the output's [min, max] when
- * `withRange` and the backend computes it (float32 [2], no gradient; else null).
+ * relu(add(a, b)) in one pass, for same-shape a and b (a residual block's end), with the epilogue: the output's
+ * [min, max] (float32 [2], no gradient) when asked for and computed, or the output fake-quantized (its backward fused).
  */
-export function addRelu(a: Tensor, b: Tensor, withRange = false): { y: Tensor; range: Tensor | null } {
+export function addRelu(a: Tensor, b: Tensor, epilogue: Epilogue = {}): EpilogueOutput {
   if (a.device !== b.device) throw new TypeError(`addRelu(): tensors on ${a.device} and ${b.device}`);
-  const [y, r] = a.ops.addRelu(a.handle, b.handle, withRange);
+  const [y, r, mk] = a.ops.addRelu(a.handle, b.handle, epilogue.withRange ?? false, ...fakeQuantArgs(a, epilogue));
   const out = a.wrap(y);
-  record("addRelu", out, [a, b], [out], (g) => {
-    const masked = g.wrap(g.ops.reluBackward(g.handle, out.handle));
-    return [a.requiresGrad ? masked : null, b.requiresGrad ? masked : null];
+  const mask = mk ? a.wrap(mk) : null;
+  record(mask ? "addReluFakeQuant" : "addRelu", out, [a, b], [mask ?? out], (g) => {
+    const gated = g.wrap(mask ? g.ops.fakeQuantBackward(g.handle, mask.handle) : g.ops.reluBackward(g.handle, out.handle));
+    return [a.requiresGrad ? gated : null, b.requiresGrad ? gated : null];
   });
-  return { y: out, range: r ? a.wrap(r) : null };
+  return { y: mask ? releaseInternal(out, mask) : out, range: r ? a.wrap(r) : null, fakeQuantized: mask !== null };
 }
 
 export function relu(x: Tensor): Tensor {

@@ -3,6 +3,7 @@ import { freeTemporaries } from "../scope";
 import { Tensor } from "../tensor";
 import { clampMin, div, mul } from "./elementwise";
 import { sum } from "./reduce";
+import { fakeQuantArgs, type Epilogue, type EpilogueOutput } from "./epilogue";
 import { releaseInternal } from "./saved";
 
 /**
@@ -23,21 +24,22 @@ export function batchNorm(
 }
 
 /** What a batch norm may do in the same pass over its output. */
-export interface BatchNormEpilogue {
+export interface BatchNormEpilogue extends Epilogue {
   /** relu(batch norm) as one op, forward and backward (bit for bit the two ops'). */
   relu?: boolean;
-  /** Also return [min, max] of the output for a per-tensor observer, where the backend computes it in the pass. */
-  withRange?: boolean;
 }
 
-/** batchNorm, then the epilogue: the output and, when asked for and computed, its range (float32 [2], no gradient). */
+/**
+ * batchNorm, then the epilogue: the output (fake-quantized when asked for, bit for bit as the fake-quant op, its
+ * backward fused too) and, when asked for and computed, its range (float32 [2], no gradient).
+ */
 export function batchNormAct(
   x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null, training: boolean,
   momentum: number, eps: number, epilogue: BatchNormEpilogue = {},
-): { y: Tensor; range: Tensor | null } {
+): EpilogueOutput {
   const batchStats = training || !runningMean;
   const relu = epilogue.relu ?? false;
-  const [y, m, s, r] = x.ops.batchNorm(
+  const [y, m, s, r, mk] = x.ops.batchNorm(
     x.handle,
     weight ? weight.handle : null,
     bias ? bias.handle : null,
@@ -48,15 +50,19 @@ export function batchNormAct(
     eps,
     relu,
     epilogue.withRange ?? false,
+    ...fakeQuantArgs(x, epilogue),
   );
   const out = x.wrap(y);
   const mean = x.wrap(m);
   const invStd = x.wrap(s);
   const range = r ? x.wrap(r) : null;
-  record(relu ? "batchNormRelu" : "batchNorm", out, [x, weight, bias], relu ? [x, weight, mean, invStd, out] : [x, weight, mean, invStd], (g) => {
+  const mask = mk ? x.wrap(mk) : null;
+  // The backward's gate: the fake quant's mask (which holds the ReLU's), the ReLU's output, or none.
+  const gate = mask ?? (relu ? out : null);
+  record(mask ? "batchNormFakeQuant" : relu ? "batchNormRelu" : "batchNorm", out, [x, weight, bias], [x, weight, mean, invStd, gate], (g) => {
     const withAffine = !!(weight?.requiresGrad || bias?.requiresGrad);
     const [dx, dw, db] = g.ops.batchNormBackward(
-      g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine, relu ? out.handle : null,
+      g.handle, x.handle, weight ? weight.handle : null, mean.handle, invStd.handle, batchStats, withAffine, gate ? gate.handle : null,
     );
     const gx = g.wrap(dx);
     const gw = dw ? g.wrap(dw) : null;
@@ -66,7 +72,7 @@ export function batchNormAct(
     if (gb && !bias?.requiresGrad) gb.dispose();
     return [x.requiresGrad ? gx : null, weight?.requiresGrad ? gw : null, bias?.requiresGrad ? gb : null];
   });
-  return { y: releaseInternal(out, mean, invStd), range };
+  return { y: releaseInternal(out, mean, invStd, ...(mask ? [mask] : [])), range, fakeQuantized: mask !== null };
 }
 
 const FLT_MIN = 1.1754943508222875e-38;
