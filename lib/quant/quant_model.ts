@@ -26,8 +26,11 @@ export class QuantizedEncoder {
   private readonly observing: QuantHooks;
   private readonly observingRanges: QuantHooks;
   private readonly quantizing: QuantHooks;
-  /** Within sharedWeightPasses(): each unit's fake-quantized weight of the first pass, by unit name. */
-  private sharedWeights: Map<string, { w: Tensor; q: Tensor; grad: boolean }> | null = null;
+  /**
+   * Within sharedWeightPasses(), by unit name: the weight each unit's observer has seen, and each unit's
+   * fake-quantized weight of the first pass.
+   */
+  private sharedWeights: { observed: Map<string, Tensor>; quantized: Map<string, { w: Tensor; q: Tensor; grad: boolean }> } | null = null;
 
   constructor(
     readonly model: ResNet,
@@ -57,6 +60,10 @@ export class QuantizedEncoder {
     };
     this.observing = {
       weight: (n, wt) => {
+        const seen = this.sharedWeights?.observed;
+        // The same weight again within one step: an idempotent observer would fold the same values.
+        if (seen?.get(n) === wt && layer(n).weight?.observer.idempotent) return wt;
+        seen?.set(n, wt);
         layer(n).observe(wt, null);
         return wt;
       },
@@ -77,10 +84,10 @@ export class QuantizedEncoder {
     this.quantizing = {
       weight: (n, wt) => {
         const grad = isGradEnabled();
-        const held = this.sharedWeights?.get(n);
+        const held = this.sharedWeights?.quantized.get(n);
         if (held && held.w === wt && held.grad === grad && !held.q.disposed) return held.q;
         const q = layer(n).applyWeight(wt);
-        this.sharedWeights?.set(n, { w: wt, q, grad });
+        this.sharedWeights?.quantized.set(n, { w: wt, q, grad });
         return q;
       },
       output: (n, y, produced) => (produced?.fakeQuantized ? y : layer(n).applyAct(y)),
@@ -135,12 +142,13 @@ export class QuantizedEncoder {
   }
 
   /**
-   * Runs `passes` (several fake-quantized forward passes, e.g. one per view) with each unit's fake-quantized weight
-   * computed once and shared by every pass, so that its backward also runs once, on the passes' summed gradient.
+   * Runs `passes` (several forward passes, e.g. one per view) with the work on each unit's weight done once: in
+   * fake-quantized passes its fake quant, shared by every pass, so that its backward also runs once, on the passes'
+   * summed gradient; in observing passes its observation, where observing it again would change nothing (MINMAX).
    * The weights must not change inside (one training step's passes).
    */
   sharedWeightPasses<T>(passes: () => T): T {
-    this.sharedWeights = new Map();
+    this.sharedWeights = { observed: new Map(), quantized: new Map() };
     try {
       return passes();
     } finally {

@@ -7,14 +7,14 @@ import type { Tensor } from "../tensor/tensor";
 /**
  * The SSQL recipe around any encoder computation: run `fp` with the activation observers on (ranges over
  * exactly this step's FP passes), draw one (W, A) pair, then run `quantized` through the same weights
- * fake-quantized at those bits (each weight fake-quantized once for all of `quantized`'s passes). The predictor stays
- * FP: hooks are reset to full precision after each part.
+ * fake-quantized at those bits (each weight observed once for all of `fp`'s passes and fake-quantized once for all
+ * of `quantized`'s). The predictor stays FP: hooks are reset to full precision after each part.
  */
 export function ssqlPasses<F, Q>(quant: QuantizedEncoder, sampler: BitSampler, fp: () => F, quantized: () => Q): { fp: F; q: Q; bits: { w: number; a: number } } {
   quant.observe();
   let fpOut: F;
   try {
-    fpOut = fp();
+    fpOut = quant.sharedWeightPasses(fp);
   } finally {
     quant.fullPrecision();
   }

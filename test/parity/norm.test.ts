@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { backward } from "../../lib/tensor/autograd";
 import * as E from "../../lib/tensor/ops/elementwise";
 import { batchNorm, batchNormAct, cosineSimilarity, normalize } from "../../lib/tensor/ops/norm";
-import { MinMaxObserver } from "../../lib/quant/observers/minmax";
+import { MinMaxObserver, MomentumMinMaxObserver } from "../../lib/quant/observers/minmax";
+import type { Observer } from "../../lib/quant/observers/types";
 import { tensor } from "../../lib/tensor/tensor";
 import * as R from "../../lib/tensor/ops/reduce";
 import { tidy } from "../../lib/tensor/scope";
@@ -125,6 +126,10 @@ describe("batchNorm with its epilogue (fused ReLU, output range)", () => {
   it("per-channel and index-tracking observers reduce the tensor themselves", () => {
     expect(new MinMaxObserver({ axis: 1 }).takesRange).toBe(false);
     expect(new MinMaxObserver({ axis: null, trackIndices: true }).takesRange).toBe(false);
+    // Observing a tensor again changes MINMAX's statistics in nothing, MOMENTUM_MINMAX's EMA in every observation.
+    expect(new MinMaxObserver({ axis: 0 }).idempotent).toBe(true);
+    const momentum: Observer = new MomentumMinMaxObserver({ axis: 0 });
+    expect(momentum.idempotent ?? false).toBe(false);
   });
 });
 

@@ -74,4 +74,41 @@ describe("fake-quantized weights shared by one step's quantized passes", () => {
     // Summing the two passes' gradients before the fake quant's backward instead of after only reorders float sums.
     expect(worst).toBeLessThan(1e-5);
   });
+
+  it("observes each weight once in one step's observing passes, with the statistics of observing it in each", () => {
+    const q = built.quant!;
+    const enc = (built.method as SSQLSimSiam).encoder;
+    const x = new Generator(12).normal([2, 3, 32, 32]).keep();
+    const observe = (shared: boolean) => {
+      const calls: Record<string, number> = {};
+      const restore = q.layers.filter((l) => l.weight).map((l) => {
+        const obs = l.weight!.observer;
+        const orig = obs.observe.bind(obs);
+        obs.observe = (t, r) => {
+          calls[l.name] = (calls[l.name] ?? 0) + 1;
+          orig(t, r);
+        };
+        return () => { obs.observe = orig; };
+      });
+      const stats = tidy(() => {
+        q.observe();
+        const passes = () => [enc.forward(x), enc.forward(x)];
+        if (shared) q.sharedWeightPasses(passes);
+        else passes();
+        q.fullPrecision();
+        return q.layers.filter((l) => l.weight).map((l) => {
+          const r = l.weight!.observer.range()!;
+          return [r.min, r.max, r.argmin!, r.argmax!].map((t) => Array.from(t.toArraySync()));
+        });
+      });
+      restore.forEach((f) => f());
+      return { calls, stats };
+    };
+    const shared = observe(true), each = observe(false);
+    expect(Object.values(shared.calls).every((n) => n === 1)).toBe(true);
+    expect(Object.values(each.calls).every((n) => n === 2)).toBe(true);
+    expect(Object.keys(shared.calls).length).toBe(23);
+    expect(shared.stats).toEqual(each.stats);
+    x.dispose();
+  });
 });

@@ -46,6 +46,8 @@ export class MinMaxBuffers {
  */
 export class MinMaxObserver implements Observer {
   readonly name = "MINMAX";
+  // A repeated extreme loses to the one held (ties keep the old index), so the fold changes nothing.
+  readonly idempotent = true;
   readonly axis: number | null;
   private readonly buf: MinMaxBuffers;
   private readonly trackIndices: boolean;

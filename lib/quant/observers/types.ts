@@ -39,6 +39,8 @@ export interface Observer {
   observe(x: Tensor, range?: Tensor | null): void;
   /** Whether observe() can use a producer's [min, max] of x (per-tensor min/max observers without source tracking). */
   readonly takesRange?: boolean;
+  /** Whether observing the same, unchanged tensor again leaves the statistics exactly as they are (MINMAX). */
+  readonly idempotent?: boolean;
   /**
    * Current range, or null before any observation. The tensors stay owned by the observer and are the same until the
    * next observe() / reset() / setBits() (so a caller may merge them across processes in place).
