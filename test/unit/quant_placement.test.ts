@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../lib/config";
-import type { QuantHooks } from "../../lib/nn/hooks";
+import type { ProducedOutput, QuantHooks } from "../../lib/nn/hooks";
 import type { Sequential } from "../../lib/nn/module";
 import { createResNet } from "../../lib/nn/resnet";
 import { BitSampler } from "../../lib/quant/sampling";
@@ -72,6 +72,18 @@ function levelsPerRow(t: Tensor): number {
 
 function levels(t: Tensor): number {
   return new Set(t.toArraySync()).size;
+}
+
+/** `inner` with every output's `produced` reported to `seen`, and the producers' epilogues asked for or not (`fused`). */
+function epilogueSpy(inner: QuantHooks, fused: boolean, seen: (produced: ProducedOutput | undefined) => void): QuantHooks {
+  return {
+    weight: inner.weight,
+    output: (unit, y, produced) => {
+      seen(produced);
+      return inner.output(unit, y, produced);
+    },
+    outputEpilogue: fused ? inner.outputEpilogue : () => ({}),
+  };
 }
 
 describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)", () => {
@@ -179,16 +191,8 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
       noGrad(() =>
         tidy(() => {
           q.observe();
-          const inner = enc.slot.hooks;
           let handed = 0;
-          enc.slot.hooks = {
-            weight: inner.weight,
-            output: (unit, y, produced) => {
-              if (produced?.range) handed++;
-              return inner.output(unit, y, produced);
-            },
-            outputEpilogue: fused ? inner.outputEpilogue : () => ({}),
-          };
+          enc.slot.hooks = epilogueSpy(enc.slot.hooks, fused, (p) => (handed += p?.range ? 1 : 0));
           enc.forward(x);
           enc.forward(x);
           const r = q.layers.map((l) => {
@@ -219,15 +223,7 @@ describe("SSQL quantizer placement on a CIFAR ResNet-18 (the shipped BIT_CONFIG)
         q.observe();
         noGrad(() => enc.forward(x));
         q.quantize(3, 5);
-        const inner = enc.slot.hooks;
-        enc.slot.hooks = {
-          weight: inner.weight,
-          output: (unit, y, produced) => {
-            if (produced?.fakeQuantized) fusedUnits++;
-            return inner.output(unit, y, produced);
-          },
-          outputEpilogue: fused ? inner.outputEpilogue : () => ({}),
-        };
+        enc.slot.hooks = epilogueSpy(enc.slot.hooks, fused, (p) => (fusedUnits += p?.fakeQuantized ? 1 : 0));
         const out = enc.forward(x);
         q.fullPrecision();
         const v = Array.from(out.toArraySync());
