@@ -29,7 +29,7 @@ export function record(
   out: Tensor,
   inputs: readonly (Tensor | null)[],
   saved: readonly (Tensor | null | false | undefined)[],
-  backward: (grad: Tensor) => (Tensor | null)[],
+  backward: (grad: Tensor, into?: (i: number) => Tensor | null) => (Tensor | null)[],
 ): Tensor {
   if (gradEnabled && inputs.some((t) => t?.requiresGrad)) {
     const kept = saved.filter((t): t is Tensor => !!t);
@@ -130,13 +130,19 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       continue;
     }
     checkSaved(node);
-    const inputGrads = deferred ? node.backward(g) : tidy(() => node.backward(g));
+    const into = (i: number): Tensor | null => {
+      const input = node.inputs[i];
+      const prev = input?.requiresGrad ? grads.get(input) : undefined;
+      return prev && holders.get(prev) === 1 && node.inputs.indexOf(input) === i ? prev : null;
+    };
+    const inputGrads = deferred ? node.backward(g, into) : tidy(() => node.backward(g, into));
     if (!retain) freeSaved(node);
     node.inputs.forEach((input, i) => {
       const ig = inputGrads[i];
       if (!input || !ig || !input.requiresGrad) return;
       checkShape(node.name, input, ig);
       const prev = grads.get(input);
+      if (ig === prev) return; // added in place by the backward (into)
       if (!prev) {
         grads.set(input, ig);
         hold(ig);

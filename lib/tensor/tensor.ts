@@ -8,7 +8,11 @@ export interface GradNode {
   readonly inputs: readonly (Tensor | null)[];
   /** Every tensor `backward` reads (torch's saved tensors); they outlive their release until this backward has run. */
   readonly saved: readonly Tensor[];
-  backward(grad: Tensor): (Tensor | null)[];
+  /**
+   * `into(i)`: input i's gradient so far when only this input holds it (else null); a backward may add its gradient
+   * for input i into that tensor in place and return it, instead of a new one for the tape to add.
+   */
+  backward(grad: Tensor, into?: (i: number) => Tensor | null): (Tensor | null)[];
 }
 
 let liveTensors = 0;

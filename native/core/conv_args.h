@@ -48,10 +48,13 @@ inline Conv2dBackwardDataArgs conv2dBackwardDataArgs(const Args& a) {
 }
 
 // conv2dBackwardWeight(gy, x, wShape, stride, padding, dilation, groups, withBias) -> [gw, gb?]
+// conv2dBackwardWeight(gy, x, wShape, stride, padding, dilation, groups, withBias, accumulate?) -> [gw or null, gb?]
+// accumulate: a weight gradient (float32, wShape) that the result is added into in place; gw is then null.
 struct Conv2dBackwardWeightArgs {
   TensorPtr gy, x;
   ConvGeometry q;
   TensorPtr gw, gb;  // gb: null unless withBias
+  TensorPtr accumulate;
 };
 
 inline Conv2dBackwardWeightArgs conv2dBackwardWeightArgs(const Args& a) {
@@ -62,6 +65,11 @@ inline Conv2dBackwardWeightArgs conv2dBackwardWeightArgs(const Args& a) {
   c.q = convGeometry(a, c.x->shape, ws, 3);
   bool withBias = a.boolean(7, "withBias");
   requireShape(a.op, "gy", *c.gy, c.q.yShape());
+  c.accumulate = a.optTensor(8, "accumulate");
+  if (c.accumulate) {
+    requireDtype(a.op, "accumulate", *c.accumulate, DType::F32);
+    requireShape(a.op, "accumulate", *c.accumulate, ws);
+  }
   c.gw = empty(DType::F32, ws);
   if (withBias) c.gb = empty(DType::F32, {c.q.O});
   return c;

@@ -11,11 +11,13 @@ namespace ssql {
 namespace parse {
 
 // matmul(a, b, transA, transB) -> op(a) @ op(b), [M, K] @ [K, N]
+// matmul(a, b, transA, transB, accumulate?) -> op(a) @ op(b), or null after adding it into accumulate ([M, N]) in
+// place where the backend does so in its GEMM (the CPU's).
 struct MatmulArgs {
   TensorPtr a, b;
   bool transA, transB;
   int64_t M, N, K;
-  TensorPtr out;
+  TensorPtr out, accumulate;
 };
 
 inline MatmulArgs matmulArgs(const Args& a) {
@@ -32,6 +34,11 @@ inline MatmulArgs matmulArgs(const Args& a) {
   if (m.K != Kb)
     throw RangeError("matmul(): inner dimensions differ: op(a) is [" + std::to_string(m.M) + ", " + std::to_string(m.K) +
                      "], op(b) is [" + std::to_string(Kb) + ", " + std::to_string(m.N) + "]");
+  m.accumulate = a.optTensor(4, "accumulate");
+  if (m.accumulate) {
+    requireDtype(a.op, "accumulate", *m.accumulate, DType::F32);
+    requireShape(a.op, "accumulate", *m.accumulate, {m.M, m.N});
+  }
   m.out = empty(DType::F32, {m.M, m.N});
   return m;
 }

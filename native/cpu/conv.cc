@@ -10,6 +10,7 @@
 #include "conv_gemm.h"
 #include "conv_winograd.h"
 #include "onednn.h"
+#include "parallel.h"
 
 using namespace ssql;
 using namespace ssql::onednn;
@@ -218,7 +219,20 @@ SSQL_OP(conv2dBackwardWeight) {
     if (gb) zero(*gb);
     return wrapMany(a.env(), {gw, gb});
   }
-  convTuner().run(q.key("bwd_weights", gb != nullptr), candidates(q), [&](ConvAlgorithm alg) {
+  const std::string key = q.key("bwd_weights", gb != nullptr);
+  const std::vector<ConvAlgorithm> cands = candidates(q);
+  const TensorPtr& acc = c.accumulate;
+  // Into the gradient being accumulated, where the chosen algorithm's last GEMM or transform can add (not while
+  // timing, when every candidate runs).
+  const std::optional<ConvAlgorithm> known = acc ? convTuner().known(key, cands) : std::nullopt;
+  if (known == ConvAlgorithm::Winograd || known == ConvAlgorithm::Gemm) {
+    if (*known == ConvAlgorithm::Winograd)
+      winogradConvBackwardWeights(q, gy->f32(), x->f32(), acc->f32(), gb ? gb->f32() : nullptr, true);
+    else
+      gemmConvBackwardWeights(q, gy->f32(), x->f32(), acc->f32(), gb ? gb->f32() : nullptr, true);
+    return wrapMany(a.env(), {nullptr, gb});
+  }
+  convTuner().run(key, cands, [&](ConvAlgorithm alg) {
     if (alg == ConvAlgorithm::Winograd)
       winogradConvBackwardWeights(q, gy->f32(), x->f32(), gw->f32(), gb ? gb->f32() : nullptr);
     else if (alg == ConvAlgorithm::Gemm)
@@ -226,5 +240,9 @@ SSQL_OP(conv2dBackwardWeight) {
     else
       runBackwardWeights(q, alg, *gy, *x, *gw, gb.get());
   });
-  return wrapMany(a.env(), {gw, gb});
+  if (!acc) return wrapMany(a.env(), {gw, gb});
+  float* pa = acc->f32();
+  const float* pw = gw->f32();
+  parallelFor(gw->numel(), [&](int64_t i) { pa[i] += pw[i]; });
+  return wrapMany(a.env(), {nullptr, gb});
 }

@@ -24,17 +24,19 @@ std::optional<ConvAlgorithm> parseConvAlgorithm(const std::string& name) {
   return std::nullopt;
 }
 
+std::optional<ConvAlgorithm> ConvTuner::known(const std::string& key, const std::vector<ConvAlgorithm>& candidates) {
+  auto applies = [&](ConvAlgorithm a) { return std::find(candidates.begin(), candidates.end(), a) != candidates.end(); };
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pinned_ && applies(*pinned_)) return pinned_;
+  auto it = chosen_.find(key);
+  // A choice set from outside (a checkpoint) that does not apply to this problem is timed again instead.
+  if (it != chosen_.end() && applies(it->second)) return it->second;
+  return std::nullopt;
+}
+
 void ConvTuner::run(const std::string& key, const std::vector<ConvAlgorithm>& candidates,
                     const std::function<void(ConvAlgorithm)>& run) {
-  auto applies = [&](ConvAlgorithm a) { return std::find(candidates.begin(), candidates.end(), a) != candidates.end(); };
-  std::optional<ConvAlgorithm> known;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (pinned_ && applies(*pinned_)) known = pinned_;
-    auto it = chosen_.find(key);
-    // A choice set from outside (a checkpoint) that does not apply to this problem is timed again instead.
-    if (!known && it != chosen_.end() && applies(it->second)) known = it->second;
-  }
+  std::optional<ConvAlgorithm> known = this->known(key, candidates);
   if (known) {
     run(*known);
     return;

@@ -27,6 +27,8 @@ class ConvTuner {
   // Runs `run` with the problem's algorithm, timing `candidates` first when the problem is new.
   void run(const std::string& key, const std::vector<ConvAlgorithm>& candidates,
            const std::function<void(ConvAlgorithm)>& run);
+  // The algorithm run() would run without timing (pinned, or chosen before, and applicable), if any.
+  std::optional<ConvAlgorithm> known(const std::string& key, const std::vector<ConvAlgorithm>& candidates);
   std::unordered_map<std::string, ConvAlgorithm> choices();
   void set(const std::string& key, ConvAlgorithm a);
   // Every problem runs `a` where it is a candidate (tests and benchmarks of one algorithm); nullopt: tuned again.

@@ -137,13 +137,13 @@ void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w
   });
 }
 
-void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
+void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb, bool accumulate) {
   const Workspace ws(q);
   if (gb) std::fill(gb, gb + q.O, 0.0f);
   ws.chunks.forEach([&](int64_t n0, int64_t k, int64_t pixels, int64_t ld) {
     gatherChannels(q, gy, n0, k, ws.chan, ld);
     im2col(q, x, n0, k, ws.col, ld);
-    sgemm(false, true, q.O, ws.rows, pixels, ws.chan, ld, ws.col, ld, n0 == 0 ? 0.0f : 1.0f, gw);
+    sgemm(false, true, q.O, ws.rows, pixels, ws.chan, ld, ws.col, ld, n0 == 0 && !accumulate ? 0.0f : 1.0f, gw);
     if (gb)
       for (int64_t o = 0; o < q.O; ++o) {
         double s = 0;

@@ -9,6 +9,8 @@ namespace ssql {
 
 void gemmConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y);
 void gemmConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx);
-void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb);
+// accumulate: gw += the weight gradient (gb is written either way).
+void gemmConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb,
+                             bool accumulate = false);
 
 }  // namespace ssql

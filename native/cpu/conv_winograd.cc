@@ -205,8 +205,8 @@ void run(const Problem& p, const float* x, const float* u, const float* bias, fl
   });
 }
 
-// dg = G^T dU G: the 3x3 kernel gradient from the gradient of its transform.
-void kernelGradient(const float* du, int64_t ld, float* g) {
+// dg = G^T dU G: the 3x3 kernel gradient from the gradient of its transform (added to g with `add`).
+void kernelGradient(const float* du, int64_t ld, float* g, bool add) {
   float t[3][4];
   for (int c = 0; c < 4; ++c) {
     const float u0 = du[c * ld], u1 = du[(4 + c) * ld], u2 = du[(8 + c) * ld], u3 = du[(12 + c) * ld];
@@ -215,9 +215,8 @@ void kernelGradient(const float* du, int64_t ld, float* g) {
     t[2][c] = 0.5f * (u1 + u2) + u3;
   }
   for (int r = 0; r < 3; ++r) {
-    g[r * 3 + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
-    g[r * 3 + 1] = 0.5f * (t[r][1] - t[r][2]);
-    g[r * 3 + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+    const float v[3] = {t[r][0] + 0.5f * (t[r][1] + t[r][2]), 0.5f * (t[r][1] - t[r][2]), 0.5f * (t[r][1] + t[r][2]) + t[r][3]};
+    for (int k = 0; k < 3; ++k) g[r * 3 + k] = add ? g[r * 3 + k] + v[k] : v[k];
   }
 }
 
@@ -260,7 +259,8 @@ namespace ssql {
 
 // y = A^T (U . V) A per tile is linear in U, so dU[e] = sum over tiles of (A dy A^T)[e] . V[e]: 16 GEMMs of the
 // transformed output gradient with the transformed input tiles, summed over the chunks, then dg = G^T dU G.
-void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb) {
+void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb,
+                                 bool accumulate) {
   const Problem p{q.N, q.C, q.H, q.W, q.O, q.PH, q.PW, q.OH, q.OW};
   const ImageChunks chunks = p.chunks();
   const int64_t ldu = q.O * q.C;
@@ -276,7 +276,7 @@ void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const f
             du + e * ldu);
   });
 #pragma omp parallel for schedule(static)
-  for (int64_t oc = 0; oc < ldu; ++oc) kernelGradient(du + oc, ldu, gw + oc * 9);
+  for (int64_t oc = 0; oc < ldu; ++oc) kernelGradient(du + oc, ldu, gw + oc * 9, accumulate);
   if (!gb) return;
 #pragma omp parallel for schedule(static)
   for (int64_t o = 0; o < q.O; ++o) {

@@ -12,6 +12,8 @@ namespace ssql {
 bool winogradApplies(const ConvGeometry& q);
 void winogradConvForward(const ConvGeometry& q, const float* x, const float* w, const float* bias, float* y);
 void winogradConvBackwardData(const ConvGeometry& q, const float* gy, const float* w, float* gx);
-void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb);
+// accumulate: gw += the weight gradient (gb is written either way).
+void winogradConvBackwardWeights(const ConvGeometry& q, const float* gy, const float* x, float* gw, float* gb,
+                                 bool accumulate = false);
 
 }  // namespace ssql

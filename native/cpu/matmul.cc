@@ -13,8 +13,10 @@ using namespace ssql;
 
 SSQL_OP(matmul) {
   parse::MatmulArgs m = parse::matmulArgs(a);
-  sgemm(m.transA, m.transB, m.M, m.N, m.K, m.a->f32(), m.a->shape[1], m.b->f32(), m.b->shape[1], 0.0f, m.out->f32());
-  return wrap(a.env(), m.out);
+  const TensorPtr& c = m.accumulate ? m.accumulate : m.out;
+  sgemm(m.transA, m.transB, m.M, m.N, m.K, m.a->f32(), m.a->shape[1], m.b->f32(), m.b->shape[1], m.accumulate ? 1.0f : 0.0f,
+        c->f32());
+  return m.accumulate ? a.env().Null() : wrap(a.env(), m.out);
 }
 
 // y = x @ w^T + b. oneDNN 2.6's sgemm is several times slower with a transposed B when x has few rows (the usual

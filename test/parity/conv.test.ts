@@ -46,6 +46,28 @@ for (const algorithm of ["blocked", "plain", "gemm", "winograd"] as const) {
       }
     });
 
+    it("adds a weight's gradient from a second use into the first's in its backward, as the sum of the two", () => {
+      const x1 = randomTensor([4, 8, 9, 9], 51, false), x2 = randomTensor([4, 8, 9, 9], 52, false);
+      const gy1 = randomTensor([4, 6, 9, 9], 53, false), gy2 = randomTensor([4, 6, 9, 9], 54, false);
+      const gradOf = (uses: [typeof x1, typeof x1][]) => {
+        const w = randomTensor([6, 8, 3, 3], 55);
+        tidy(() => {
+          const ys = uses.map(([x]) => conv2d(x, w, null, { padding: 1 }));
+          const l = ys.map((y, i) => R.sum(E.mul(y, uses[i][1]))).reduce((a, b) => E.add(a, b));
+          backward(l);
+        });
+        return Array.from(w.grad!.toArraySync());
+      };
+      // Twice: the first call of a problem times the algorithms (no accumulation then), later calls add in place.
+      for (let round = 0; round < 2; round++) {
+        const both = gradOf([[x1, gy1], [x2, gy2]]);
+        const second = gradOf([[x2, gy2]]);
+        const apart = gradOf([[x1, gy1]]).map((v, i) => v + second[i]);
+        const scale = apart.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        expect(both.reduce((m, v, i) => Math.max(m, Math.abs(v - apart[i])), 0) / scale).toBeLessThan(2e-6);
+      }
+    });
+
     it("matches finite differences (asymmetric stride and padding, dilation, bias)", () => {
       const x = randomTensor([2, 3, 7, 6], 31);
       const w = randomTensor([4, 3, 3, 2], 32);

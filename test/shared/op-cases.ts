@@ -438,7 +438,7 @@ function convCase(name: string, spec: ConvSpec): OpCase {
     const x = rand(R.numel(spec.x), spec.seed), w = rand(R.numel(spec.w), spec.seed + 1, -0.5, 0.5);
     const b = spec.bias ? rand(spec.w[0], spec.seed + 2) : null;
     const gy = rand(R.numel(R.convOutShape(spec.x, spec.w, spec.p)), spec.seed + 3);
-    return { x, w, b, gy };
+    return { x, w, b, gy, prevW: rand(R.numel(spec.w), spec.seed + 4) };
   };
   const { stride, padding, dilation, groups } = spec.p;
   return {
@@ -454,15 +454,20 @@ function convCase(name: string, spec: ConvSpec): OpCase {
         const [dw, db] = ops.conv2dBackwardWeight(gy, x, spec.w, stride, padding, dilation, groups, spec.bias);
         s.own(dw);
         s.own(db);
-        const out: Outputs = { y: s.read(y), dx: s.read(dx), dw: s.read(dw) };
+        const out: Outputs = { y: s.read(y!), dx: s.read(dx), dw: s.read(dw!) };
         if (db) out.db = s.read(db);
+        // Added into a gradient so far (in the backend's pass, or returned apart for the caller to add).
+        const prev = s.t(d.prevW, spec.w);
+        const [dwMore] = ops.conv2dBackwardWeight(gy, x, spec.w, stride, padding, dilation, groups, false, prev);
+        const more = dwMore ? s.read(s.own(dwMore)) : null;
+        out.dwAccumulated = Array.from(s.read(prev), (v, i) => v + (more ? more[i] : 0));
         return out;
       }),
     reference: () => {
       const d = data();
       const y = R.conv2dRef(d.x, spec.x, d.w, spec.w, d.b, spec.p);
       const g = R.conv2dBackwardRef(d.gy, d.x, spec.x, d.w, spec.w, spec.p);
-      const out: Outputs = { y, dx: g.dx, dw: g.dw };
+      const out: Outputs = { y, dx: g.dx, dw: g.dw, dwAccumulated: Array.from(d.prevW, (v, i) => v + g.dw[i]) };
       if (spec.bias) out.db = g.db;
       return out;
     },
@@ -579,7 +584,13 @@ const matmulCase: OpCase = {
       const x = s.t(rand(24, 74), [6, 4]), w = s.t(rand(12, 75), [3, 4]), bias = s.t(rand(3, 76), [3]);
       const big1 = s.t(rand(64 * 128, 77), [64, 128]), big2 = s.t(rand(96 * 128, 78), [96, 128]);
       const u = (h: NativeTensor) => s.read(s.own(h));
+      // Added into a tensor in the backend's GEMM (null back), or returned apart for the caller to add.
+      const prev = s.t(rand(15, 79), [5, 3]);
+      const more = ops.matmul(at, b, true, false, prev);
+      const moreValues = more ? u(more) : null;
+      const accumulated = Array.from(s.read(prev), (v, i) => v + (moreValues ? moreValues[i] : 0));
       return {
+        accumulated,
         nn: u(ops.matmul(a, b, false, false)), tn: u(ops.matmul(at, b, true, false)),
         nt: u(ops.matmul(a, bt, false, true)), tt: u(ops.matmul(at, bt, true, true)),
         linear: u(ops.linear(x, w, bias)), linearNoBias: u(ops.linear(x, w, null)),
@@ -590,7 +601,9 @@ const matmulCase: OpCase = {
     const a = rand(35, 70), at = rand(35, 71), b = rand(21, 72), bt = rand(21, 73);
     const x = rand(24, 74), w = rand(12, 75), bias = rand(3, 76), big1 = rand(64 * 128, 77), big2 = rand(96 * 128, 78);
     const lin = R.matmulRef(x, [6, 4], w, [3, 4], false, true);
+    const prev = rand(15, 79);
     return {
+      accumulated: R.matmulRef(at, [7, 5], b, [7, 3], true, false).map((v, i) => v + prev[i]),
       nn: R.matmulRef(a, [5, 7], b, [7, 3], false, false), tn: R.matmulRef(at, [7, 5], b, [7, 3], true, false),
       nt: R.matmulRef(a, [5, 7], bt, [3, 7], false, true), tt: R.matmulRef(at, [7, 5], bt, [3, 7], true, true),
       linear: lin.map((v, i) => v + bias[i % 3]), linearNoBias: lin,

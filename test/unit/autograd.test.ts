@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { backward, noGrad } from "../../lib/tensor/autograd";
 import * as E from "../../lib/tensor/ops/elementwise";
+import { linear, matmul } from "../../lib/tensor/ops/linear";
 import * as R from "../../lib/tensor/ops/reduce";
 import * as S from "../../lib/tensor/ops/shape";
 import { tidy } from "../../lib/tensor/scope";
@@ -61,6 +62,17 @@ describe("autograd tape", () => {
     q.grad!.ops.addScaled_(q.grad!.handle, q.grad!.handle, 1);
     expect(Array.from(p.grad!.toArraySync())).toEqual([1, 1]);
     expect(Array.from(q.grad!.toArraySync())).toEqual([2, 2]);
+  });
+
+  it("lets a linear layer's backward add a reused weight's gradient into the first use's, as the sum of the two", () => {
+    const x1 = randomTensor([5, 7], 61, false), x2 = randomTensor([5, 7], 62, false), r = randomTensor([5, 3], 63, false);
+    const gradOf = (xs: (typeof x1)[]) => {
+      const w = randomTensor([3, 7], 64), a = randomTensor([7, 3], 65);
+      tidy(() => backward(R.sum(xs.map((x) => E.mul(E.add(linear(x, w), matmul(x, a)), r)).reduce((p, q) => E.add(p, q)))));
+      return [...w.grad!.toArraySync(), ...a.grad!.toArraySync()];
+    };
+    const both = gradOf([x1, x2]), one = gradOf([x1]), two = gradOf([x2]);
+    both.forEach((v, i) => expect(v).toBeCloseTo(one[i] + two[i], 5));
   });
 
   it("records nothing under noGrad", () => {

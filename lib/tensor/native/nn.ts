@@ -10,8 +10,14 @@ export type Pair = readonly [number, number];
 export interface NnOps {
   conv2d(x: H, w: H, bias: H | null, stride: Pair, padding: Pair, dilation: Pair, groups: number): H;
   conv2dBackwardData(gy: H, w: H, xShape: readonly number[], stride: Pair, padding: Pair, dilation: Pair, groups: number): H;
-  /** Returns [dW, dBias or null]. */
-  conv2dBackwardWeight(gy: H, x: H, wShape: readonly number[], stride: Pair, padding: Pair, dilation: Pair, groups: number, withBias: boolean): [H, H | null];
+  /**
+   * Returns [dW, dBias or null]. accumulate: a gradient of the weight to add dW into where the backend can do so in
+   * its own pass (the CPU's), which then returns null for dW; elsewhere dW is returned as without it.
+   */
+  conv2dBackwardWeight(
+    gy: H, x: H, wShape: readonly number[], stride: Pair, padding: Pair, dilation: Pair, groups: number, withBias: boolean,
+    accumulate?: H | null,
+  ): [H | null, H | null];
 
   /**
    * Batch norm over x [N, C] or [N, C, H, W]. Training: batch statistics, and running stats (if given) updated in
@@ -36,6 +42,11 @@ export interface NnOps {
 
   /** 2-D matrix product op(a) @ op(b), op = transpose when the flag is set. */
   matmul(a: H, b: H, transA: boolean, transB: boolean): H;
+  /**
+   * The same, with accumulate: a tensor to add the product into where the backend does so in its GEMM (the CPU's),
+   * which then returns null; elsewhere the product, as without it.
+   */
+  matmul(a: H, b: H, transA: boolean, transB: boolean, accumulate: H | null): H | null;
   /** x [N, in] @ w[out, in]^T + bias. */
   linear(x: H, w: H, bias: H | null): H;
 
