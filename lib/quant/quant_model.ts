@@ -87,7 +87,12 @@ export class QuantizedEncoder {
         const held = this.sharedWeights?.quantized.get(n);
         if (held && held.w === wt && held.grad === grad && !held.q.disposed) return held.q;
         const q = layer(n).applyWeight(wt);
-        this.sharedWeights?.quantized.set(n, { w: wt, q, grad });
+        if (this.sharedWeights) {
+          // Held for the later passes even where no backward reads it (the stem's, whose input needs no gradient), so
+          // that every unit shares whether or not intermediate results are freed early.
+          if (q !== wt) q.retainForBackward();
+          this.sharedWeights.quantized.set(n, { w: wt, q, grad });
+        }
         return q;
       },
       output: (n, y, produced) => (produced?.fakeQuantized ? y : layer(n).applyAct(y)),
@@ -148,11 +153,13 @@ export class QuantizedEncoder {
    * The weights must not change inside (one training step's passes).
    */
   sharedWeightPasses<T>(passes: () => T): T {
-    this.sharedWeights = { observed: new Map(), quantized: new Map() };
+    const window = { observed: new Map<string, Tensor>(), quantized: new Map<string, { w: Tensor; q: Tensor; grad: boolean }>() };
+    this.sharedWeights = window;
     try {
       return passes();
     } finally {
       this.sharedWeights = null;
+      for (const { w, q } of window.quantized.values()) if (q !== w) q.releaseFromBackward();
     }
   }
 
