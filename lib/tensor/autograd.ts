@@ -133,7 +133,8 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     const into = (i: number): Tensor | null => {
       const input = node.inputs[i];
       const prev = input?.requiresGrad ? grads.get(input) : undefined;
-      return prev && holders.get(prev) === 1 && node.inputs.indexOf(input) === i ? prev : null;
+      // Never g itself (a gradient an add handed to this node and to its input), which the backward reads.
+      return prev && prev !== g && holders.get(prev) === 1 && node.inputs.indexOf(input) === i ? prev : null;
     };
     const inputGrads = deferred ? node.backward(g, into) : tidy(() => node.backward(g, into));
     if (!retain) freeSaved(node);

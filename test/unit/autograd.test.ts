@@ -75,6 +75,24 @@ describe("autograd tape", () => {
     both.forEach((v, i) => expect(v).toBeCloseTo(one[i] + two[i], 5));
   });
 
+  it("never lets a backward add into the gradient it reads (y = a + a @ b: add hands a and the product one gradient)", () => {
+    const a = randomTensor([4, 4], 71), b = randomTensor([4, 4], 72), r = randomTensor([4, 4], 73, false);
+    tidy(() => backward(R.sum(E.mul(E.add(a, matmul(a, b)), r))));
+    // dL/da = r + r @ b^T, dL/db = a^T @ r.
+    const [av, bv, rv] = [a, b, r].map((t) => Array.from(t.toArraySync()));
+    const at = (m: number[], i: number, j: number) => m[i * 4 + j];
+    const ga = Array.from({ length: 16 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 4), k % 4];
+      return rv[k] + [0, 1, 2, 3].reduce((s, l) => s + at(rv, i, l) * at(bv, j, l), 0);
+    });
+    const gb = Array.from({ length: 16 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 4), k % 4];
+      return [0, 1, 2, 3].reduce((s, l) => s + at(av, l, i) * at(rv, l, j), 0);
+    });
+    Array.from(a.grad!.toArraySync()).forEach((v, k) => expect(v).toBeCloseTo(ga[k], 5));
+    Array.from(b.grad!.toArraySync()).forEach((v, k) => expect(v).toBeCloseTo(gb[k], 5));
+  });
+
   it("records nothing under noGrad", () => {
     const x = randomTensor([3]);
     const y = noGrad(() => E.mulScalar(x, 2));
